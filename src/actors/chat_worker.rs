@@ -1,0 +1,178 @@
+//! ChatWorker: takes jobs from Redis, highest priority first, and runs many at once.
+//!
+//! A job mostly waits on the LLM, so a worker does not run one job at a time: it takes a job as soon as a
+//! permit of the shared semaphore (`MAX_CONCURRENT_JOBS` across all workers) is free, and runs it as its own
+//! task on the worker's arbiter. A slow model therefore never makes other chats queue behind it. Jobs run
+//! outside the actor's context, so a worker restart does not cut the jobs it already started.
+
+use crate::actors::compressor::Compressor;
+use crate::actors::jobs::JobRunner;
+use crate::actors::session_manager::SessionManager;
+use crate::actors::supervision::Backoff;
+use crate::config::Config;
+use crate::health::Health;
+use crate::llm::LlmClient;
+use crate::queue::{Queue, QueueError, Taker};
+use crate::telegram::BotApi;
+use actix::prelude::*;
+use std::rc::Rc;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+// ---- Messages ----------------------------------------------------------------------------------------------
+
+/// Sent by the worker to itself: wait for a permit and the next job.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct TakeNext;
+
+/// From the RootSupervisor at shutdown: take no more jobs (jobs already running go on).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopTaking;
+
+/// What a worker needs from outside; `Send`, so the supervisor can hand it to the worker's arbiter.
+#[derive(Clone)]
+pub struct WorkerDeps {
+    pub config: Arc<Config>,
+    pub queue: Queue,
+    pub sessions: Addr<SessionManager>,
+    pub compressor: Addr<Compressor>,
+    /// Shared by all workers: one permit per job in flight.
+    pub permits: Arc<Semaphore>,
+    pub health: Arc<Health>,
+}
+
+// ---- Actor -------------------------------------------------------------------------------------------------
+
+pub struct ChatWorker {
+    index: usize,
+    deps: WorkerDeps,
+    runner: Rc<JobRunner>,
+    /// The worker's own Redis connection for blocking pops; rebuilt after a failure.
+    taker: Option<Taker>,
+    backoff: Backoff,
+    stopping: bool,
+}
+
+impl ChatWorker {
+    /// Must run on the worker's own arbiter (it builds awc clients, which are not `Send`).
+    pub fn new(index: usize, deps: WorkerDeps) -> Self {
+        let config = &deps.config;
+        let runner = Rc::new(JobRunner {
+            api: BotApi::new(&config.telegram.api_url, &config.telegram.token),
+            llm: LlmClient::new(
+                &config.llm.base_url,
+                &config.llm.model,
+                config.llm.api_key.clone(),
+            ),
+            sessions: deps.sessions.clone(),
+            compressor: deps.compressor.clone(),
+            queue: deps.queue.clone(),
+            config: deps.config.clone(),
+        });
+        Self {
+            index,
+            deps,
+            runner,
+            taker: None,
+            backoff: Backoff::default(),
+            stopping: false,
+        }
+    }
+}
+
+impl Actor for ChatWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let delay = self.backoff.delay();
+        if !delay.is_zero() {
+            log::info!(
+                "worker {} waits {delay:?} before taking jobs again",
+                self.index
+            );
+        }
+        ctx.run_later(delay, |_, ctx| ctx.notify(TakeNext));
+    }
+}
+
+impl Supervised for ChatWorker {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        let n = self.deps.health.record_restart("chat_worker");
+        self.backoff.fail();
+        self.taker = None;
+        log::warn!("worker {} restarting (restart #{n})", self.index);
+    }
+}
+
+// ---- Handlers ----------------------------------------------------------------------------------------------
+
+impl Handler<TakeNext> for ChatWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: TakeNext, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let permits = self.deps.permits.clone();
+        let queue = self.deps.queue.clone();
+        let taker = self.taker.take();
+        let take = async move {
+            // A closed semaphore means shutdown: take nothing more.
+            let Ok(permit) = permits.acquire_owned().await else {
+                return Ok::<_, QueueError>(None);
+            };
+            let mut taker = match taker {
+                Some(t) => t,
+                None => queue.taker().await?,
+            };
+            let job = taker.take().await?;
+            Ok(Some((taker, permit, job)))
+        };
+        ctx.spawn(take.into_actor(self).map(|result, act, ctx| match result {
+            Ok(None) => act.stopping = true,
+            Ok(Some((taker, permit, job))) => {
+                act.taker = Some(taker);
+                act.backoff.reset();
+                if let Some(job) = job {
+                    act.spawn_job(job, permit);
+                }
+                ctx.notify(TakeNext);
+            }
+            Err(e) => {
+                // The connection is gone (Redis down or restarted): let the supervisor restart this worker
+                // with back-off; it reconnects when started again.
+                log::warn!("worker {}: cannot take jobs: {e}", act.index);
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl Handler<StopTaking> for ChatWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: StopTaking, _: &mut Context<Self>) {
+        self.stopping = true;
+    }
+}
+
+// ---- Helpers -----------------------------------------------------------------------------------------------
+
+impl ChatWorker {
+    /// Runs the job as its own task on this arbiter; the permit is released when it ends.
+    fn spawn_job(&self, job: crate::queue::Job, permit: OwnedSemaphorePermit) {
+        let runner = self.runner.clone();
+        log::debug!(
+            "worker {} runs job {} for chat {}",
+            self.index,
+            job.id,
+            job.chat_id()
+        );
+        actix_rt::spawn(async move {
+            runner.run(job).await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,456 @@
+//! TelegramPoller: long-polls `getUpdates`, checks the allow-list, turns each update into a job and queues it.
+//!
+//! An update is confirmed to Telegram (the next call's `offset`) only after its job is in Redis: if queueing
+//! fails, the same updates are fetched again and nothing is lost. Redelivered updates are recognised in Redis
+//! by their id and not queued twice.
+
+use crate::actors::supervision::{catch_panic, Backoff};
+use crate::commands::{self, Parsed};
+use crate::config::{AccessList, Config};
+use crate::health::Health;
+use crate::ids::UpdateId;
+use crate::queue::{ChatRef, Job, JobKind, Notice, Priority, Queue, QueueError};
+use crate::telegram::types::Update;
+use crate::telegram::{BotApi, TelegramError};
+use crate::tokens;
+use actix::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Wait before retrying after a failed poll: doubles up to the cap.
+pub const POLL_RETRY_BASE: Duration = Duration::from_millis(500);
+pub const POLL_RETRY_MAX: Duration = Duration::from_secs(30);
+
+// ---- Messages ----------------------------------------------------------------------------------------------
+
+/// Sent by the poller to itself: fetch and queue the next batch.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Poll;
+
+/// From the RootSupervisor at shutdown: fetch nothing more.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopPolling;
+
+/// To the RootSupervisor: a failure no restart can fix; the process must stop with this exit code.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Fatal {
+    pub reason: String,
+    pub exit_code: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    #[error(transparent)]
+    Telegram(#[from] TelegramError),
+    #[error("cannot queue updates: {0}")]
+    Queue(#[from] QueueError),
+    #[error("poll panicked: {0}")]
+    Panic(String),
+}
+
+/// One poll's result.
+struct Polled {
+    bot_username: String,
+    next_offset: Option<UpdateId>,
+    queued: usize,
+    received: usize,
+}
+
+// ---- Actor -------------------------------------------------------------------------------------------------
+
+pub struct TelegramPoller {
+    api: BotApi,
+    queue: Queue,
+    config: Arc<Config>,
+    health: Arc<Health>,
+    fatal: Recipient<Fatal>,
+    /// Next `offset`: one past the highest update id queued. Kept across restarts of the actor.
+    offset: Option<UpdateId>,
+    bot_username: Option<String>,
+    backoff: Backoff,
+    /// The first poll after start asks for no wait, so readiness is known at once.
+    first_poll_done: bool,
+    /// The poll in flight, cancelled at shutdown.
+    in_flight: Option<SpawnHandle>,
+    stopping: bool,
+}
+
+impl TelegramPoller {
+    pub fn new(
+        config: Arc<Config>,
+        queue: Queue,
+        health: Arc<Health>,
+        fatal: Recipient<Fatal>,
+    ) -> Self {
+        Self {
+            api: BotApi::new(&config.telegram.api_url, &config.telegram.token),
+            queue,
+            config,
+            health,
+            fatal,
+            offset: None,
+            bot_username: None,
+            backoff: Backoff::new(POLL_RETRY_BASE, POLL_RETRY_MAX),
+            first_poll_done: false,
+            in_flight: None,
+            stopping: false,
+        }
+    }
+}
+
+impl Actor for TelegramPoller {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_later(self.backoff.delay(), |_, ctx| ctx.notify(Poll));
+    }
+}
+
+impl Supervised for TelegramPoller {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        let n = self.health.record_restart("telegram_poller");
+        self.backoff.fail();
+        log::warn!("telegram poller restarting (restart #{n})");
+    }
+}
+
+// ---- Handlers ----------------------------------------------------------------------------------------------
+
+impl Handler<Poll> for TelegramPoller {
+    type Result = ();
+
+    fn handle(&mut self, _: Poll, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let api = self.api.clone();
+        let queue = self.queue.clone();
+        let config = self.config.clone();
+        let known_username = self.bot_username.clone();
+        let offset = self.offset;
+        let wait = if self.first_poll_done {
+            config.telegram.poll_timeout
+        } else {
+            Duration::ZERO
+        };
+        let poll = async move {
+            let bot_username = match known_username {
+                Some(name) => name,
+                None => introduce(&api).await?,
+            };
+            let raw = api.get_updates(offset, wait).await?;
+            let plan = plan_batch(
+                &raw,
+                &config.access,
+                Some(&bot_username),
+                config.background_threshold_tokens,
+            );
+            let queued = queue.enqueue_updates(&plan.jobs).await?;
+            Ok::<_, PollError>(Polled {
+                bot_username,
+                next_offset: plan.next_offset,
+                queued,
+                received: raw.len(),
+            })
+        };
+        let guarded = async move {
+            catch_panic(poll)
+                .await
+                .unwrap_or_else(|p| Err(PollError::Panic(p)))
+        };
+        let handle = ctx.spawn(guarded.into_actor(self).map(|result, act, ctx| {
+            act.in_flight = None;
+            act.after_poll(result, ctx);
+        }));
+        self.in_flight = Some(handle);
+    }
+}
+
+impl Handler<StopPolling> for TelegramPoller {
+    type Result = ();
+
+    fn handle(&mut self, _: StopPolling, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        // Cancels a long poll in flight: its updates are not confirmed, so Telegram keeps them.
+        if let Some(handle) = self.in_flight.take() {
+            ctx.cancel_future(handle);
+        }
+    }
+}
+
+// ---- Helpers -----------------------------------------------------------------------------------------------
+
+impl TelegramPoller {
+    fn after_poll(&mut self, result: Result<Polled, PollError>, ctx: &mut Context<Self>) {
+        match result {
+            Ok(polled) => {
+                if self.bot_username.is_none() {
+                    log::info!("connected to Telegram as @{}", polled.bot_username);
+                    self.health.set_bot_username(polled.bot_username.clone());
+                }
+                self.bot_username = Some(polled.bot_username);
+                if polled.received > 0 {
+                    log::debug!(
+                        "received {} updates, queued {} jobs",
+                        polled.received,
+                        polled.queued
+                    );
+                }
+                self.offset = polled.next_offset.or(self.offset);
+                self.first_poll_done = true;
+                self.health.poll_ok();
+                self.backoff.reset();
+                ctx.notify(Poll);
+            }
+            Err(PollError::Telegram(TelegramError::Unauthorized { .. })) => {
+                let reason = "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): the token is wrong or was \
+                              revoked. Get the current token from @BotFather (/mybots → your bot → API Token)."
+                    .to_string();
+                log::error!("{reason}");
+                self.health.poll_failed(reason.clone());
+                self.stopping = true;
+                self.fatal.do_send(Fatal {
+                    reason,
+                    exit_code: 2,
+                });
+            }
+            Err(PollError::Panic(p)) => {
+                log::error!("telegram poller panicked: {p}");
+                self.health
+                    .poll_failed("the poller failed and is restarting".into());
+                ctx.stop();
+            }
+            Err(e) => {
+                let delay = match &e {
+                    PollError::Telegram(t) => {
+                        t.retry_after().unwrap_or_else(|| self.backoff.fail())
+                    }
+                    _ => self.backoff.fail(),
+                };
+                let hint = match &e {
+                    PollError::Telegram(TelegramError::Conflict { description, .. }) if description.contains("webhook") => {
+                        " (a webhook is set for this bot: remove it with deleteWebhook to use polling)"
+                    }
+                    PollError::Telegram(TelegramError::Conflict { .. }) => {
+                        " (another process is polling with this token: stop it)"
+                    }
+                    _ => "",
+                };
+                log::warn!("polling Telegram failed: {e}{hint}; retrying in {delay:?}");
+                self.health.poll_failed(format!("{e}{hint}"));
+                ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
+            }
+        }
+    }
+}
+
+/// `getMe` (to learn the bot's username, which also proves the token) and `setMyCommands`.
+async fn introduce(api: &BotApi) -> Result<String, TelegramError> {
+    let me = api.get_me().await?;
+    if let Err(e) = api.set_my_commands(&commands::command_specs()).await {
+        log::warn!("could not register the command list with Telegram: {e}");
+    }
+    Ok(me.username.unwrap_or_default())
+}
+
+/// What to queue for a batch of raw updates, and the offset that confirms all of them.
+#[derive(Debug, Default)]
+pub struct BatchPlan {
+    pub jobs: Vec<(UpdateId, Priority, Job)>,
+    pub next_offset: Option<UpdateId>,
+    /// Updates confirmed without a job (kinds we ignore, malformed ones, other bots' commands).
+    pub ignored: usize,
+}
+
+/// Pure: turns raw updates into jobs. A malformed update is logged and skipped, never fatal; its id still
+/// advances the offset so Telegram stops sending it.
+pub fn plan_batch(
+    raw: &[serde_json::Value],
+    access: &AccessList,
+    bot_username: Option<&str>,
+    background_threshold_tokens: usize,
+) -> BatchPlan {
+    let mut plan = BatchPlan::default();
+    for value in raw {
+        let id = value
+            .get("update_id")
+            .and_then(serde_json::Value::as_i64)
+            .map(UpdateId);
+        if let Some(id) = id {
+            let next = UpdateId(id.0.saturating_add(1));
+            plan.next_offset = Some(plan.next_offset.map_or(next, |o| o.max(next)));
+        }
+        let update = match serde_json::from_value::<Update>(value.clone()) {
+            Ok(u) => u,
+            Err(e) => {
+                log::warn!("skipping a malformed update (id {id:?}): {e}");
+                plan.ignored += 1;
+                continue;
+            }
+        };
+        match job_for(&update, access, bot_username, background_threshold_tokens) {
+            Some((priority, kind)) => {
+                plan.jobs.push((
+                    update.update_id,
+                    priority,
+                    Job::from_update(update.update_id, kind),
+                ));
+            }
+            None => plan.ignored += 1,
+        }
+    }
+    plan
+}
+
+fn job_for(
+    update: &Update,
+    access: &AccessList,
+    bot_username: Option<&str>,
+    background_threshold_tokens: usize,
+) -> Option<(Priority, JobKind)> {
+    let message = update.message.as_ref()?;
+    let from = message.from.as_ref()?;
+    if from.is_bot {
+        return None;
+    }
+    let private = message.chat.kind == "private";
+    let chat = ChatRef {
+        id: message.chat.id,
+        kind: message.chat.kind.clone(),
+        title: message.chat.title.clone(),
+    };
+    if !access.allows(from.id) {
+        log::info!("refused user {} in chat {}", from.id, chat.id);
+        // In groups, stay quiet rather than answer every stranger.
+        return private.then_some((
+            Priority::High,
+            JobKind::Notice {
+                chat_id: chat.id,
+                reply_to: Some(message.message_id),
+                notice: Notice::AccessDenied { user_id: from.id },
+            },
+        ));
+    }
+    let Some(text) = message.text.as_ref() else {
+        return private.then_some((
+            Priority::High,
+            JobKind::Notice {
+                chat_id: chat.id,
+                reply_to: Some(message.message_id),
+                notice: Notice::TextOnly,
+            },
+        ));
+    };
+    match commands::parse(text, bot_username) {
+        Parsed::Command(command) => Some((
+            Priority::High,
+            JobKind::Command {
+                chat,
+                user_id: from.id,
+                message_id: message.message_id,
+                command,
+            },
+        )),
+        Parsed::ForAnotherBot => None,
+        Parsed::Text => {
+            let priority = if tokens::estimate(text) < background_threshold_tokens {
+                Priority::High
+            } else {
+                Priority::Default
+            };
+            Some((
+                priority,
+                JobKind::Chat {
+                    chat,
+                    user_id: from.id,
+                    message_id: message.message_id,
+                    text: text.clone(),
+                },
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::BotCommand;
+    use crate::ids::UserId;
+    use serde_json::json;
+
+    fn text_update(id: i64, user: i64, text: &str) -> serde_json::Value {
+        json!({"update_id": id, "message": {"message_id": 10, "date": 0,
+            "from": {"id": user, "is_bot": false, "first_name": "A"},
+            "chat": {"id": user, "type": "private"}, "text": text}})
+    }
+
+    fn only(ids: &[i64]) -> AccessList {
+        AccessList::Only(ids.iter().map(|i| UserId(*i)).collect())
+    }
+
+    #[test]
+    fn allowed_text_becomes_a_chat_job_and_confirms_the_batch() {
+        let plan = plan_batch(
+            &[text_update(5, 1, "hi"), text_update(6, 1, "/stats")],
+            &only(&[1]),
+            Some("bot"),
+            5000,
+        );
+        assert_eq!(plan.next_offset, Some(UpdateId(7)));
+        assert_eq!(plan.jobs.len(), 2);
+        assert!(matches!(plan.jobs[0].2.kind, JobKind::Chat { ref text, .. } if text == "hi"));
+        assert_eq!(plan.jobs[0].1, Priority::High);
+        assert!(matches!(
+            plan.jobs[1].2.kind,
+            JobKind::Command {
+                command: BotCommand::Stats,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn refused_users_get_only_a_notice() {
+        let plan = plan_batch(&[text_update(5, 2, "hi")], &only(&[1]), None, 5000);
+        assert!(matches!(
+            plan.jobs[0].2.kind,
+            JobKind::Notice {
+                notice: Notice::AccessDenied { user_id: UserId(2) },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn long_messages_go_to_the_default_queue() {
+        let long = "word ".repeat(100);
+        let plan = plan_batch(&[text_update(1, 1, &long)], &AccessList::Everyone, None, 50);
+        assert_eq!(plan.jobs[0].1, Priority::Default);
+    }
+
+    #[test]
+    fn malformed_and_unhandled_updates_are_confirmed_without_jobs() {
+        let raw = [
+            json!({"update_id": 9, "message": {"chat": "not an object"}}),
+            json!({"update_id": 10, "edited_message": {}}),
+            json!({"no_id": true}),
+            json!({"update_id": 11, "message": {"message_id": 1, "date": 0,
+                "from": {"id": 1, "is_bot": false, "first_name": "A"},
+                "chat": {"id": 1, "type": "private"}, "photo": [{"file_id": "x"}]}}),
+        ];
+        let plan = plan_batch(&raw, &AccessList::Everyone, None, 5000);
+        assert_eq!(plan.next_offset, Some(UpdateId(12)));
+        assert_eq!(plan.jobs.len(), 1);
+        assert!(matches!(
+            plan.jobs[0].2.kind,
+            JobKind::Notice {
+                notice: Notice::TextOnly,
+                ..
+            }
+        ));
+        assert_eq!(plan.ignored, 3);
+    }
+}

@@ -1,0 +1,192 @@
+//! What every supervised actor shares: restart back-off and turning panics into values.
+//!
+//! actix restarts a `Supervised` actor after `ctx.stop()`, but a panic inside a handler kills the actor for
+//! good (its mailbox closes). So handlers run their work through [`catch_panic`] / [`catch_panic_sync`] and
+//! stop the actor themselves when the work panicked or failed beyond repair; `Supervised::restarting` counts
+//! the restart and `started` waits [`Backoff::delay`] before working again.
+
+use futures_util::FutureExt;
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+/// First restart delay; doubled per consecutive failure.
+pub const RESTART_BASE_DELAY: Duration = Duration::from_millis(100);
+/// Restarts never wait longer than this.
+pub const RESTART_MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// Exponential back-off: `base * 2^(failures-1)`, capped. No delay before the first failure.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(RESTART_BASE_DELAY, RESTART_MAX_DELAY)
+    }
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            failures: 0,
+        }
+    }
+
+    /// Records a failure and returns how long to wait before the next try.
+    pub fn fail(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        self.delay()
+    }
+
+    /// The wait for the failures recorded so far (zero when there were none).
+    pub fn delay(&self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 2u32.saturating_pow(self.failures.saturating_sub(1).min(20));
+        self.base.saturating_mul(factor).min(self.max)
+    }
+
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Called after a success.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Runs a future, turning a panic inside it into `Err(message)`.
+pub async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, String> {
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|p| panic_message(p.as_ref()))
+}
+
+/// Runs a closure, turning a panic inside it into `Err(message)`.
+pub fn catch_panic_sync<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Health;
+    use actix::prelude::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(b.delay(), Duration::ZERO);
+        assert_eq!(b.fail(), Duration::from_millis(100));
+        assert_eq!(b.fail(), Duration::from_millis(200));
+        assert_eq!(b.fail(), Duration::from_millis(400));
+        for _ in 0..40 {
+            b.fail();
+        }
+        assert_eq!(b.delay(), Duration::from_secs(1));
+        b.reset();
+        assert_eq!(b.delay(), Duration::ZERO);
+    }
+
+    #[actix_rt::test]
+    async fn panics_become_values() {
+        let r = catch_panic(async { panic!("boom") }).await;
+        assert_eq!(r, Err::<(), _>("boom".to_string()));
+        assert_eq!(catch_panic(async { 5 }).await, Ok(5));
+        assert_eq!(
+            catch_panic_sync(|| -> u8 { panic!("x {}", 1) }),
+            Err("x 1".to_string())
+        );
+    }
+
+    /// The pattern every actor follows, exercised with a handler that panics: the panic is caught, the
+    /// actor stops, actix restarts it after the back-off, the restart is counted, and it answers again.
+    struct Flaky {
+        health: Arc<Health>,
+        backoff: Backoff,
+        ready: bool,
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Result<u32, String>")]
+    struct Work(bool);
+
+    impl Actor for Flaky {
+        type Context = Context<Self>;
+        fn started(&mut self, ctx: &mut Context<Self>) {
+            ctx.run_later(self.backoff.delay(), |act, _| act.ready = true);
+        }
+    }
+
+    impl Supervised for Flaky {
+        fn restarting(&mut self, _: &mut Context<Self>) {
+            self.health.record_restart("flaky");
+            self.backoff.fail();
+            self.ready = false;
+        }
+    }
+
+    impl Handler<Work> for Flaky {
+        type Result = Result<u32, String>;
+        fn handle(&mut self, msg: Work, ctx: &mut Context<Self>) -> Self::Result {
+            if !self.ready {
+                return Err("backing off".into());
+            }
+            let out = catch_panic_sync(|| if msg.0 { panic!("handler bug") } else { 7 });
+            if out.is_err() {
+                ctx.stop();
+            }
+            out
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_panicking_handler_is_restarted_with_backoff_and_counted() {
+        let health = Arc::new(Health::new());
+        let addr = Supervisor::start({
+            let health = health.clone();
+            move |_| Flaky {
+                health,
+                backoff: Backoff::new(Duration::from_millis(50), Duration::from_secs(1)),
+                ready: false,
+            }
+        });
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(addr.send(Work(false)).await.unwrap(), Ok(7));
+        assert_eq!(
+            addr.send(Work(true)).await.unwrap(),
+            Err("handler bug".into())
+        );
+        // Restarted, but still inside its back-off.
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            addr.send(Work(false)).await.unwrap(),
+            Err("backing off".into())
+        );
+        actix_rt::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(addr.send(Work(false)).await.unwrap(), Ok(7));
+        assert_eq!(health.restarts().get("flaky"), Some(&1));
+    }
+}

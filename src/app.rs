@@ -1,0 +1,178 @@
+//! The application: builds every part from a [`Config`] and runs until SIGTERM/SIGINT or a fatal error.
+//! `main` and the tests use it the same way.
+
+use crate::actors::session_manager::{self, SessionManager};
+use crate::actors::supervisor::{ExitRequest, RootSupervisor, Shutdown};
+use crate::config::Config;
+use crate::db::{self, DbError, DbPool};
+use crate::health::Health;
+use crate::http::{self, AppState};
+use crate::queue::{Queue, QueueError};
+use crate::tokens::{TokenCounter, TokenizerError};
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// SessionManager threads. SQLite has one writer at a time; two threads let reads overlap a write.
+const SESSION_THREADS: usize = 2;
+/// How long shutdown waits for jobs in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error("cannot set up the Redis client: {0}")]
+    Redis(#[from] QueueError),
+    #[error("cannot listen on {addr} (API_HOST/API_PORT): {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: ServerHandle,
+    root: Addr<RootSupervisor>,
+    exit: mpsc::UnboundedReceiver<ExitRequest>,
+    pool: DbPool,
+}
+
+impl Application {
+    /// Opens the database (running migrations), starts the actors and binds the HTTP server.
+    /// Must be called inside an actix system.
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        let config = Arc::new(config);
+        let health = Arc::new(Health::new());
+        let tokens = Arc::new(TokenCounter::load(config.tokenizer_path.as_deref())?);
+        let pool = db::open(&config.database_path, (SESSION_THREADS + 1) as u32)?;
+        let queue = Queue::new(config.redis.url.expose(), &config.redis.key_prefix)?;
+        let sessions = SessionManager::start(
+            SESSION_THREADS,
+            pool.clone(),
+            tokens,
+            config.system_prompt.clone(),
+            health.clone(),
+        );
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let root = RootSupervisor::new(
+            config.clone(),
+            health.clone(),
+            queue.clone(),
+            sessions.clone(),
+            exit_tx,
+        )
+        .start();
+
+        let state = AppState {
+            health,
+            queue,
+            sessions,
+            poll_timeout: config.telegram.poll_timeout,
+            redactor: config.redactor(),
+        };
+        let addr = format!("{}:{}", config.api_host, config.api_port);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .configure(http::routes)
+        })
+        .workers(1)
+        .disable_signals()
+        .bind((config.api_host.as_str(), config.api_port))
+        .map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let bound = server.addrs();
+        let port = bound.first().map_or(config.api_port, |a| a.port());
+        for a in &bound {
+            log::info!("api listening on {a}");
+        }
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(async move {
+            if let Err(e) = server.await {
+                log::error!("the HTTP server stopped: {e}");
+            }
+        });
+        Ok(Application {
+            port,
+            server: handle,
+            root,
+            exit: exit_rx,
+            pool,
+        })
+    }
+
+    /// The HTTP port actually bound (useful with `API_PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGTERM/SIGINT (exit code 0 after a graceful shutdown) or a fatal error (its exit code).
+    pub async fn run_until_stopped(mut self) -> i32 {
+        let code = tokio::select! {
+            signal = wait_for_signal() => {
+                log::info!("{signal} received: shutting down");
+                0
+            }
+            request = self.exit.recv() => match request {
+                Some(r) => {
+                    log::error!("stopping: {}", r.reason);
+                    r.exit_code
+                }
+                None => 1,
+            },
+        };
+        self.shutdown().await;
+        code
+    }
+
+    async fn shutdown(self) {
+        match self
+            .root
+            .send(Shutdown {
+                grace: SHUTDOWN_GRACE,
+            })
+            .await
+        {
+            Ok(0) => log::info!("all jobs finished"),
+            Ok(left) => log::warn!("{left} jobs were still running at the end of the grace period"),
+            Err(e) => log::warn!("shutdown could not reach the supervisor: {e}"),
+        }
+        self.server.stop(true).await;
+        let pool = self.pool.clone();
+        let closed =
+            actix_web::rt::task::spawn_blocking(move || session_manager::close(&pool)).await;
+        if closed.is_err() {
+            log::warn!("closing the database did not finish cleanly");
+        }
+        log::info!("stopped");
+    }
+}
+
+/// Resolves with the signal's name on SIGTERM or SIGINT.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            log::error!("cannot listen for signals; the bot can only be stopped by killing it");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

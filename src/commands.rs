@@ -1,0 +1,145 @@
+//! The bot's commands: one table that feeds parsing, `setMyCommands`, `/help` and the unknown-command reply.
+
+use crate::telegram::types::BotCommandSpec;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum BotCommand {
+    Start,
+    Help,
+    Clear,
+    Stats,
+    Context,
+    /// Anything else that looks like a command; the reply says so and lists the real ones.
+    Unknown {
+        text: String,
+    },
+}
+
+/// `(command, description)`, in the order users see them.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("start", "What this bot is"),
+    ("help", "How to use the bot and its commands"),
+    ("clear", "Forget this conversation"),
+    ("stats", "Messages and tokens in this conversation"),
+    ("context", "Model, context window and current usage"),
+];
+
+/// For `setMyCommands`.
+pub fn command_specs() -> Vec<BotCommandSpec> {
+    COMMANDS
+        .iter()
+        .map(|(c, d)| BotCommandSpec {
+            command: (*c).to_string(),
+            description: (*d).to_string(),
+        })
+        .collect()
+}
+
+/// The command list as text: `/start – What this bot is` per line.
+pub fn command_list() -> String {
+    COMMANDS
+        .iter()
+        .map(|(c, d)| format!("/{c} – {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn help_text(model: &str) -> String {
+    format!(
+        "I'm a chat bot connected to an AI model ({model}). Send me a message and I'll answer; \
+         I remember our conversation until you /clear it.\n\nCommands:\n{}",
+        command_list()
+    )
+}
+
+pub fn unknown_command_text(command: &str) -> String {
+    format!(
+        "Sorry, I don't know the command {command}.\n\nCommands:\n{}",
+        command_list()
+    )
+}
+
+/// What a message's text means: a command (for this bot), or ordinary text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Command(BotCommand),
+    /// `/cmd@other_bot`: meant for another bot in the group; ignore it.
+    ForAnotherBot,
+    Text,
+}
+
+/// Parses `/cmd`, `/cmd args` and `/cmd@bot_username`. `bot_username` is compared case-insensitively.
+pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
+    let Some(rest) = text.trim_start().strip_prefix('/') else {
+        return Parsed::Text;
+    };
+    let word = rest.split(char::is_whitespace).next().unwrap_or("");
+    if word.is_empty() {
+        return Parsed::Text;
+    }
+    let (name, addressee) = match word.split_once('@') {
+        Some((n, a)) => (n, Some(a)),
+        None => (word, None),
+    };
+    if let (Some(to), Some(me)) = (addressee, bot_username) {
+        if !to.eq_ignore_ascii_case(me) {
+            return Parsed::ForAnotherBot;
+        }
+    }
+    Parsed::Command(match name.to_ascii_lowercase().as_str() {
+        "start" => BotCommand::Start,
+        "help" => BotCommand::Help,
+        "clear" => BotCommand::Clear,
+        "stats" => BotCommand::Stats,
+        "context" => BotCommand::Context,
+        _ => BotCommand::Unknown {
+            text: format!("/{name}"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_recognised_with_and_without_addressee() {
+        assert_eq!(parse("/start", None), Parsed::Command(BotCommand::Start));
+        assert_eq!(
+            parse("/Help extra words", None),
+            Parsed::Command(BotCommand::Help)
+        );
+        assert_eq!(
+            parse("/clear@Test_Bot", Some("test_bot")),
+            Parsed::Command(BotCommand::Clear)
+        );
+        assert_eq!(
+            parse("/clear@other_bot", Some("test_bot")),
+            Parsed::ForAnotherBot
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_plain_text() {
+        assert_eq!(
+            parse("/frobnicate now", None),
+            Parsed::Command(BotCommand::Unknown {
+                text: "/frobnicate".into()
+            })
+        );
+        assert_eq!(parse("hello /start", None), Parsed::Text);
+        assert_eq!(parse("/ spaced", None), Parsed::Text);
+        assert_eq!(parse("", None), Parsed::Text);
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let help = help_text("m");
+        for (c, _) in COMMANDS {
+            assert!(help.contains(&format!("/{c}")), "{help}");
+        }
+        assert!(unknown_command_text("/x").contains("/context"));
+    }
+}

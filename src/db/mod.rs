@@ -1,0 +1,80 @@
+//! SQLite through Diesel: the pool (WAL, busy timeout, foreign keys), embedded migrations, models and queries.
+//! Knows nothing of actors; blocking, so callers run it off the async threads (the SessionManager's SyncArbiter).
+
+pub mod models;
+pub mod queries;
+pub mod schema;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::path::Path;
+use std::time::Duration;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
+pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// How long a writer waits for another writer's lock before failing.
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+/// Getting a pooled connection should be instant; waiting longer means something is stuck.
+const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open the database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Pragmas for every pooled connection. `busy_timeout` first: setting WAL may itself wait for a lock.
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Opens (creating if needed) the database file and its directory, then runs pending migrations.
+pub fn open(path: &Path, max_connections: u32) -> Result<DbPool, DbError> {
+    let open_err = |reason: String| DbError::Open {
+        path: path.display().to_string(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+    }
+    let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+    let pool = Pool::builder()
+        .max_size(max_connections.max(1))
+        .connection_timeout(POOL_TIMEOUT)
+        .connection_customizer(Box::new(Pragmas))
+        .build(manager)
+        .map_err(|e| open_err(e.to_string()))?;
+    let mut conn = pool.get()?;
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(pool)
+}
+
+/// Checkpoints the WAL into the main file; called at shutdown so the file alone is a complete copy.
+pub fn checkpoint(pool: &DbPool) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! Queries. Each takes a connection, so callers choose the transaction.
+
+use super::models::{ChatRow, ChatStats, MessageRow, NewChat, NewMessage};
+use super::schema::{chats, messages, usage};
+use crate::ids::ChatId;
+use diesel::dsl::{count_star, max, min, sum};
+use diesel::prelude::*;
+use diesel::SqliteConnection;
+
+type QResult<T> = Result<T, diesel::result::Error>;
+
+/// Creates the chat, or refreshes its kind and title.
+pub fn upsert_chat(conn: &mut SqliteConnection, chat: &NewChat<'_>) -> QResult<()> {
+    diesel::insert_into(chats::table)
+        .values(chat)
+        .on_conflict(chats::id)
+        .do_update()
+        .set((
+            chats::kind.eq(chat.kind),
+            chats::title.eq(chat.title),
+            chats::updated_at.eq(chat.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<ChatRow>> {
+    chats::table
+        .find(chat.0)
+        .select(ChatRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Stores a message. A user message already stored (same chat and Telegram id) is left as it is;
+/// returns whether a row was added.
+pub fn insert_message(conn: &mut SqliteConnection, message: &NewMessage<'_>) -> QResult<bool> {
+    let n = diesel::insert_or_ignore_into(messages::table)
+        .values(message)
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// The chat's history that goes into the prompt (not folded into a summary), oldest first.
+pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
+    messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::folded.eq(false))
+        .order(messages::id.asc())
+        .select(MessageRow::as_select())
+        .load(conn)
+}
+
+/// Sum of the stored token counts of the active history.
+pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
+    let total: Option<i64> = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::folded.eq(false))
+        .select(sum(messages::tokens))
+        .first(conn)?;
+    Ok(total.unwrap_or(0))
+}
+
+/// Forgets the chat's history. Returns how many messages were deleted.
+pub fn clear_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<usize> {
+    diesel::delete(messages::table.filter(messages::chat_id.eq(chat.0))).execute(conn)
+}
+
+/// Adds server-reported usage to the chat's totals.
+pub fn add_usage(
+    conn: &mut SqliteConnection,
+    chat: ChatId,
+    prompt: i64,
+    completion: i64,
+) -> QResult<()> {
+    diesel::insert_into(usage::table)
+        .values((
+            usage::chat_id.eq(chat.0),
+            usage::prompt_tokens.eq(prompt),
+            usage::completion_tokens.eq(completion),
+            usage::requests.eq(1),
+        ))
+        .on_conflict(usage::chat_id)
+        .do_update()
+        .set((
+            usage::prompt_tokens.eq(usage::prompt_tokens + prompt),
+            usage::completion_tokens.eq(usage::completion_tokens + completion),
+            usage::requests.eq(usage::requests + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStats> {
+    let by_role: Vec<(String, i64, Option<i64>)> = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .group_by(messages::role)
+        .select((messages::role, count_star(), sum(messages::tokens)))
+        .load(conn)?;
+    let (first_at, last_at): (Option<i64>, Option<i64>) = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .select((min(messages::created_at), max(messages::created_at)))
+        .first(conn)?;
+    let (prompt_tokens, completion_tokens): (i64, i64) = usage::table
+        .find(chat.0)
+        .select((usage::prompt_tokens, usage::completion_tokens))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, 0));
+    let mut stats = ChatStats {
+        first_at,
+        last_at,
+        prompt_tokens,
+        completion_tokens,
+        ..ChatStats::default()
+    };
+    for (role, n, tokens) in by_role {
+        match role.as_str() {
+            "user" => stats.user_messages = n,
+            "assistant" => stats.assistant_messages = n,
+            _ => {}
+        }
+        stats.tokens += tokens.unwrap_or(0);
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+
+    fn pool() -> (tempfile::TempDir, db::DbPool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&dir.path().join("t.db"), 2).unwrap();
+        (dir, pool)
+    }
+
+    fn chat(conn: &mut SqliteConnection, id: i64) {
+        upsert_chat(
+            conn,
+            &NewChat {
+                id,
+                kind: "private",
+                title: None,
+                created_at: 1,
+                updated_at: 1,
+            },
+        )
+        .unwrap();
+    }
+
+    fn msg(
+        chat_id: i64,
+        role: &'static str,
+        content: &'static str,
+        tg: Option<i64>,
+    ) -> NewMessage<'static> {
+        NewMessage {
+            chat_id,
+            role,
+            content,
+            tokens: 10,
+            telegram_message_id: tg,
+            created_at: 100,
+        }
+    }
+
+    #[test]
+    fn a_user_message_is_stored_once_per_telegram_id() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 7);
+        assert!(insert_message(&mut conn, &msg(7, "user", "hi", Some(1))).unwrap());
+        assert!(!insert_message(&mut conn, &msg(7, "user", "hi", Some(1))).unwrap());
+        assert!(insert_message(&mut conn, &msg(7, "assistant", "hello", Some(2))).unwrap());
+        let history = active_history(&mut conn, ChatId(7)).unwrap();
+        assert_eq!(
+            history
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>(),
+            ["hi", "hello"]
+        );
+        assert_eq!(active_tokens(&mut conn, ChatId(7)).unwrap(), 20);
+    }
+
+    #[test]
+    fn clearing_one_chat_leaves_the_others() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 1);
+        chat(&mut conn, -1001234567890);
+        insert_message(&mut conn, &msg(1, "user", "a", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(-1001234567890, "user", "b", Some(1))).unwrap();
+        assert_eq!(clear_history(&mut conn, ChatId(1)).unwrap(), 1);
+        assert!(active_history(&mut conn, ChatId(1)).unwrap().is_empty());
+        assert_eq!(
+            active_history(&mut conn, ChatId(-1001234567890))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn stats_count_roles_tokens_and_reported_usage() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 3);
+        insert_message(&mut conn, &msg(3, "user", "a", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(3, "assistant", "b", None)).unwrap();
+        add_usage(&mut conn, ChatId(3), 30, 5).unwrap();
+        add_usage(&mut conn, ChatId(3), 40, 6).unwrap();
+        let s = chat_stats(&mut conn, ChatId(3)).unwrap();
+        assert_eq!(
+            (s.user_messages, s.assistant_messages, s.tokens),
+            (1, 1, 20)
+        );
+        assert_eq!((s.prompt_tokens, s.completion_tokens), (70, 11));
+        assert_eq!((s.first_at, s.last_at), (Some(100), Some(100)));
+        let empty = chat_stats(&mut conn, ChatId(999)).unwrap();
+        assert_eq!(empty, ChatStats::default());
+    }
+
+    #[test]
+    fn migrations_can_be_reverted_and_reapplied() {
+        use diesel_migrations::MigrationHarness;
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        conn.revert_all_migrations(db::MIGRATIONS).unwrap();
+        conn.run_pending_migrations(db::MIGRATIONS).unwrap();
+        chat(&mut conn, 1);
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP server for operators: `GET /health` (the process runs) and `GET /ready` (it can do its work).
+
+use crate::actors::session_manager::{Ping, SessionManager};
+use crate::health::Health;
+use crate::queue::Queue;
+use crate::secret::Redactor;
+use crate::telegram::client::POLL_GRACE;
+use actix::Addr;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A readiness check that takes longer than this counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub health: Arc<Health>,
+    pub queue: Queue,
+    pub sessions: Addr<SessionManager>,
+    /// The long-poll wait: a successful `getUpdates` older than this (plus grace) means polling is stuck.
+    pub poll_timeout: Duration,
+    pub redactor: Redactor,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready));
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.health.uptime().as_secs(),
+        "restarts": state.health.restarts(),
+    }))
+}
+
+/// 200 when SQLite, Redis and the last `getUpdates` are healthy, else 503 naming what failed.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let sqlite = match tokio::time::timeout(CHECK_TIMEOUT, state.sessions.send(Ping)).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(e)) => Err(format!("session manager unavailable: {e}")),
+        Err(_) => Err("no answer within 2 s".to_string()),
+    };
+    let (redis, queue) = match state.queue.depths().await {
+        Ok(depths) => (Ok(()), Some(depths)),
+        Err(e) => (Err(e.to_string()), None),
+    };
+    let poll = state.health.poll_state();
+    let telegram = match (&poll.last_error, poll.last_ok) {
+        (Some(e), _) => Err(e.clone()),
+        (None, None) => Err("waiting for the first getUpdates".to_string()),
+        (None, Some(at)) if at.elapsed() > state.poll_timeout + POLL_GRACE + CHECK_TIMEOUT => Err(
+            format!("no getUpdates answer for {} s", at.elapsed().as_secs()),
+        ),
+        (None, Some(_)) => Ok(()),
+    };
+    let check = |r: &Result<(), String>| match r {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "error": state.redactor.redact(e)}),
+    };
+    let all_ok = sqlite.is_ok() && redis.is_ok() && telegram.is_ok();
+    let failing: Vec<&str> = [
+        ("sqlite", &sqlite),
+        ("redis", &redis),
+        ("telegram", &telegram),
+    ]
+    .iter()
+    .filter(|(_, r)| r.is_err())
+    .map(|(name, _)| *name)
+    .collect();
+    let body = json!({
+        "status": if all_ok { "ready" } else { "not ready" },
+        "failing": failing,
+        "checks": {
+            "sqlite": check(&sqlite),
+            "redis": check(&redis),
+            "telegram": check(&telegram),
+        },
+        "bot": poll.bot_username,
+        "queue": queue,
+    });
+    if all_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

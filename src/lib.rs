@@ -1,0 +1,34 @@
+//! aichat-telegram-bot: a self-hosted Telegram bot in front of any OpenAI-compatible chat server.
+//!
+//! Map of the crate:
+//! - [`config`]: environment (and `.env`) to a validated [`config::Config`]; every problem reported at once.
+//! - [`app`]: builds and runs the whole system (actors + HTTP server); used by `main` and the tests.
+//! - [`actors`]: the actix actors — `RootSupervisor`, `TelegramPoller`, `SessionManager`, `ChatWorker`,
+//!   `Compressor` — thin orchestration over the plain modules below.
+//! - [`telegram`]: Bot API client over awc, wire types, errors, message splitting.
+//! - [`llm`]: OpenAI-compatible chat-completions client over awc.
+//! - [`queue`]: jobs and the prioritized Redis queue.
+//! - [`db`]: SQLite through Diesel: schema, models, queries, embedded migrations.
+//! - [`http`]: `/health` and `/ready`.
+//! - [`commands`]: the bot's commands: parsing, descriptions, help text.
+//! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
+//! - [`health`]: shared liveness facts (restarts, polling state) that actors write and HTTP reads.
+//! - [`ids`], [`secret`], [`logging`], [`text`]: small shared pieces.
+//!
+//! `telegram`, `llm`, `queue` and `db` know nothing of actors.
+
+pub mod actors;
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod ids;
+pub mod llm;
+pub mod logging;
+pub mod queue;
+pub mod secret;
+pub mod telegram;
+pub mod text;
+pub mod tokens;

@@ -1,0 +1,201 @@
+//! Job payloads: versioned JSON (never a format that executes code), validated when read.
+
+use crate::commands::BotCommand;
+use crate::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a payload changes incompatibly; a worker refuses versions it does not know.
+pub const JOB_VERSION: u32 = 1;
+
+/// Queues are taken strictly in this order: `High` before `Default` before `Low`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Commands, notices and short messages: a person is waiting.
+    High,
+    /// Long messages (over `BACKGROUND_THRESHOLD_TOKENS`).
+    Default,
+    /// Compression and clean-up.
+    Low,
+}
+
+impl Priority {
+    /// Highest first: the order a worker takes them in.
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Default, Priority::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Default => "default",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// What the bot knows of a chat when a message arrives; stored with the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRef {
+    pub id: ChatId,
+    /// `private`, `group`, `supergroup` or `channel`.
+    pub kind: String,
+    pub title: Option<String>,
+}
+
+/// A canned answer that needs no LLM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    /// The sender is not on the allow-list; tell them their id so the owner can add it.
+    AccessDenied { user_id: UserId },
+    /// A photo, sticker, voice note …: only text is understood.
+    TextOnly,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobKind {
+    /// A text message for the LLM.
+    Chat {
+        chat: ChatRef,
+        user_id: UserId,
+        message_id: MessageId,
+        text: String,
+    },
+    Command {
+        chat: ChatRef,
+        user_id: UserId,
+        message_id: MessageId,
+        command: BotCommand,
+    },
+    Notice {
+        chat_id: ChatId,
+        reply_to: Option<MessageId>,
+        notice: Notice,
+    },
+    /// Summarise this chat's older turns (the Compressor's work).
+    Compress {
+        chat_id: ChatId,
+        /// The chat's context size (tokens) when the job was made.
+        #[serde(default)]
+        context_tokens: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub v: u32,
+    pub id: JobId,
+    /// The update this job came from, if any (for de-duplication and tracing).
+    #[serde(default)]
+    pub update_id: Option<UpdateId>,
+    pub enqueued_at_ms: i64,
+    #[serde(default)]
+    pub attempt: u32,
+    pub kind: JobKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobDecodeError {
+    #[error("job payload is not valid JSON for a job: {0}")]
+    Malformed(String),
+    #[error("job payload has version {0}, this build reads version {JOB_VERSION}")]
+    UnknownVersion(u32),
+}
+
+impl Job {
+    /// A job caused by an update; its id is derived from the update id, so it is stable across redeliveries.
+    pub fn from_update(update_id: UpdateId, kind: JobKind) -> Self {
+        Self {
+            v: JOB_VERSION,
+            id: JobId(format!("u{}", update_id.0)),
+            update_id: Some(update_id),
+            enqueued_at_ms: crate::text::now_unix_ms(),
+            attempt: 0,
+            kind,
+        }
+    }
+
+    /// A job the bot makes itself (compression, clean-up).
+    pub fn internal(name: &str, kind: JobKind) -> Self {
+        let now = crate::text::now_unix_ms();
+        Self {
+            v: JOB_VERSION,
+            id: JobId(format!("{name}-{now}")),
+            update_id: None,
+            enqueued_at_ms: now,
+            attempt: 0,
+            kind,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        // Serialising plain data with string keys cannot fail; fall back to an empty object just in case.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    pub fn decode(payload: &str) -> Result<Job, JobDecodeError> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            v: u32,
+        }
+        let version = serde_json::from_str::<Versioned>(payload)
+            .map_err(|e| JobDecodeError::Malformed(e.to_string()))?
+            .v;
+        if version != JOB_VERSION {
+            return Err(JobDecodeError::UnknownVersion(version));
+        }
+        serde_json::from_str(payload).map_err(|e| JobDecodeError::Malformed(e.to_string()))
+    }
+
+    pub fn chat_id(&self) -> ChatId {
+        match &self.kind {
+            JobKind::Chat { chat, .. } | JobKind::Command { chat, .. } => chat.id,
+            JobKind::Notice { chat_id, .. } | JobKind::Compress { chat_id, .. } => *chat_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat_job() -> Job {
+        Job::from_update(
+            UpdateId(77),
+            JobKind::Chat {
+                chat: ChatRef {
+                    id: ChatId(5),
+                    kind: "private".into(),
+                    title: None,
+                },
+                user_id: UserId(9),
+                message_id: MessageId(3),
+                text: "hi".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn jobs_round_trip_through_json() {
+        let job = chat_job();
+        assert_eq!(Job::decode(&job.encode()).unwrap(), job);
+        assert_eq!(job.id.0, "u77");
+        assert_eq!(job.chat_id(), ChatId(5));
+    }
+
+    #[test]
+    fn malformed_and_future_payloads_are_refused() {
+        assert!(matches!(
+            Job::decode("not json"),
+            Err(JobDecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Job::decode(r#"{"v":1,"id":"x"}"#),
+            Err(JobDecodeError::Malformed(_))
+        ));
+        assert_eq!(
+            Job::decode(r#"{"v":99}"#),
+            Err(JobDecodeError::UnknownVersion(99))
+        );
+    }
+}

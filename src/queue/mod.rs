@@ -1,0 +1,7 @@
+//! Jobs and the prioritized job queue in Redis. Knows nothing of actors.
+
+pub mod job;
+pub mod redis_queue;
+
+pub use job::{ChatRef, Job, JobKind, Notice, Priority};
+pub use redis_queue::{Queue, QueueDepths, QueueError, Taker};
