@@ -177,17 +177,15 @@ impl JobRunner {
             context.tokens
         );
         let completion = {
+            self.show_typing(chat).await;
             let llm = self.llm.complete(&context.prompt, self.config.job_timeout);
             tokio::pin!(llm);
-            let mut typing = tokio::time::interval(TYPING_REFRESH);
+            let start = tokio::time::Instant::now() + TYPING_REFRESH;
+            let mut typing = tokio::time::interval_at(start, TYPING_REFRESH);
             loop {
                 tokio::select! {
                     result = &mut llm => break result?,
-                    _ = typing.tick() => {
-                        if let Err(e) = self.api.send_chat_action(chat, "typing").await {
-                            log::debug!("typing action for chat {chat} failed: {e}");
-                        }
-                    }
+                    _ = typing.tick() => self.show_typing(chat).await,
                 }
             }
         };
@@ -220,6 +218,13 @@ impl JobRunner {
             }
         }
         Ok(())
+    }
+
+    /// "typing…" in the chat; a failure only costs the indicator.
+    async fn show_typing(&self, chat: ChatId) {
+        if let Err(e) = self.api.send_chat_action(chat, "typing").await {
+            log::debug!("typing action for chat {chat} failed: {e}");
+        }
     }
 
     async fn command(

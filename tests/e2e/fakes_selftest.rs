@@ -1,0 +1,916 @@
+//! Proof that the fakes behave like the services they stand for: if these pass, a bot that works
+//! against the fakes has been held to the real services' rules.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::fake_telegram::MAX_TEXT_UTF16;
+use crate::support::{Behaviour, FakeLlm, FakeTelegram, Fault, RedisServer};
+
+const TOKEN: &str = "123456:TEST-secret-token-abc";
+const USER: i64 = 1001;
+
+/// Calls a Bot API method with a JSON body, as the bot does.
+async fn call(tg: &FakeTelegram, method: &str, params: Value) -> (u16, Value) {
+    call_with_token(tg, TOKEN, method, params).await
+}
+
+async fn call_with_token(
+    tg: &FakeTelegram,
+    token: &str,
+    method: &str,
+    params: Value,
+) -> (u16, Value) {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let url = format!("{}/bot{token}/{method}", tg.url());
+    let mut resp = client.post(&url).send_json(&params).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body().limit(8 * 1024 * 1024).await.unwrap();
+    let value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    (status, value)
+}
+
+async fn post_llm(llm: &FakeLlm, body: Value, headers: &[(&str, &str)]) -> (u16, String) {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let mut request = client.post(format!("{}/v1/chat/completions", llm.url()));
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    let mut resp = request.send_json(&body).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body().await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn update_ids(result: &Value) -> Vec<i64> {
+    result["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["update_id"].as_i64().unwrap())
+        .collect()
+}
+
+fn assert_bad_request(answer: &(u16, Value), description: &str) {
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert_eq!(answer.1["ok"], json!(false), "{answer:?}");
+    assert_eq!(answer.1["error_code"], json!(400), "{answer:?}");
+    let actual = answer.1["description"].as_str().unwrap();
+    assert!(
+        actual.starts_with(description),
+        "expected {description:?}, got {actual:?}"
+    );
+}
+
+// ----- Telegram: updates --------------------------------------------------------------------
+
+#[actix_web::test]
+async fn fakes_telegram_redelivers_an_update_until_an_offset_confirms_it_and_forgets_it_after() {
+    let tg = FakeTelegram::start(TOKEN);
+    let first = tg.push_text(USER, USER, "hello");
+    let second = tg.push_text(USER, USER, "again");
+
+    let (status, once) = call(&tg, "getUpdates", json!({})).await;
+    let (_, twice) = call(&tg, "getUpdates", json!({ "offset": first })).await;
+    let (_, after_confirm) = call(&tg, "getUpdates", json!({ "offset": first + 1 })).await;
+    let (_, back_to_zero) = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(once["ok"], json!(true));
+    assert_eq!(update_ids(&once), vec![first, second]);
+    assert_eq!(
+        update_ids(&twice),
+        vec![first, second],
+        "not confirmed yet: delivered again"
+    );
+    assert_eq!(update_ids(&after_confirm), vec![second]);
+    assert_eq!(
+        update_ids(&back_to_zero),
+        vec![second],
+        "a confirmed update never comes back"
+    );
+    assert_eq!(tg.confirmed_below(), first + 1);
+    assert_eq!(tg.pending_update_ids(), vec![second]);
+    let message = &once["result"][0]["message"];
+    assert_eq!(message["text"], json!("hello"));
+    assert_eq!(message["chat"]["type"], json!("private"));
+    assert_eq!(message["from"]["id"], json!(USER));
+}
+
+#[actix_web::test]
+async fn fakes_telegram_honours_limit_and_marks_commands_with_a_bot_command_entity() {
+    let tg = FakeTelegram::start(TOKEN);
+    let first = tg.push_text(USER, USER, "/start now");
+    tg.push_text(USER, USER, "two");
+    tg.push_photo(USER, USER);
+
+    let (_, limited) = call(&tg, "getUpdates", json!({ "limit": 1 })).await;
+    let (_, zero) = call(&tg, "getUpdates", json!({ "limit": "0" })).await;
+    let (_, all) = call(&tg, "getUpdates", json!({ "limit": 500 })).await;
+
+    assert_eq!(update_ids(&limited), vec![first]);
+    assert_eq!(
+        update_ids(&zero),
+        vec![first],
+        "limit is clamped to 1..=100, not refused"
+    );
+    assert_eq!(update_ids(&all).len(), 3);
+    let entity = &limited["result"][0]["message"]["entities"][0];
+    assert_eq!(
+        entity,
+        &json!({ "offset": 0, "length": 6, "type": "bot_command" })
+    );
+    let photo = &all["result"][2]["message"];
+    assert!(photo["text"].is_null());
+    assert_eq!(photo["photo"].as_array().unwrap().len(), 3);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_long_poll_returns_early_when_an_update_is_pushed() {
+    let tg = FakeTelegram::start(TOKEN);
+    let started = Instant::now();
+
+    let poll = call(&tg, "getUpdates", json!({ "timeout": 10 }));
+    let push = async {
+        tg.wait_for_polls(1, Duration::from_secs(5)).await;
+        tg.push_text(USER, USER, "wake up")
+    };
+    let ((status, answer), pushed) = futures_util::future::join(poll, push).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(update_ids(&answer), vec![pushed]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_long_poll_returns_an_empty_list_after_the_timeout() {
+    let tg = FakeTelegram::start(TOKEN);
+    let started = Instant::now();
+
+    let (status, answer) = call(&tg, "getUpdates", json!({ "timeout": 1, "offset": 5 })).await;
+
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(answer, json!({ "ok": true, "result": [] }));
+    assert!(
+        elapsed >= Duration::from_millis(950),
+        "returned after {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "returned after {elapsed:?}"
+    );
+    let calls = tg.get_updates_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].offset, calls[0].timeout, calls[0].limit),
+        (Some(5), 1, 100)
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_answers_a_waiting_get_updates_with_409_when_a_second_one_arrives() {
+    let tg = FakeTelegram::start(TOKEN);
+
+    let first = call(&tg, "getUpdates", json!({ "timeout": 10 }));
+    let second = async {
+        tg.wait_for_polls(1, Duration::from_secs(5)).await;
+        call(&tg, "getUpdates", json!({ "timeout": 0 })).await
+    };
+    let ((first_status, first_answer), (second_status, second_answer)) =
+        futures_util::future::join(first, second).await;
+
+    assert_eq!(first_status, 409);
+    assert_eq!(
+        first_answer,
+        json!({
+            "ok": false,
+            "error_code": 409,
+            "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+        })
+    );
+    assert_eq!(
+        (second_status, second_answer),
+        (200, json!({ "ok": true, "result": [] }))
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_refuses_get_updates_while_a_webhook_is_set_until_delete_webhook() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.set_webhook(Some("https://example.org/hook"));
+
+    let refused = call(&tg, "getUpdates", json!({})).await;
+    let deleted = call(
+        &tg,
+        "deleteWebhook",
+        json!({ "drop_pending_updates": false }),
+    )
+    .await;
+    let accepted = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(refused.0, 409);
+    assert!(refused.1["description"]
+        .as_str()
+        .unwrap()
+        .contains("webhook is active"));
+    assert_eq!(deleted, (200, json!({ "ok": true, "result": true })));
+    assert_eq!(accepted.0, 200);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_stops_creating_update_types_left_out_of_allowed_updates() {
+    let tg = FakeTelegram::start(TOKEN);
+    call(
+        &tg,
+        "getUpdates",
+        json!({ "allowed_updates": ["callback_query"] }),
+    )
+    .await;
+
+    tg.push_text(USER, USER, "not wanted");
+    let (_, answer) = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(update_ids(&answer), Vec::<i64>::new());
+    assert_eq!(tg.dropped_updates().len(), 1);
+}
+
+// ----- Telegram: authentication, methods ----------------------------------------------------
+
+#[actix_web::test]
+async fn fakes_telegram_answers_401_for_a_wrong_token_on_every_method() {
+    let tg = FakeTelegram::start(TOKEN);
+
+    for method in ["getMe", "getUpdates", "sendMessage", "noSuchMethod"] {
+        let answer = call_with_token(&tg, "123456:wrong-secret", method, json!({})).await;
+        assert_eq!(
+            answer,
+            (
+                401,
+                json!({ "ok": false, "error_code": 401, "description": "Unauthorized" })
+            ),
+            "{method}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn fakes_telegram_answers_404_for_an_unknown_method_and_describes_the_bot_on_get_me() {
+    let tg = FakeTelegram::start(TOKEN);
+
+    let unknown = call(&tg, "sendTelepathy", json!({})).await;
+    let me = call(&tg, "getme", json!({})).await;
+
+    assert_eq!(
+        unknown,
+        (
+            404,
+            json!({ "ok": false, "error_code": 404, "description": "Not Found" })
+        )
+    );
+    assert_eq!(me.0, 200, "method names are case-insensitive");
+    assert_eq!(me.1["result"]["id"], json!(123_456));
+    assert_eq!(me.1["result"]["is_bot"], json!(true));
+    assert_eq!(me.1["result"]["username"], json!("test_bot"));
+}
+
+#[actix_web::test]
+async fn fakes_telegram_accepts_query_string_parameters() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_text(USER, USER, "hi");
+    let client = awc::Client::default();
+
+    let url = format!(
+        "{}/bot{TOKEN}/sendMessage?chat_id={USER}&text=from%20query",
+        tg.url()
+    );
+    let mut resp = client.get(url).send().await.unwrap();
+    let body: Value = resp.json().await.unwrap();
+
+    assert_eq!(resp.status().as_u16(), 200, "{body}");
+    assert_eq!(tg.messages_to(USER)[0].text, "from query");
+}
+
+#[actix_web::test]
+async fn fakes_telegram_records_commands_and_chat_actions() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    let commands = json!([{ "command": "clear", "description": "Forget the conversation" }]);
+
+    let set = call(&tg, "setMyCommands", json!({ "commands": commands })).await;
+    let bad = call(
+        &tg,
+        "setMyCommands",
+        json!({ "commands": [{ "command": "Bad Name", "description": "x" }] }),
+    )
+    .await;
+    let typing = call(
+        &tg,
+        "sendChatAction",
+        json!({ "chat_id": USER, "action": "typing" }),
+    )
+    .await;
+    let wrong = call(
+        &tg,
+        "sendChatAction",
+        json!({ "chat_id": USER, "action": "dancing" }),
+    )
+    .await;
+
+    assert_eq!(set, (200, json!({ "ok": true, "result": true })));
+    assert_bad_request(&bad, "Bad Request: BOT_COMMAND_INVALID");
+    assert_eq!(tg.commands(), commands.as_array().unwrap().clone());
+    assert_eq!(typing.0, 200);
+    assert_bad_request(&wrong, "Bad Request: wrong parameter action in request");
+    assert_eq!(tg.chat_actions(), vec![(USER, "typing".to_string())]);
+}
+
+// ----- Telegram: sendMessage / editMessageText validation -----------------------------------
+
+#[actix_web::test]
+async fn fakes_telegram_counts_message_length_in_utf16_code_units() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+
+    let at_limit = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "a".repeat(4096) }),
+    )
+    .await;
+    let one_over = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "a".repeat(4097) }),
+    )
+    .await;
+    let emoji_ok = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "😀".repeat(2048) }),
+    )
+    .await;
+    // 2049 characters, but 4098 UTF-16 code units: too long for Telegram.
+    let emoji_over = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "😀".repeat(2049) }),
+    )
+    .await;
+    let markup_free = format!("<b>{}</b> &lt;", "a".repeat(4094));
+    let html_ok = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": markup_free, "parse_mode": "HTML" }),
+    )
+    .await;
+
+    assert_eq!(MAX_TEXT_UTF16, 4096);
+    assert_eq!(at_limit.0, 200, "{at_limit:?}");
+    assert_bad_request(&one_over, "Bad Request: message is too long");
+    assert_eq!(emoji_ok.0, 200);
+    assert_bad_request(&emoji_over, "Bad Request: message is too long");
+    assert_eq!(
+        html_ok.0, 200,
+        "tags don't count, &lt; counts as one: {html_ok:?}"
+    );
+    assert_eq!(tg.sent_messages().len(), 3);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_rejects_empty_text_and_unknown_chats() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+
+    let empty = call(&tg, "sendMessage", json!({ "chat_id": USER, "text": "" })).await;
+    let blank = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": " \n\t " }),
+    )
+    .await;
+    let only_tags = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "<b></b>", "parse_mode": "HTML" }),
+    )
+    .await;
+    let missing = call(&tg, "sendMessage", json!({ "chat_id": USER })).await;
+    let stranger = call(&tg, "sendMessage", json!({ "chat_id": 999, "text": "hi" })).await;
+    let no_chat = call(&tg, "sendMessage", json!({ "text": "hi" })).await;
+
+    assert_bad_request(&empty, "Bad Request: message text is empty");
+    assert_bad_request(&blank, "Bad Request: message text is empty");
+    assert_bad_request(&only_tags, "Bad Request: message text is empty");
+    assert_bad_request(&missing, "Bad Request: message text is empty");
+    assert_bad_request(&stranger, "Bad Request: chat not found");
+    assert_bad_request(&no_chat, "Bad Request: chat_id is empty");
+    assert!(tg.sent_messages().is_empty());
+}
+
+#[actix_web::test]
+async fn fakes_telegram_cannot_parse_entities_of_bad_html() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    let send = |text: &str| {
+        call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER, "text": text, "parse_mode": "HTML" }),
+        )
+    };
+
+    let heading = send("<h1>Title</h1>").await;
+    let unbalanced = send("<b>bold").await;
+    let crossed = send("<b><i>x</b></i>").await;
+    let stray_end = send("x</b>").await;
+    let bare_lt = send("1 < 2").await;
+    let bare_amp = send("fish & chips").await;
+    let bare_span = send("<span>x</span>").await;
+
+    for (answer, expected) in [
+        (&heading, "Unsupported start tag \"h1\" at byte offset 0"),
+        (
+            &unbalanced,
+            "Can't find end tag corresponding to start tag \"b\"",
+        ),
+        (
+            &crossed,
+            "Unmatched end tag at byte offset 7, expected \"</i>\", found \"</b>\"",
+        ),
+        (&stray_end, "Unexpected end tag at byte offset 1"),
+        (&bare_lt, "Unsupported start tag \"\" at byte offset 2"),
+        (&bare_amp, "unescaped '&' at byte offset 5"),
+        (&bare_span, "Tag \"span\" must have class \"tg-spoiler\""),
+    ] {
+        assert_bad_request(
+            answer,
+            &format!("Bad Request: can't parse entities: {expected}"),
+        );
+    }
+    assert!(tg.sent_messages().is_empty());
+}
+
+#[actix_web::test]
+async fn fakes_telegram_accepts_telegram_html_and_returns_the_plain_text_with_entities() {
+    let tg = FakeTelegram::start(TOKEN);
+    let update = tg.push_text(USER, USER, "question");
+    let (_, updates) = call(&tg, "getUpdates", json!({ "offset": update })).await;
+    let user_message_id = updates["result"][0]["message"]["message_id"]
+        .as_i64()
+        .unwrap();
+    let text = "<b>bold</b> <a href=\"https://x.org/?a=1&amp;b=2\">link</a> \
+                <pre><code class=\"language-rust\">a &lt; b &amp;&amp; c &gt; d</code></pre> \
+                <span class=\"tg-spoiler\">s</span> &#128512;";
+
+    let (status, answer) = call(
+        &tg,
+        "sendMessage",
+        json!({
+            "chat_id": USER,
+            "text": text,
+            "parse_mode": "HTML",
+            "reply_parameters": { "message_id": user_message_id },
+        }),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{answer}");
+    let message = &answer["result"];
+    assert_eq!(message["text"], json!("bold link a < b && c > d s 😀"));
+    assert_eq!(message["from"]["is_bot"], json!(true));
+    assert_eq!(message["chat"]["id"], json!(USER));
+    assert_eq!(
+        message["message_id"],
+        json!(user_message_id + 1),
+        "ids are per chat, shared by both sides"
+    );
+    assert_eq!(
+        message["entities"][0],
+        json!({ "type": "bold", "offset": 0, "length": 4 })
+    );
+    assert_eq!(
+        message["reply_to_message"]["message_id"],
+        json!(user_message_id)
+    );
+    let sent = &tg.sent_messages()[0];
+    assert_eq!(sent.text, text);
+    assert_eq!(sent.plain, "bold link a < b && c > d s 😀");
+    assert_eq!(sent.parse_mode.as_deref(), Some("HTML"));
+    assert_eq!(sent.reply_to, Some(user_message_id));
+}
+
+#[actix_web::test]
+async fn fakes_telegram_refuses_a_reply_to_a_message_that_does_not_exist() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+
+    let refused = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "x", "reply_to_message_id": 77 }),
+    )
+    .await;
+    let tolerated = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "x", "reply_parameters": { "message_id": 77, "allow_sending_without_reply": true } }),
+    )
+    .await;
+
+    assert_bad_request(&refused, "Bad Request: message to be replied not found");
+    assert_eq!(tolerated.0, 200);
+    assert_eq!(tg.sent_messages()[0].reply_to, None);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_edits_only_existing_bot_messages_and_refuses_identical_content() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_text(USER, USER, "user says");
+    let (_, sent) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "draft" }),
+    )
+    .await;
+    let id = sent["result"]["message_id"].as_i64().unwrap();
+    let edit = |message_id: i64, text: String| {
+        call(
+            &tg,
+            "editMessageText",
+            json!({ "chat_id": USER, "message_id": message_id, "text": text }),
+        )
+    };
+
+    let changed = edit(id, "final".into()).await;
+    let same = edit(id, "final".into()).await;
+    let unknown = edit(id + 50, "x".into()).await;
+    let users = edit(1, "x".into()).await;
+    let too_long = edit(id, "b".repeat(4097)).await;
+
+    assert_eq!(changed.0, 200, "{changed:?}");
+    assert_eq!(changed.1["result"]["text"], json!("final"));
+    assert_bad_request(
+        &same,
+        "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+    );
+    assert_bad_request(&unknown, "Bad Request: message to edit not found");
+    assert_bad_request(&users, "Bad Request: message can't be edited");
+    assert_bad_request(&too_long, "Bad Request: MESSAGE_TOO_LONG");
+    assert_eq!(tg.edits().len(), 1);
+    assert_eq!(tg.current_text(USER, id).as_deref(), Some("final"));
+    let padded = edit(id, "\n final  ".into()).await;
+    assert_eq!(
+        padded.0, 400,
+        "Telegram trims the text, so this is not a change: {padded:?}"
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_trims_surrounding_whitespace_and_moves_entities_with_it() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+
+    let (status, answer) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "\n  <b>x</b>y \n", "parse_mode": "HTML" }),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["text"], json!("xy"));
+    assert_eq!(
+        answer["result"]["entities"],
+        json!([{ "type": "bold", "offset": 0, "length": 1 }])
+    );
+    assert_eq!(tg.sent_messages()[0].plain, "xy");
+}
+
+// ----- Telegram: faults and limits ----------------------------------------------------------
+
+#[actix_web::test]
+async fn fakes_telegram_injected_faults_are_consumed_one_call_at_a_time() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    tg.fail_next("sendMessage", Fault::TooManyRequests { retry_after: 7 });
+    tg.fail_next("sendMessage", Fault::BadGateway);
+    tg.fail_next("sendMessage", Fault::Forbidden);
+    let send = || call(&tg, "sendMessage", json!({ "chat_id": USER, "text": "hi" }));
+
+    let limited = send().await;
+    let gateway = send().await;
+    let blocked = send().await;
+    let normal = send().await;
+
+    assert_eq!(
+        limited,
+        (
+            429,
+            json!({
+                "ok": false,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 7",
+                "parameters": { "retry_after": 7 },
+            })
+        )
+    );
+    assert_eq!(gateway.0, 502);
+    assert!(
+        gateway.1.as_str().unwrap().contains("502 Bad Gateway"),
+        "nginx HTML, not JSON"
+    );
+    assert_eq!(blocked.0, 403);
+    assert_eq!(
+        blocked.1["description"],
+        json!("Forbidden: bot was blocked by the user")
+    );
+    assert_eq!(normal.0, 200);
+    assert_eq!(tg.sent_messages().len(), 1, "failed calls deliver nothing");
+}
+
+#[actix_web::test]
+async fn fakes_telegram_rate_limits_bursts_to_one_chat_when_enabled() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    tg.set_rate_limits(true);
+
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (status, body) = call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER, "text": format!("m{i}") }),
+        )
+        .await;
+        if status == 429 {
+            assert_eq!(body["parameters"]["retry_after"], json!(1));
+        }
+        statuses.push(status);
+    }
+
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    assert_eq!(tg.rate_limited_count(), 2);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_wait_for_messages_returns_once_enough_messages_arrived() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+
+    let send = async {
+        call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER, "text": "one" }),
+        )
+        .await;
+        call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER, "text": "two" }),
+        )
+        .await;
+    };
+    let wait = tg.wait_for_messages(USER, 2, Duration::from_secs(5));
+    let ((), messages) = futures_util::future::join(send, wait).await;
+
+    let texts: Vec<_> = messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, vec!["one", "two"]);
+}
+
+// ----- LLM ----------------------------------------------------------------------------------
+
+fn chat_body(content: &str) -> Value {
+    json!({
+        "model": "test-model",
+        "messages": [
+            { "role": "system", "content": "You are terse." },
+            { "role": "user", "content": content },
+        ],
+    })
+}
+
+#[actix_web::test]
+async fn fakes_llm_echoes_the_last_user_message_with_usage() {
+    let llm = FakeLlm::start();
+
+    let (status, body) = post_llm(&llm, chat_body("hello there"), &[]).await;
+
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["object"], json!("chat.completion"));
+    assert_eq!(answer["model"], json!("test-model"));
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        json!("echo: hello there")
+    );
+    assert_eq!(answer["choices"][0]["finish_reason"], json!("stop"));
+    let usage = &answer["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() >= 1);
+    assert!(usage["completion_tokens"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(llm.requests(), vec![chat_body("hello there")]);
+}
+
+#[actix_web::test]
+async fn fakes_llm_answers_400_with_an_error_object_for_a_bad_body() {
+    let llm = FakeLlm::start();
+    let client = awc::Client::default();
+
+    let not_json = client
+        .post(format!("{}/v1/chat/completions", llm.url()))
+        .insert_header(("content-type", "application/json"))
+        .send_body("{not json")
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let no_model = post_llm(
+        &llm,
+        json!({ "messages": [{ "role": "user", "content": "x" }] }),
+        &[],
+    )
+    .await;
+    let no_messages = post_llm(&llm, json!({ "model": "m", "messages": [] }), &[]).await;
+    let bad_role = post_llm(
+        &llm,
+        json!({ "model": "m", "messages": [{ "role": "robot", "content": "x" }] }),
+        &[],
+    )
+    .await;
+    let wrong_path = client
+        .get(format!("{}/v1/nothing", llm.url()))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+
+    assert_eq!(not_json, 400);
+    for (status, body) in [&no_model, &no_messages, &bad_role] {
+        assert_eq!(*status, 400, "{body}");
+        let error: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(error["error"]["type"], json!("invalid_request_error"));
+        assert!(error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid request body"));
+    }
+    assert!(no_model.1.contains("missing field `model`"));
+    assert_eq!(
+        wrong_path, 400,
+        "aichat answers unknown endpoints with 400 too"
+    );
+    assert_eq!(llm.request_count(), 4);
+}
+
+#[actix_web::test]
+async fn fakes_llm_streams_small_chunks_ending_with_a_stop_chunk_and_done() {
+    let llm = FakeLlm::start();
+    llm.push_answer("héllo wörld 😀!");
+    let mut body = chat_body("ignored");
+    body["stream"] = json!(true);
+
+    let client = awc::Client::default();
+    let mut resp = client
+        .post(format!("{}/v1/chat/completions", llm.url()))
+        .send_json(&body)
+        .await
+        .unwrap();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let raw = String::from_utf8(resp.body().await.unwrap().to_vec()).unwrap();
+
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    assert!(raw.ends_with("data: [DONE]\n\n"), "{raw}");
+    let events: Vec<Value> = raw
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(events.len() > 3, "several content chunks: {raw}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "héllo wörld 😀!");
+    let last = events.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], json!("stop"));
+    assert_eq!(last["choices"][0]["delta"], json!({}));
+    assert!(events
+        .iter()
+        .all(|e| e["object"] == json!("chat.completion.chunk") && e["usage"].is_null()));
+}
+
+#[actix_web::test]
+async fn fakes_llm_uses_one_shot_answers_before_the_standing_behaviour() {
+    let llm = FakeLlm::start();
+    llm.set_behaviour(Behaviour::Status(
+        400,
+        "Too Many Requests (status: 429)".into(),
+    ));
+    llm.push_answer("first");
+
+    let (first_status, first) = post_llm(&llm, chat_body("a"), &[]).await;
+    let (second_status, second) = post_llm(&llm, chat_body("b"), &[]).await;
+
+    assert_eq!(first_status, 200);
+    assert!(first.contains("\"first\""), "{first}");
+    assert_eq!(second_status, 400);
+    let error: Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(
+        error["error"]["message"],
+        json!("Too Many Requests (status: 429)")
+    );
+}
+
+#[actix_web::test]
+async fn fakes_llm_requires_the_bearer_key_when_configured_and_lists_models() {
+    let llm = FakeLlm::start();
+    llm.require_api_key("sk-test");
+
+    let (missing, _) = post_llm(&llm, chat_body("x"), &[]).await;
+    let (wrong, _) = post_llm(&llm, chat_body("x"), &[("authorization", "Bearer nope")]).await;
+    let (right, _) = post_llm(&llm, chat_body("x"), &[("authorization", "Bearer sk-test")]).await;
+    let mut resp = awc::Client::default()
+        .get(format!("{}/v1/models", llm.url()))
+        .send()
+        .await
+        .unwrap();
+    let models: Value = resp.json().await.unwrap();
+
+    assert_eq!((missing, wrong, right), (401, 401, 200));
+    assert_eq!(models["data"][0]["id"], json!("default"));
+    assert_eq!(models["data"][0]["max_input_tokens"], json!(128_000));
+}
+
+#[actix_web::test]
+async fn fakes_llm_hangs_until_the_client_gives_up() {
+    let llm = FakeLlm::start();
+    llm.set_behaviour(Behaviour::Hang);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .finish();
+
+    let result = client
+        .post(format!("{}/v1/chat/completions", llm.url()))
+        .send_json(&chat_body("x"))
+        .await;
+
+    assert!(
+        matches!(result, Err(awc::error::SendRequestError::Timeout)),
+        "{result:?}"
+    );
+    assert_eq!(llm.request_count(), 1);
+}
+
+// ----- Redis --------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn fakes_redis_server_answers_ping_and_restarts_on_the_same_port() {
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    redis.cmd(&["RPUSH", "q", "a", "b"]);
+
+    let pong = redis.cmd(&["PING"]);
+    let length = redis.cmd_int(&["LLEN", "q"]);
+    redis.stop();
+    let down = redis.try_cmd(&["PING"]);
+    redis.restart();
+
+    assert_eq!(pong, "PONG");
+    assert_eq!(length, 2);
+    assert!(down.is_err(), "stopped server must not answer");
+    assert_eq!(redis.port(), port);
+    assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}/0"));
+    assert_eq!(redis.cmd(&["PING"]), "PONG");
+    assert_eq!(
+        redis.keys("*"),
+        Vec::<String>::new(),
+        "a restarted server starts empty"
+    );
+}

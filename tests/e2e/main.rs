@@ -1,0 +1,12 @@
+//! End-to-end tests: the real binary against a real redis-server and honest fakes of Telegram and the LLM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod chat;
+mod fakes_selftest;
+mod operations;
+mod support;

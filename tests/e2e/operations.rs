@@ -1,0 +1,192 @@
+//! What an operator relies on: /health, /ready, surviving failures, configuration errors, a clean log.
+
+use crate::support::bot::{ALLOWED_USER, TEST_TOKEN};
+use crate::support::{BotProcess, Fault, TestEnv};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+/// Polls `path` until its status is `want` (panics with the last answer after `timeout`).
+async fn wait_status(
+    bot: &BotProcess,
+    path: &str,
+    want: u16,
+    timeout: Duration,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let (status, body) = bot.get_json(path).await;
+        if status == want {
+            return body;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "{path} stayed {status} (wanted {want}): {body}\n{}",
+                bot.logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn health_and_ready_report_the_state_of_the_bot() {
+    let mut env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+
+    let (status, health) = bot.get_json("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert!(health["uptime_seconds"].is_u64());
+
+    let ready = wait_status(&bot, "/ready", 200, T).await;
+    assert_eq!(ready["checks"]["sqlite"]["ok"], true);
+    assert_eq!(ready["checks"]["redis"]["ok"], true);
+    assert_eq!(ready["checks"]["telegram"]["ok"], true);
+    assert_eq!(ready["bot"], "test_bot");
+
+    env.redis.stop();
+    let down = wait_status(&bot, "/ready", 503, T).await;
+    assert_eq!(down["failing"], serde_json::json!(["redis"]), "{down}");
+    assert_eq!(down["checks"]["redis"]["ok"], false);
+    let (status, _) = bot.get_json("/health").await;
+    assert_eq!(
+        status, 200,
+        "health is about the process, not its dependencies"
+    );
+
+    env.redis.restart();
+    wait_status(&bot, "/ready", 200, T).await;
+}
+
+#[actix_web::test]
+async fn workers_that_lose_redis_are_restarted_with_backoff_and_the_bot_keeps_answering() {
+    let mut env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "before");
+    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    // Redis goes away under the workers' blocking pops: an error they cannot recover from in place.
+    env.redis.restart();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let (_, health) = bot.get_json("/health").await;
+        if health["restarts"]["chat_worker"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no worker restart counted: {health}\n{}",
+            bot.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(bot.logs().contains("restarting"), "restarts are logged");
+
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "after");
+    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 2, T).await;
+    assert_eq!(sent[1].text, "echo: after");
+}
+
+#[actix_web::test]
+async fn telegram_outages_and_flood_control_are_waited_out() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    env.telegram.fail_next("getUpdates", Fault::ServerError);
+    env.telegram.fail_next("sendMessage", Fault::BadGateway);
+    env.telegram
+        .fail_next("sendMessage", Fault::TooManyRequests { retry_after: 1 });
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "are you there?");
+    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    assert_eq!(sent.len(), 1, "one answer, despite the failed attempts");
+    assert_eq!(sent[0].text, "echo: are you there?");
+    assert!(bot.logs().contains("retry"), "{}", bot.logs());
+}
+
+#[actix_web::test]
+async fn bad_configuration_exits_2_and_names_every_problem() {
+    let mut env = TestEnv::start();
+    env.unset("TELEGRAM_BOT_TOKEN");
+    env.set("ALLOWED_USER_IDS", "");
+    env.set("API_PORT", "eighty");
+
+    let (status, output) = env.run_bot_to_exit(T).await;
+
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("TELEGRAM_BOT_TOKEN is not set"), "{output}");
+    assert!(output.contains("@BotFather"), "{output}");
+    assert!(output.contains("ALLOWED_USER_IDS is empty"), "{output}");
+    assert!(output.contains("API_PORT"), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+}
+
+#[actix_web::test]
+async fn a_token_telegram_rejects_stops_the_bot_with_a_clear_message() {
+    let mut env = TestEnv::start();
+    env.set("TELEGRAM_BOT_TOKEN", "987654:WRONG-token-value");
+
+    let (status, output) = env.run_bot_to_exit(T).await;
+
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("401"), "{output}");
+    assert!(output.contains("@BotFather"), "{output}");
+    assert!(
+        !output.contains("WRONG-token-value"),
+        "the token is never printed: {output}"
+    );
+}
+
+#[actix_web::test]
+async fn check_config_prints_the_effective_configuration_without_secrets() {
+    let env = TestEnv::start();
+    let output = std::process::Command::new(BotProcess::binary())
+        .arg("--check-config")
+        .env_clear()
+        .envs(env.env())
+        .env("AICHAT_API_KEY", "sk-hidden-987654")
+        .current_dir(env.workdir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("ALLOWED_USER_IDS"), "{text}");
+    assert!(
+        text.contains("AICHAT_MODEL") && text.contains("test-model"),
+        "{text}"
+    );
+    assert!(text.contains("123456:<redacted>"), "{text}");
+    assert!(!text.contains("TEST-secret-token-abc"), "{text}");
+    assert!(!text.contains("sk-hidden-987654"), "{text}");
+}
+
+#[actix_web::test]
+async fn the_bot_token_never_appears_in_the_logs_even_at_trace_level() {
+    let mut env = TestEnv::start();
+    env.set("RUST_LOG", "trace");
+    let mut bot = env.spawn_bot().await;
+    env.telegram.fail_next("sendMessage", Fault::ServerError);
+    env.telegram.fail_next("getUpdates", Fault::BadGateway);
+
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "hello");
+    env.telegram.push_text(3003, 3003, "stranger");
+    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+    env.telegram.wait_for_messages(3003, 1, T).await;
+    bot.terminate(T).await;
+
+    let logs = bot.logs();
+    assert!(
+        logs.len() > 1000 && logs.contains("TRACE"),
+        "trace logging was on"
+    );
+    assert!(logs.contains("sendMessage"), "the failing call is logged");
+    assert!(!logs.contains(TEST_TOKEN), "the token leaked into the logs");
+    assert!(
+        !logs.contains("TEST-secret-token-abc"),
+        "part of the token leaked into the logs"
+    );
+}

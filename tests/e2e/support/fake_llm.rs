@@ -1,0 +1,493 @@
+//! A fake OpenAI-compatible server shaped like `aichat --serve`.
+//!
+//! Faithful to what the bot can observe of aichat 0.30 (`REFERENCE.md`, `BUILD-NOTES.md`):
+//! every error is HTTP 400 with `{"error":{"message":…,"type":"invalid_request_error"}}`, even an
+//! unknown endpoint; streamed answers send no headers before the first token, carry no `usage`,
+//! and end with a `finish_reason: "stop"` chunk and `data: [DONE]` in the same write; non-streamed
+//! answers always carry `usage`. Tests steer answers with [`Behaviour`] and one-shot queues.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use super::{lock, unix_now};
+
+/// How many characters go into one streamed chunk: small enough that every answer spans several
+/// chunks (so the bot's SSE reassembly is exercised), and multi-byte characters straddle them.
+const STREAM_CHUNK_CHARS: usize = 3;
+
+/// Context window reported by `/v1/models` by default, as aichat reports for most chat models.
+const DEFAULT_MAX_INPUT_TOKENS: u64 = 128_000;
+const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4_096;
+
+/// aichat's single error type for everything.
+const ERROR_TYPE: &str = "invalid_request_error";
+
+/// How the server answers a valid chat completion request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// `"echo: <content of the last user message>"` (the default).
+    Echo,
+    /// Always this answer.
+    Fixed(String),
+    /// Wait, then echo. For streams the wait comes before any header, as with aichat.
+    Delay(Duration),
+    /// Never answer (like aichat behind a hung upstream: it has no read timeout).
+    Hang,
+    /// Fail with this HTTP status and message (aichat uses 400 for everything, including
+    /// upstream 429/5xx whose text is in the message).
+    Status(u16, String),
+}
+
+/// The fake server. Dropping it stops the server.
+pub struct FakeLlm {
+    shared: Arc<Shared>,
+    port: u16,
+    handle: ServerHandle,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Woken after every request, for [`FakeLlm::wait_for_requests`].
+    changed: Notify,
+}
+
+struct State {
+    behaviour: Behaviour,
+    /// One-shot behaviours, used before `behaviour`.
+    once: VecDeque<Behaviour>,
+    api_key: Option<String>,
+    chunk_delay: Duration,
+    models: Vec<Value>,
+    reject_unknown_models: bool,
+    requests: Vec<Value>,
+    authorizations: Vec<Option<String>>,
+}
+
+/// An error answer in aichat/OpenAI shape.
+struct LlmError {
+    status: u16,
+    message: String,
+    code: Option<&'static str>,
+}
+
+impl LlmError {
+    /// aichat's answer to anything it cannot handle.
+    fn bad_request(message: impl Into<String>) -> LlmError {
+        LlmError {
+            status: 400,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let mut error = json!({ "message": self.message, "type": ERROR_TYPE });
+        if let Some(code) = self.code {
+            error["code"] = json!(code);
+            error["param"] = Value::Null;
+        }
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        HttpResponse::build(status).json(json!({ "error": error }))
+    }
+}
+
+impl FakeLlm {
+    /// Starts the server on 127.0.0.1 (free port). Must be called inside an actix runtime.
+    pub fn start() -> FakeLlm {
+        let model = |id: &str| {
+            json!({
+                "id": id,
+                "object": "model",
+                "owned_by": "fake",
+                "max_input_tokens": DEFAULT_MAX_INPUT_TOKENS,
+                "max_output_tokens": DEFAULT_MAX_OUTPUT_TOKENS,
+            })
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                behaviour: Behaviour::Echo,
+                once: VecDeque::new(),
+                api_key: None,
+                chunk_delay: Duration::ZERO,
+                // aichat lists "default" first, then the configured models.
+                models: vec![model("default"), model("test-model")],
+                reject_unknown_models: false,
+                requests: Vec::new(),
+                authorizations: Vec::new(),
+            }),
+            changed: Notify::new(),
+        });
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .route("/v1/chat/completions", web::post().to(chat_completions))
+                .route("/v1/models", web::get().to(list_models))
+                .default_service(web::to(not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0));
+        let server = match server {
+            Ok(server) => server,
+            Err(err) => panic!("FakeLlm cannot bind 127.0.0.1:0: {err}"),
+        };
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        FakeLlm {
+            shared,
+            port,
+            handle,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`, the bot's `AICHAT_BASE_URL` (it appends `/v1/chat/completions`).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the HTTP server (the bot then sees connection refused).
+    pub fn stop(&self) {
+        drop(self.handle.stop(false));
+    }
+
+    /// Changes the standing behaviour; takes effect for the next request.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        lock(&self.shared.state).behaviour = behaviour;
+    }
+
+    /// Queues a one-shot answer, used (in order) before the standing behaviour.
+    pub fn push_answer(&self, answer: impl Into<String>) {
+        self.push_once(Behaviour::Fixed(answer.into()));
+    }
+
+    /// Queues any one-shot behaviour, e.g. one failure followed by normal answers.
+    pub fn push_once(&self, behaviour: Behaviour) {
+        lock(&self.shared.state).once.push_back(behaviour);
+    }
+
+    /// Requires `Authorization: Bearer <key>` (aichat has no auth; OpenAI and most proxies do).
+    pub fn require_api_key(&self, key: &str) {
+        lock(&self.shared.state).api_key = Some(key.to_string());
+    }
+
+    /// Delay between streamed chunks, to make streams observable mid-way.
+    pub fn set_chunk_delay(&self, delay: Duration) {
+        lock(&self.shared.state).chunk_delay = delay;
+    }
+
+    /// Replaces the `/v1/models` list (objects with at least `id`).
+    pub fn set_models(&self, models: Vec<Value>) {
+        lock(&self.shared.state).models = models;
+    }
+
+    /// Like aichat: refuse a `model` that is neither `default` nor in the model list.
+    pub fn reject_unknown_models(&self, on: bool) {
+        lock(&self.shared.state).reject_unknown_models = on;
+    }
+
+    /// Every chat completion request body received, valid or not (non-JSON bodies as a string).
+    pub fn requests(&self) -> Vec<Value> {
+        lock(&self.shared.state).requests.clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.state).requests.len()
+    }
+
+    /// The `Authorization` header of every request, in order.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        lock(&self.shared.state).authorizations.clone()
+    }
+
+    /// Waits until at least `n` requests arrived; panics after `timeout` with the requests seen.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut notified = std::pin::pin!(self.shared.changed.notified());
+            notified.as_mut().enable();
+            if self.request_count() >= n {
+                return self.requests();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err()
+                && self.request_count() < n
+            {
+                panic!(
+                    "timed out after {timeout:?} waiting for {n} LLM request(s); got:\n{:#?}",
+                    self.requests()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// aichat answers unknown endpoints with its generic 400.
+async fn not_found() -> HttpResponse {
+    LlmError::bad_request("The requested endpoint was not found.").into_response()
+}
+
+async fn list_models(shared: web::Data<Shared>) -> HttpResponse {
+    let models = lock(&shared.state).models.clone();
+    HttpResponse::Ok().json(json!({ "object": "list", "data": models }))
+}
+
+/// A validated request: what the answer depends on.
+struct Request {
+    model: String,
+    stream: bool,
+    prompt_chars: usize,
+    last_user: String,
+}
+
+async fn chat_completions(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let (api_key, behaviour, chunk_delay, known_models) = {
+        let mut st = lock(&shared.state);
+        st.requests.push(match &parsed {
+            Ok(v) => v.clone(),
+            Err(_) => Value::String(String::from_utf8_lossy(&body).into_owned()),
+        });
+        st.authorizations.push(authorization.clone());
+        let behaviour = st.once.pop_front().unwrap_or_else(|| st.behaviour.clone());
+        let known_models = st.reject_unknown_models.then(|| {
+            st.models
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        });
+        (st.api_key.clone(), behaviour, st.chunk_delay, known_models)
+    };
+    shared.changed.notify_waiters();
+
+    if let Some(key) = api_key {
+        let expected = format!("Bearer {key}");
+        if authorization.as_deref() != Some(expected.as_str()) {
+            let message = match authorization {
+                None => "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".to_string(),
+                Some(_) => "Incorrect API key provided.".to_string(),
+            };
+            return LlmError {
+                status: 401,
+                message,
+                code: Some("invalid_api_key"),
+            }
+            .into_response();
+        }
+    }
+
+    let request = match parsed
+        .map_err(|err| LlmError::bad_request(format!("Invalid request json, {err}")))
+        .and_then(|value| validate(&value))
+    {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    if let Some(known) = known_models {
+        if request.model != "default" && !known.contains(&request.model) {
+            return LlmError::bad_request(format!("Unknown chat model '{}'", request.model))
+                .into_response();
+        }
+    }
+
+    let answer = match behaviour {
+        Behaviour::Echo => format!("echo: {}", request.last_user),
+        Behaviour::Fixed(answer) => answer,
+        Behaviour::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            format!("echo: {}", request.last_user)
+        }
+        Behaviour::Hang => {
+            // The request stays open until the client gives up or the server stops.
+            std::future::pending::<()>().await;
+            String::new()
+        }
+        Behaviour::Status(status, message) => {
+            return LlmError {
+                status,
+                message,
+                code: None,
+            }
+            .into_response()
+        }
+    };
+
+    let id = format!(
+        "chatcmpl-{}",
+        std::process::id() ^ u32::try_from(unix_now() & 0xffff_ffff).unwrap_or(0)
+    );
+    if request.stream {
+        stream_answer(id, request.model, &answer, chunk_delay)
+    } else {
+        let prompt_tokens = estimate_tokens(request.prompt_chars);
+        let completion_tokens = estimate_tokens(answer.chars().count());
+        HttpResponse::Ok().json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": unix_now(),
+            "model": request.model,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": answer },
+                "logprobs": null,
+                "finish_reason": "stop",
+            }],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }))
+    }
+}
+
+/// A rough token estimate (4 characters per token, at least 1), like usage from a real model
+/// but deterministic.
+fn estimate_tokens(chars: usize) -> usize {
+    (chars / 4).max(1)
+}
+
+/// Checks the body as aichat's serde model would, with similar messages.
+fn validate(body: &Value) -> Result<Request, LlmError> {
+    let invalid = |why: &str| LlmError::bad_request(format!("Invalid request body, {why}"));
+    let obj = body
+        .as_object()
+        .ok_or_else(|| invalid("invalid type: expected struct ChatCompletionsReqBody"))?;
+    let model = match obj.get("model") {
+        Some(Value::String(m)) => m.clone(),
+        Some(_) => return Err(invalid("invalid type for `model`: expected a string")),
+        None => return Err(invalid("missing field `model`")),
+    };
+    let messages = match obj.get("messages") {
+        Some(Value::Array(m)) => m,
+        Some(_) => return Err(invalid("invalid type for `messages`: expected a sequence")),
+        None => return Err(invalid("missing field `messages`")),
+    };
+    if messages.is_empty() {
+        return Err(invalid("`messages` must contain at least one message"));
+    }
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("invalid type for `stream`: expected a boolean")),
+    };
+    let mut prompt_chars = 0;
+    let mut last_user = String::new();
+    for (i, message) in messages.iter().enumerate() {
+        let role = message["role"]
+            .as_str()
+            .ok_or_else(|| invalid(&format!("messages[{i}]: missing field `role`")))?;
+        if !["system", "user", "assistant", "tool"].contains(&role) {
+            return Err(invalid(&format!(
+                "messages[{i}]: unknown variant `{role}`, expected one of `system`, `assistant`, `user`, `tool`"
+            )));
+        }
+        let content = match &message["content"] {
+            Value::String(s) => s.clone(),
+            // OpenAI's multi-part form: only text parts carry text.
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(""),
+            Value::Null => return Err(invalid(&format!("messages[{i}]: missing field `content`"))),
+            _ => {
+                return Err(invalid(&format!(
+                    "messages[{i}]: invalid type for `content`"
+                )))
+            }
+        };
+        prompt_chars += content.chars().count();
+        if role == "user" {
+            last_user = content;
+        }
+    }
+    Ok(Request {
+        model,
+        stream,
+        prompt_chars,
+        last_user,
+    })
+}
+
+/// SSE like aichat: content chunks (`finish_reason: null`), then one write holding the final
+/// chunk (empty delta, `finish_reason: "stop"`) and `data: [DONE]`. No `usage`.
+fn stream_answer(id: String, model: String, answer: &str, delay: Duration) -> HttpResponse {
+    let created = unix_now();
+    let chars: Vec<char> = answer.chars().collect();
+    let mut events: Vec<String> = chars
+        .chunks(STREAM_CHUNK_CHARS)
+        .enumerate()
+        .map(|(i, piece)| {
+            let content: String = piece.iter().collect();
+            // OpenAI puts the role in the first delta only; aichat omits it. Clients must accept both.
+            let delta = if i == 0 {
+                json!({ "role": "assistant", "content": content })
+            } else {
+                json!({ "content": content })
+            };
+            let chunk = json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": null }],
+            });
+            format!("data: {chunk}\n\n")
+        })
+        .collect();
+    let last = json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }],
+    });
+    events.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+
+    let stream = futures_util::stream::unfold(
+        (events.into_iter(), true),
+        move |(mut rest, first)| async move {
+            let event = rest.next()?;
+            if !first && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Some((
+                Ok::<_, std::convert::Infallible>(web::Bytes::from(event)),
+                (rest, false),
+            ))
+        },
+    );
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream)
+}

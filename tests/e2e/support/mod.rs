@@ -1,0 +1,42 @@
+//! Test support: honest fakes of the services the bot talks to, a real `redis-server`, and a
+//! handle on the real bot binary.
+//!
+//! | module            | what it gives a test                                                        |
+//! |-------------------|-----------------------------------------------------------------------------|
+//! | [`redis`]         | [`RedisServer`]: a private `redis-server` on a free port, stoppable/restartable |
+//! | [`fake_telegram`] | [`FakeTelegram`]: a Bot API server with Telegram's semantics, limits and errors |
+//! | [`fake_llm`]      | [`FakeLlm`]: an OpenAI-compatible server shaped like `aichat --serve`          |
+//! | [`bot`]           | [`BotProcess`] (the real binary) and [`TestEnv`] (everything wired together)   |
+//!
+//! Every fake binds 127.0.0.1 port 0 and reports its port, so tests run in parallel without
+//! clashing. Fakes keep their state behind `Arc<Mutex<..>>` (never held across an await) and
+//! wake waiters with `tokio::sync::Notify`, so tests wait on events rather than sleeping.
+
+// Not every test module uses every helper; the support library is shared by all of them.
+#![allow(dead_code, unused_imports)]
+
+pub mod bot;
+pub mod fake_llm;
+pub mod fake_telegram;
+pub mod redis;
+
+pub use bot::{BotProcess, TestEnv};
+pub use fake_llm::{Behaviour, FakeLlm};
+pub use fake_telegram::{EditedMessage, FakeTelegram, Fault, SentMessage};
+pub use redis::RedisServer;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks a mutex even if a previous holder panicked: a panicking assertion in one handler must
+/// not turn every later call into a confusing `PoisonError`.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Seconds since the Unix epoch, as Telegram and OpenAI put in their `date`/`created` fields.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
