@@ -294,14 +294,18 @@ async fn a_slow_model_does_not_make_other_chats_wait_even_with_one_worker() {
     env.set("MAX_CONCURRENT_JOBS", "8");
     env.set("ALLOWED_USER_IDS", "*");
     let _bot = env.spawn_bot().await;
-    env.llm.set_behaviour(Behaviour::Delay(Duration::from_secs(2)));
+    env.llm
+        .set_behaviour(Behaviour::Delay(Duration::from_secs(2)));
     let chats: Vec<i64> = (1..=5).map(|i| 5000 + i).collect();
 
     for chat in &chats {
-        env.telegram.push_text(*chat, *chat, &format!("question from {chat}"));
+        env.telegram
+            .push_text(*chat, *chat, &format!("question from {chat}"));
     }
     // Every chat's question reaches the model before the first (2 s) answer comes back.
-    env.llm.wait_for_requests(chats.len(), Duration::from_millis(1500)).await;
+    env.llm
+        .wait_for_requests(chats.len(), Duration::from_millis(1500))
+        .await;
     assert!(
         env.telegram.sent_messages().is_empty(),
         "all five were being answered at once, none had finished"

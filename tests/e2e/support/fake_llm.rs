@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use super::{lock, unix_now};
+use super::{lock, serve_on_loopback, unix_now};
 
 /// How many characters go into one streamed chunk: small enough that every answer spans several
 /// chunks (so the bot's SSE reassembly is exercised), and multi-byte characters straddle them.
@@ -124,26 +124,16 @@ impl FakeLlm {
             }),
             changed: Notify::new(),
         });
-        let data = web::Data::from(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
-                .route("/v1/chat/completions", web::post().to(chat_completions))
-                .route("/v1/models", web::get().to(list_models))
-                .default_service(web::to(not_found))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0));
-        let server = match server {
-            Ok(server) => server,
-            Err(err) => panic!("FakeLlm cannot bind 127.0.0.1:0: {err}"),
-        };
-        let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (port, handle) = serve_on_loopback(
+            "FakeLlm",
+            web::Data::from(shared.clone()),
+            64 * 1024 * 1024,
+            |cfg| {
+                cfg.route("/v1/chat/completions", web::post().to(chat_completions))
+                    .route("/v1/models", web::get().to(list_models))
+                    .default_service(web::to(not_found));
+            },
+        );
         FakeLlm {
             shared,
             port,

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
-use super::{lock, unix_now};
+use super::{lock, serve_on_loopback, unix_now};
 
 /// The first `update_id` handed out. Real ids are arbitrary large numbers; a fixed base keeps
 /// test output readable. [`FakeTelegram::set_next_update_id`] simulates Telegram's id reset.
@@ -259,25 +259,15 @@ impl FakeTelegram {
             updates_changed: Notify::new(),
             changed: Notify::new(),
         });
-        let data = web::Data::from(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                // Bodies are small JSON; a generous cap still rejects runaway input.
-                .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0));
-        let server = match server {
-            Ok(server) => server,
-            Err(err) => panic!("FakeTelegram cannot bind 127.0.0.1:0: {err}"),
-        };
-        let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        // Bodies are small JSON; a generous cap still rejects runaway input.
+        let (port, handle) = serve_on_loopback(
+            "FakeTelegram",
+            web::Data::from(shared.clone()),
+            16 * 1024 * 1024,
+            |cfg| {
+                cfg.default_service(web::to(handle));
+            },
+        );
         FakeTelegram {
             shared,
             port,

@@ -40,3 +40,32 @@ pub(crate) fn unix_now() -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// Serves `routes` (with `data` and a request-body cap) on 127.0.0.1, port 0, on the current actix
+/// runtime; returns the port and the handle that stops it. Shared by the fakes.
+pub(crate) fn serve_on_loopback<T: Send + Sync + 'static>(
+    what: &str,
+    data: actix_web::web::Data<T>,
+    body_limit: usize,
+    routes: fn(&mut actix_web::web::ServiceConfig),
+) -> (u16, actix_web::dev::ServerHandle) {
+    use actix_web::{web, App, HttpServer};
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .configure(routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0));
+    let server = match server {
+        Ok(server) => server,
+        Err(err) => panic!("{what} cannot bind 127.0.0.1:0: {err}"),
+    };
+    let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (port, handle)
+}
