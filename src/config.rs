@@ -173,11 +173,12 @@ struct RawConfig {
 }
 
 impl Config {
-    /// Reads `.env` (if present) and the process environment. The environment wins over `.env`.
+    /// Reads `.env` in the working directory (if present; not its parents) and the process environment.
+    /// The environment wins over `.env`.
     pub fn from_env() -> Result<Config, ConfigError> {
         // A missing .env is normal; a malformed one is a problem worth reporting.
         let mut problems = Vec::new();
-        if let Err(e) = dotenvy::dotenv() {
+        if let Err(e) = dotenvy::from_path(".env") {
             if !e.not_found() {
                 problems.push(format!("The .env file could not be read: {e}"));
             }

@@ -8,7 +8,7 @@
 use crate::actors::compressor::Compressor;
 use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
-use crate::actors::supervision::Backoff;
+use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
 use crate::config::Config;
 use crate::health::Health;
 use crate::llm::LlmClient;
@@ -17,7 +17,12 @@ use crate::telegram::BotApi;
 use actix::prelude::*;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A worker that lost Redis retries sooner than other actors: it should resume within seconds of Redis
+/// coming back.
+const WORKER_RESTART_MAX_DELAY: Duration = Duration::from_secs(5);
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
@@ -76,7 +81,7 @@ impl ChatWorker {
             deps,
             runner,
             taker: None,
-            backoff: Backoff::default(),
+            backoff: Backoff::new(RESTART_BASE_DELAY, WORKER_RESTART_MAX_DELAY),
             stopping: false,
         }
     }

@@ -45,9 +45,13 @@ pub struct BotProcess {
 }
 
 impl BotProcess {
-    /// The binary Cargo built for this test run.
+    /// The binary Cargo built for this test run, or the one named by `E2E_BOT_BINARY` (to run the
+    /// whole suite against a release build: `E2E_BOT_BINARY=target/release/aichat-telegram-bot`).
     pub fn binary() -> PathBuf {
-        PathBuf::from(env!("CARGO_BIN_EXE_aichat-telegram-bot"))
+        match std::env::var_os("E2E_BOT_BINARY") {
+            Some(path) => std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path)),
+            None => PathBuf::from(env!("CARGO_BIN_EXE_aichat-telegram-bot")),
+        }
     }
 
     /// Starts the bot with exactly `env` (plus `PATH`) in `workdir`. Its stdout and stderr are
