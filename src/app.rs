@@ -18,8 +18,6 @@ use tokio::sync::mpsc;
 
 /// SessionManager threads. SQLite has one writer at a time; two threads let reads overlap a write.
 const SESSION_THREADS: usize = 2;
-/// How long shutdown waits for jobs in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -42,6 +40,7 @@ pub struct Application {
     root: Addr<RootSupervisor>,
     exit: mpsc::UnboundedReceiver<ExitRequest>,
     pool: DbPool,
+    grace: Duration,
 }
 
 impl Application {
@@ -52,7 +51,11 @@ impl Application {
         let health = Arc::new(Health::new());
         let tokens = Arc::new(TokenCounter::load(config.tokenizer_path.as_deref())?);
         let pool = db::open(&config.database_path, (SESSION_THREADS + 1) as u32)?;
-        let queue = Queue::new(config.redis.url.expose(), &config.redis.key_prefix)?;
+        let queue = Queue::new(
+            config.redis.url.expose(),
+            &config.redis.key_prefix,
+            config.queue.clone(),
+        )?;
         let sessions = SessionManager::start(
             SESSION_THREADS,
             pool.clone(),
@@ -108,6 +111,7 @@ impl Application {
             root,
             exit: exit_rx,
             pool,
+            grace: config.shutdown_grace,
         })
     }
 
@@ -117,6 +121,8 @@ impl Application {
     }
 
     /// Runs until SIGTERM/SIGINT (exit code 0 after a graceful shutdown) or a fatal error (its exit code).
+    /// A second signal during the shutdown ends it at once: jobs still running are then retried when their
+    /// leases expire.
     pub async fn run_until_stopped(mut self) -> i32 {
         let code = tokio::select! {
             signal = wait_for_signal() => {
@@ -131,20 +137,19 @@ impl Application {
                 None => 1,
             },
         };
-        self.shutdown().await;
-        code
+        tokio::select! {
+            () = self.shutdown() => code,
+            signal = wait_for_signal() => {
+                log::warn!("{signal} received again: stopping at once; unfinished jobs will be retried");
+                code
+            }
+        }
     }
 
     async fn shutdown(self) {
-        match self
-            .root
-            .send(Shutdown {
-                grace: SHUTDOWN_GRACE,
-            })
-            .await
-        {
+        match self.root.send(Shutdown { grace: self.grace }).await {
             Ok(0) => log::info!("all jobs finished"),
-            Ok(left) => log::warn!("{left} jobs were still running at the end of the grace period"),
+            Ok(left) => log::warn!("{left} unfinished jobs were handed back to the queue"),
             Err(e) => log::warn!("shutdown could not reach the supervisor: {e}"),
         }
         self.server.stop(true).await;

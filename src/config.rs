@@ -4,6 +4,7 @@
 //! words (envy alone would stop at the first bad type). Secrets are kept in [`Secret`] and never printed.
 
 use crate::ids::UserId;
+use crate::queue::QueueSettings;
 use crate::secret::{Redactor, Secret};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -36,6 +37,14 @@ pub const DEFAULT_KEEP_RECENT_MESSAGES: usize = 6;
 /// Long-polling wait asked of Telegram; the HTTP client waits a little longer than this.
 pub const DEFAULT_POLL_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "atb";
+/// A taken job returns to the queue when its worker stops renewing it for this long (the process died).
+pub const DEFAULT_JOB_LEASE_SECS: u64 = 30;
+pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_JOB_RETRY_DELAY_SECS: u64 = 2;
+/// Telegram splits a long paste into messages a fraction of a second apart.
+pub const DEFAULT_MERGE_WINDOW_MS: u64 = 1500;
+/// systemd's default stop timeout is 90 s; finishing answers in flight rarely needs more than this.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 
 /// Who may talk to the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +119,10 @@ pub struct Config {
     pub tokenizer_path: Option<PathBuf>,
     pub context: ContextConfig,
     pub system_prompt: Option<String>,
+    /// Leases, retries and merging of jobs.
+    pub queue: QueueSettings,
+    /// How long shutdown waits for jobs in flight before handing them back to the queue.
+    pub shutdown_grace: Duration,
 }
 
 /// Every problem found in the environment, reported together.
@@ -170,6 +183,11 @@ struct RawConfig {
     compress_ratio: Option<String>,
     keep_recent_messages: Option<String>,
     system_prompt: Option<String>,
+    job_lease: Option<String>,
+    job_max_attempts: Option<String>,
+    job_retry_delay: Option<String>,
+    merge_window_ms: Option<String>,
+    shutdown_grace: Option<String>,
 }
 
 impl Config {
@@ -501,6 +519,62 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         "messages",
     );
     let system_prompt = raw.system_prompt.map(|s| s.trim().to_string());
+    let job_lease = seconds(
+        &mut p,
+        "JOB_LEASE",
+        raw.job_lease.as_deref(),
+        DEFAULT_JOB_LEASE_SECS,
+    );
+    let job_max_attempts = number(
+        &mut p,
+        "JOB_MAX_ATTEMPTS",
+        raw.job_max_attempts.as_deref(),
+        DEFAULT_JOB_MAX_ATTEMPTS,
+        1..=100,
+        "attempts",
+    );
+    let job_retry_delay = number(
+        &mut p,
+        "JOB_RETRY_DELAY",
+        raw.job_retry_delay
+            .as_deref()
+            .map(|s| s.trim().trim_end_matches('s')),
+        DEFAULT_JOB_RETRY_DELAY_SECS,
+        0..=3600,
+        "seconds",
+    )
+    .map(Duration::from_secs);
+    let merge_window = number(
+        &mut p,
+        "MERGE_WINDOW_MS",
+        raw.merge_window_ms.as_deref(),
+        DEFAULT_MERGE_WINDOW_MS,
+        0..=60_000,
+        "milliseconds",
+    )
+    .map(Duration::from_millis);
+    let shutdown_grace = number(
+        &mut p,
+        "SHUTDOWN_GRACE",
+        raw.shutdown_grace
+            .as_deref()
+            .map(|s| s.trim().trim_end_matches('s')),
+        DEFAULT_SHUTDOWN_GRACE_SECS,
+        0..=3600,
+        "seconds",
+    )
+    .map(Duration::from_secs);
+    let queue = match (job_lease, job_max_attempts, job_retry_delay, merge_window) {
+        (Some(lease), Some(max_attempts), Some(retry_base), Some(merge_window)) => {
+            Some(QueueSettings {
+                lease,
+                max_attempts,
+                retry_base,
+                merge_window,
+            })
+        }
+        _ => None,
+    };
 
     match (
         token,
@@ -517,6 +591,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         window_tokens,
         compress_ratio,
         keep_recent_messages,
+        queue,
+        shutdown_grace,
     ) {
         (
             Some(token),
@@ -533,6 +609,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(window_tokens),
             Some(compress_ratio),
             Some(keep_recent_messages),
+            Some(queue),
+            Some(shutdown_grace),
         ) if p.is_empty() => Ok(Config {
             telegram: TelegramConfig {
                 api_url,
@@ -563,6 +641,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 keep_recent_messages,
             },
             system_prompt,
+            queue,
+            shutdown_grace,
         }),
         _ => Err(ConfigError { problems: p }),
     }

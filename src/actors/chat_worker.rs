@@ -11,12 +11,15 @@ use crate::actors::session_manager::SessionManager;
 use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
 use crate::config::Config;
 use crate::health::Health;
+use crate::ids::JobId;
 use crate::llm::LlmClient;
-use crate::queue::{Queue, QueueError, Taker};
+use crate::queue::{Lease, Queue, QueueError, Taken, Taker};
 use crate::telegram::BotApi;
 use actix::prelude::*;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -45,7 +48,45 @@ pub struct WorkerDeps {
     pub compressor: Addr<Compressor>,
     /// Shared by all workers: one permit per job in flight.
     pub permits: Arc<Semaphore>,
+    /// Shared by all workers: the leases of the jobs running now.
+    pub in_flight: Arc<InFlight>,
     pub health: Arc<Health>,
+}
+
+/// The jobs running in this process, so that shutdown can wait for them and hand back the unfinished ones.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    leases: Mutex<HashMap<JobId, Lease>>,
+}
+
+impl InFlight {
+    fn insert(&self, lease: &Lease) {
+        if let Ok(mut map) = self.leases.lock() {
+            map.insert(lease.id.clone(), lease.clone());
+        }
+    }
+
+    fn remove(&self, id: &JobId) {
+        if let Ok(mut map) = self.leases.lock() {
+            map.remove(id);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.leases.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The leases of the jobs still running.
+    pub fn leases(&self) -> Vec<Lease> {
+        self.leases
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 // ---- Actor -------------------------------------------------------------------------------------------------
@@ -140,8 +181,19 @@ impl Handler<TakeNext> for ChatWorker {
             Ok(Some((taker, permit, job))) => {
                 act.taker = Some(taker);
                 act.backoff.reset();
-                if let Some(job) = job {
-                    act.spawn_job(job, permit);
+                match job {
+                    Some(Taken::Job(lease)) => act.spawn_job(lease, permit),
+                    Some(Taken::GaveUp(job)) => {
+                        let runner = act.runner.clone();
+                        actix_rt::spawn(async move {
+                            runner.gave_up(job).await;
+                            drop(permit);
+                        });
+                    }
+                    Some(Taken::Unreadable { id, reason }) => {
+                        log::error!("job {id} cannot be read and was dead-lettered: {reason}");
+                    }
+                    None => {}
                 }
                 ctx.notify(TakeNext);
             }
@@ -167,16 +219,21 @@ impl Handler<StopTaking> for ChatWorker {
 
 impl ChatWorker {
     /// Runs the job as its own task on this arbiter; the permit is released when it ends.
-    fn spawn_job(&self, job: crate::queue::Job, permit: OwnedSemaphorePermit) {
+    fn spawn_job(&self, lease: Lease, permit: OwnedSemaphorePermit) {
         let runner = self.runner.clone();
+        let in_flight = self.deps.in_flight.clone();
         log::debug!(
-            "worker {} runs job {} for chat {}",
+            "worker {} runs job {} (attempt {}) for chat {}",
             self.index,
-            job.id,
-            job.chat_id()
+            lease.id,
+            lease.attempt,
+            lease.job.chat_id()
         );
+        in_flight.insert(&lease);
         actix_rt::spawn(async move {
-            runner.run(job).await;
+            let id = lease.id.clone();
+            runner.run(lease).await;
+            in_flight.remove(&id);
             drop(permit);
         });
     }

@@ -14,7 +14,9 @@ use crate::config::Config;
 use crate::db::models::ChatStats;
 use crate::ids::{ChatId, MessageId};
 use crate::llm::{LlmClient, LlmError};
-use crate::queue::{Job, JobKind, Notice, Priority, Queue};
+use crate::queue::{
+    FailOutcome, Job, JobKind, Lease, Notice, Priority, Progress, Queue, QueueError,
+};
 use crate::telegram::types::{Message, ReplyParameters, SendMessage};
 use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
 use crate::text::{thousands, utc_minute};
@@ -30,6 +32,10 @@ pub const SEND_ATTEMPTS: u32 = 5;
 pub const SEND_RETRY_BASE: Duration = Duration::from_millis(500);
 /// A `retry_after` longer than this is not waited out inside a job.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Acknowledging a finished job is retried this often (Redis may be restarting) before giving up; the job
+/// then runs again when its lease expires, and its recorded progress keeps the answer from being re-sent.
+const ACK_ATTEMPTS: u32 = 5;
+const ACK_RETRY_BASE: Duration = Duration::from_millis(200);
 
 pub const TEXT_ONLY: &str =
     "I can only read text messages for now. Please send your question as text.";
@@ -39,6 +45,12 @@ pub const INTERNAL_ERROR: &str =
     "⚠️ Something went wrong on my side while answering. Please try again.";
 pub const MEMORY_ERROR: &str =
     "⚠️ I could not reach my memory of this conversation (a database problem). Please try again in a moment.";
+pub const GAVE_UP: &str =
+    "⚠️ Sorry, I could not answer your message: the bot was interrupted several times \
+    while working on it. Please send it again.";
+pub const QUEUE_ERROR: &str =
+    "⚠️ I could not keep track of your message (the job queue is unavailable). \
+    Please send it again in a moment.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -50,14 +62,28 @@ pub enum JobError {
     Session(#[from] SessionError),
     #[error("the session manager is unavailable: {0}")]
     Mailbox(#[from] MailboxError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 impl JobError {
-    /// What the user is told, if anything can be told.
+    /// Worth another attempt later.
+    fn retryable(&self) -> bool {
+        match self {
+            // A timeout already took the whole JOB_TIMEOUT: do not make the user wait that long again.
+            JobError::Llm(LlmError::Timeout) => false,
+            JobError::Llm(e) => e.is_transient(),
+            JobError::Telegram(e) => e.is_transient(),
+            JobError::Session(_) | JobError::Mailbox(_) | JobError::Queue(_) => true,
+        }
+    }
+
+    /// What the user is told when the job is given up, if anything can be told.
     fn user_message(&self) -> Option<&'static str> {
         match self {
             JobError::Llm(e) => Some(e.user_message()),
             JobError::Session(_) | JobError::Mailbox(_) => Some(MEMORY_ERROR),
+            JobError::Queue(_) => Some(QUEUE_ERROR),
             // Telegram itself failed: a message about it would most likely fail too.
             JobError::Telegram(_) => None,
         }
@@ -75,70 +101,172 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    /// Runs a job within `JOB_TIMEOUT`, catching panics; failures end in a message to the user.
-    pub async fn run(&self, job: Job) {
-        let chat = job.chat_id();
-        let reply_to = reply_target(&job);
+    /// Runs a leased job to its end — acknowledged, retried later, or dead-lettered with the user told —
+    /// within `JOB_TIMEOUT`, catching panics, and keeping its lease alive meanwhile.
+    pub async fn run(&self, lease: Lease) {
+        let chat = lease.job.chat_id();
         let started = std::time::Instant::now();
-        let outcome = catch_panic(tokio::time::timeout(
+        let work = catch_panic(tokio::time::timeout(
             self.config.job_timeout,
-            self.execute(&job),
-        ))
-        .await;
-        let apology = match outcome {
+            self.execute(&lease),
+        ));
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            never = keep_alive(&self.queue, &lease) => match never {},
+        };
+        match outcome {
             Ok(Ok(Ok(()))) => {
+                self.acknowledge(&lease).await;
                 log::debug!(
                     "job {} for chat {chat} done in {:?}",
-                    job.id,
+                    lease.id,
                     started.elapsed()
                 );
-                None
             }
             Ok(Ok(Err(e))) => {
-                log::warn!("job {} for chat {chat} failed: {e}", job.id);
-                e.user_message()
+                self.failed(&lease, &e.to_string(), e.retryable(), e.user_message())
+                    .await;
             }
             Ok(Err(_elapsed)) => {
-                log::warn!(
-                    "job {} for chat {chat} timed out after {:?} (JOB_TIMEOUT)",
-                    job.id,
+                let reason = format!(
+                    "timed out after {:?} (JOB_TIMEOUT)",
                     self.config.job_timeout
                 );
-                Some(LlmError::Timeout.user_message())
+                self.failed(
+                    &lease,
+                    &reason,
+                    false,
+                    Some(LlmError::Timeout.user_message()),
+                )
+                .await;
             }
             Err(panic) => {
-                log::error!("job {} for chat {chat} panicked: {panic}", job.id);
-                Some(INTERNAL_ERROR)
-            }
-        };
-        if let (Some(text), false) = (apology, matches!(job.kind, JobKind::Compress { .. })) {
-            if let Err(e) = self.send_text(chat, reply_to, text).await {
-                log::warn!("could not tell chat {chat} about the failure: {e}");
+                self.failed(
+                    &lease,
+                    &format!("panicked: {panic}"),
+                    true,
+                    Some(INTERNAL_ERROR),
+                )
+                .await;
             }
         }
     }
 
-    async fn execute(&self, job: &Job) -> Result<(), JobError> {
-        match &job.kind {
+    /// A job the queue gave up on because every attempt was cut short (the process died each time).
+    pub async fn gave_up(&self, job: Job) {
+        let chat = job.chat_id();
+        log::error!(
+            "job {} for chat {chat} was dead-lettered: its attempts never finished",
+            job.id
+        );
+        if !matches!(job.kind, JobKind::Compress { .. }) {
+            if let Err(e) = self.send_text(chat, reply_target(&job), GAVE_UP).await {
+                log::warn!("could not tell chat {chat} that its message was given up: {e}");
+            }
+        }
+    }
+
+    async fn acknowledge(&self, lease: &Lease) {
+        let mut wait = ACK_RETRY_BASE;
+        for attempt in 1..=ACK_ATTEMPTS {
+            match self.queue.ack(lease).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    log::warn!("job {} finished after its lease was lost; another worker had it", lease.id);
+                    return;
+                }
+                Err(e) if attempt < ACK_ATTEMPTS => {
+                    log::warn!("cannot acknowledge job {} ({e}); retrying in {wait:?}", lease.id);
+                    actix_rt::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2);
+                }
+                Err(e) => log::error!(
+                    "cannot acknowledge job {} ({e}); it will run again when its lease expires, without \
+                     sending its answer twice",
+                    lease.id
+                ),
+            }
+        }
+    }
+
+    async fn failed(&self, lease: &Lease, reason: &str, retry: bool, tell: Option<&'static str>) {
+        let chat = lease.job.chat_id();
+        match self.queue.fail(lease, reason, retry).await {
+            Ok(FailOutcome::Retry(after)) => log::warn!(
+                "job {} for chat {chat} failed (attempt {}): {reason}; retrying in {after:?}",
+                lease.id,
+                lease.attempt
+            ),
+            Ok(FailOutcome::Dead) => {
+                log::warn!(
+                    "job {} for chat {chat} failed for good (attempt {}): {reason}; dead-lettered",
+                    lease.id,
+                    lease.attempt
+                );
+                if let (Some(text), false) = (tell, matches!(lease.job.kind, JobKind::Compress { .. })) {
+                    if let Err(e) = self.send_text(chat, reply_target(&lease.job), text).await {
+                        log::warn!("could not tell chat {chat} about the failure: {e}");
+                    }
+                }
+            }
+            Ok(FailOutcome::Stale) => {
+                log::warn!("job {} failed after its lease was lost: {reason}", lease.id)
+            }
+            Err(e) => log::error!(
+                "job {} failed ({reason}) and the queue cannot record it ({e}); it runs again when its lease \
+                 expires",
+                lease.id
+            ),
+        }
+    }
+
+    async fn execute(&self, lease: &Lease) -> Result<(), JobError> {
+        let progress = if lease.attempt > 1 {
+            self.queue.progress(&lease.id).await?
+        } else {
+            Progress::default()
+        };
+        match &lease.job.kind {
             JobKind::Chat {
                 chat,
                 message_id,
                 text,
                 ..
             } => {
-                self.chat_turn(BeginTurn {
-                    chat: chat.clone(),
-                    message_id: *message_id,
-                    text: text.clone(),
-                })
-                .await
+                let mut merged = progress.merged.clone();
+                if progress.answer.is_none() {
+                    merged.extend(self.queue.absorb_followers(lease).await?);
+                }
+                let mut messages = vec![(*message_id, text.clone())];
+                for job in merged {
+                    if let JobKind::Chat {
+                        message_id, text, ..
+                    } = job.kind
+                    {
+                        messages.push((message_id, text));
+                    }
+                }
+                if messages.len() > 1 {
+                    log::debug!(
+                        "chat {}: {} messages answered as one turn",
+                        chat.id,
+                        messages.len()
+                    );
+                }
+                self.chat_turn(lease, &progress, chat.clone(), messages)
+                    .await
             }
             JobKind::Command {
                 chat,
                 message_id,
                 command,
                 ..
-            } => self.command(chat.id, *message_id, command).await,
+            } => {
+                let text = self.command(chat.id, command).await?;
+                self.deliver(lease, &progress, chat.id, Some(*message_id), &text)
+                    .await?;
+                Ok(())
+            }
             JobKind::Notice {
                 chat_id,
                 reply_to,
@@ -148,7 +276,8 @@ impl JobRunner {
                     Notice::AccessDenied { user_id } => access_denied_text(*user_id),
                     Notice::TextOnly => TEXT_ONLY.to_string(),
                 };
-                self.send_text(*chat_id, *reply_to, &text).await?;
+                self.deliver(lease, &progress, *chat_id, *reply_to, &text)
+                    .await?;
                 Ok(())
             }
             JobKind::Compress {
@@ -166,58 +295,80 @@ impl JobRunner {
         }
     }
 
-    /// A user's message: context → LLM (showing "typing…") → answer delivered → answer stored.
-    async fn chat_turn(&self, begin: BeginTurn) -> Result<(), JobError> {
-        let chat = begin.chat.id;
-        let reply_to = begin.message_id;
-        let context = self.sessions.send(begin).await??;
-        log::debug!(
-            "chat {chat}: asking the model with {} messages (~{} tokens)",
-            context.prompt.len(),
-            context.tokens
-        );
-        let completion = {
-            self.show_typing(chat).await;
-            let llm = self.llm.complete(&context.prompt, self.config.job_timeout);
-            tokio::pin!(llm);
-            let start = tokio::time::Instant::now() + TYPING_REFRESH;
-            let mut typing = tokio::time::interval_at(start, TYPING_REFRESH);
-            loop {
-                tokio::select! {
-                    result = &mut llm => break result?,
-                    _ = typing.tick() => self.show_typing(chat).await,
-                }
+    /// A user's message(s): context → LLM (showing "typing…") → answer saved → delivered → stored.
+    /// On a retry, a saved answer is not asked again and delivered parts are not sent again.
+    async fn chat_turn(
+        &self,
+        lease: &Lease,
+        progress: &Progress,
+        chat: crate::queue::ChatRef,
+        messages: Vec<(MessageId, String)>,
+    ) -> Result<(), JobError> {
+        let chat_id = chat.id;
+        let reply_to = messages.first().map(|(id, _)| *id);
+        let context = self.sessions.send(BeginTurn { chat, messages }).await??;
+        let (answer, usage) = match &progress.answer {
+            Some(answer) => (answer.clone(), None),
+            None => {
+                log::debug!(
+                    "chat {chat_id}: asking the model with {} messages (~{} tokens)",
+                    context.prompt.len(),
+                    context.tokens
+                );
+                let completion = self
+                    .complete_showing_typing(chat_id, &context.prompt)
+                    .await?;
+                let answer = match completion.content.trim() {
+                    "" => EMPTY_ANSWER.to_string(),
+                    text => text.to_string(),
+                };
+                self.queue.save_answer(&lease.id, &answer).await?;
+                (answer, completion.usage)
             }
         };
-        let answer = completion.content.trim();
-        let text = if answer.is_empty() {
-            EMPTY_ANSWER
-        } else {
-            answer
-        };
-        let first = self.send_text(chat, Some(reply_to), text).await?;
+        let first = self
+            .deliver(lease, progress, chat_id, reply_to, &answer)
+            .await?;
         let context_tokens = self
             .sessions
             .send(FinishTurn {
-                chat_id: chat,
-                content: text.to_string(),
+                chat_id,
+                content: answer,
                 telegram_message_id: first,
-                usage: completion.usage,
+                usage,
             })
             .await??;
         if context_tokens > self.config.context.compress_threshold() {
             let job = Job::internal(
-                "compress",
+                format!("compress-{chat_id}"),
                 JobKind::Compress {
-                    chat_id: chat,
+                    chat_id,
                     context_tokens,
                 },
             );
             if let Err(e) = self.queue.enqueue(Priority::Low, &job).await {
-                log::warn!("could not queue compression for chat {chat}: {e}");
+                log::warn!("could not queue compression for chat {chat_id}: {e}");
             }
         }
         Ok(())
+    }
+
+    async fn complete_showing_typing(
+        &self,
+        chat: ChatId,
+        prompt: &[crate::llm::ChatMessage],
+    ) -> Result<crate::llm::Completion, LlmError> {
+        self.show_typing(chat).await;
+        let llm = self.llm.complete(prompt, self.config.job_timeout);
+        tokio::pin!(llm);
+        let start = tokio::time::Instant::now() + TYPING_REFRESH;
+        let mut typing = tokio::time::interval_at(start, TYPING_REFRESH);
+        loop {
+            tokio::select! {
+                result = &mut llm => return result,
+                _ = typing.tick() => self.show_typing(chat).await,
+            }
+        }
     }
 
     /// "typing…" in the chat; a failure only costs the indicator.
@@ -227,13 +378,9 @@ impl JobRunner {
         }
     }
 
-    async fn command(
-        &self,
-        chat: ChatId,
-        reply_to: MessageId,
-        command: &BotCommand,
-    ) -> Result<(), JobError> {
-        let text = match command {
+    /// The reply text of a command (its side effects, like `/clear`, are idempotent).
+    async fn command(&self, chat: ChatId, command: &BotCommand) -> Result<String, JobError> {
+        Ok(match command {
             BotCommand::Start | BotCommand::Help => commands::help_text(self.llm.model()),
             BotCommand::Clear => {
                 let n = self.sessions.send(ClearHistory { chat_id: chat }).await??;
@@ -252,39 +399,95 @@ impl JobRunner {
                 context_text(self.llm.model(), &self.config, used)
             }
             BotCommand::Unknown { text } => commands::unknown_command_text(text),
-        };
-        self.send_text(chat, Some(reply_to), &text).await?;
-        Ok(())
+        })
     }
 
-    /// Sends a text of any length as as many messages as it takes; the first replies to `reply_to`.
-    /// Returns the id of the first message sent.
-    async fn send_text(
+    /// Delivers a job's reply exactly once: each part sent is recorded in the queue, and parts an earlier
+    /// attempt delivered are skipped. Returns the id of the first message of the reply.
+    async fn deliver(
         &self,
+        lease: &Lease,
+        progress: &Progress,
         chat: ChatId,
         reply_to: Option<MessageId>,
         text: &str,
-    ) -> Result<Option<MessageId>, TelegramError> {
+    ) -> Result<Option<MessageId>, JobError> {
         let mut first = None;
         for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
             .into_iter()
             .enumerate()
         {
-            let message = SendMessage {
-                chat_id: chat,
-                text: piece,
-                parse_mode: None,
-                reply_parameters: reply_to
-                    .filter(|_| i == 0)
-                    .map(|message_id| ReplyParameters {
-                        message_id,
-                        allow_sending_without_reply: true,
-                    }),
-            };
-            let sent = send_with_retry(&self.api, &message).await?;
+            if let Some(done) = progress.parts.get(&i) {
+                first = first.or(Some(*done));
+                continue;
+            }
+            let sent = send_with_retry(
+                &self.api,
+                &outgoing(chat, piece, reply_to.filter(|_| i == 0)),
+            )
+            .await?;
             first = first.or(Some(sent.message_id));
+            if let Err(e) = self.queue.record_part(&lease.id, i, sent.message_id).await {
+                // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
+                log::warn!("job {}: could not record delivered part {i}: {e}", lease.id);
+            }
         }
         Ok(first)
+    }
+
+    /// Sends a text outside any job's delivery record (failure notices).
+    async fn send_text(
+        &self,
+        chat: ChatId,
+        reply_to: Option<MessageId>,
+        text: &str,
+    ) -> Result<(), TelegramError> {
+        for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
+            .into_iter()
+            .enumerate()
+        {
+            send_with_retry(
+                &self.api,
+                &outgoing(chat, piece, reply_to.filter(|_| i == 0)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn outgoing(chat: ChatId, text: String, reply_to: Option<MessageId>) -> SendMessage {
+    SendMessage {
+        chat_id: chat,
+        text,
+        parse_mode: None,
+        reply_parameters: reply_to.map(|message_id| ReplyParameters {
+            message_id,
+            allow_sending_without_reply: true,
+        }),
+    }
+}
+
+/// Extends the lease every third of its length, for as long as the job runs (never returns).
+async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
+    let period = queue.settings().lease / 3;
+    let mut lost = false;
+    loop {
+        actix_rt::time::sleep(period).await;
+        if lost {
+            continue;
+        }
+        match queue.extend(lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                log::warn!(
+                    "job {} lost its lease (it ran too long without renewing it)",
+                    lease.id
+                );
+                lost = true;
+            }
+            Err(e) => log::warn!("cannot extend the lease of job {}: {e}", lease.id),
+        }
     }
 }
 

@@ -18,18 +18,20 @@ use std::sync::Arc;
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
-/// From a ChatWorker when a user's message is taken up: stores it (once, however often the job runs) and
-/// returns the prompt for the LLM — system prompt, then the chat's history ending with this message.
+/// From a ChatWorker when a user's message (or several merged ones) is taken up: stores them (once, however
+/// often the job runs) and returns the prompt for the LLM — system prompt, then the chat's history ending
+/// with these messages.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<TurnContext, SessionError>")]
 pub struct BeginTurn {
     pub chat: ChatRef,
-    pub message_id: MessageId,
-    pub text: String,
+    /// In arrival order.
+    pub messages: Vec<(MessageId, String)>,
 }
 
-/// From a ChatWorker once the answer was delivered: stores it with its token count and the server's usage.
-/// Replies with the chat's context size afterwards (tokens), so the worker can ask for compression.
+/// From a ChatWorker once the answer was delivered: stores it with its token count and the server's usage
+/// (once: a retried job that stores the same delivered message again changes nothing). Replies with the
+/// chat's context size afterwards (tokens), so the worker can ask for compression.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, SessionError>")]
 pub struct FinishTurn {
@@ -175,8 +177,12 @@ impl Handler<BeginTurn> for SessionManager {
 
     fn handle(&mut self, msg: BeginTurn, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.guarded(ctx, "BeginTurn", |this| {
-            let user_tokens = this.tokens.count_message(&msg.text);
             let now = now_unix();
+            let counted: Vec<(MessageId, &str, usize)> = msg
+                .messages
+                .iter()
+                .map(|(id, text)| (*id, text.as_str(), this.tokens.count_message(text)))
+                .collect();
             let mut conn = this.pool.get()?;
             let (chat_prompt, history) = conn.transaction::<_, SessionError, _>(|conn| {
                 queries::upsert_chat(
@@ -189,17 +195,19 @@ impl Handler<BeginTurn> for SessionManager {
                         updated_at: now,
                     },
                 )?;
-                queries::insert_message(
-                    conn,
-                    &NewMessage {
-                        chat_id: msg.chat.id.0,
-                        role: Role::User.as_str(),
-                        content: &msg.text,
-                        tokens: clamp_i32(user_tokens),
-                        telegram_message_id: Some(msg.message_id.0),
-                        created_at: now,
-                    },
-                )?;
+                for (id, text, tokens) in &counted {
+                    queries::insert_message(
+                        conn,
+                        &NewMessage {
+                            chat_id: msg.chat.id.0,
+                            role: Role::User.as_str(),
+                            content: text,
+                            tokens: clamp_i32(*tokens),
+                            telegram_message_id: Some(id.0),
+                            created_at: now,
+                        },
+                    )?;
+                }
                 let chat = queries::find_chat(conn, msg.chat.id)?;
                 let history = queries::active_history(conn, msg.chat.id)?;
                 Ok((chat.and_then(|c| c.system_prompt), history))
@@ -230,7 +238,7 @@ impl Handler<FinishTurn> for SessionManager {
             let tokens = this.tokens.count_message(&msg.content);
             let mut conn = this.pool.get()?;
             conn.transaction::<_, SessionError, _>(|conn| {
-                queries::insert_message(
+                let added = queries::insert_message(
                     conn,
                     &NewMessage {
                         chat_id: msg.chat_id.0,
@@ -241,7 +249,7 @@ impl Handler<FinishTurn> for SessionManager {
                         created_at: now_unix(),
                     },
                 )?;
-                if let Some(usage) = msg.usage {
+                if let (true, Some(usage)) = (added, msg.usage) {
                     queries::add_usage(
                         conn,
                         msg.chat_id,
@@ -344,8 +352,7 @@ mod tests {
         );
         let begin = |text: &str, id: i64| BeginTurn {
             chat: chat(5),
-            message_id: MessageId(id),
-            text: text.into(),
+            messages: vec![(MessageId(id), text.into())],
         };
         let first = sm.send(begin("hello", 1)).await.unwrap().unwrap();
         assert_eq!(first.prompt.len(), 2);

@@ -1,7 +1,7 @@
 //! RootSupervisor: starts and wires every actor, restarts the ones that fail (through actix's `Supervisor`
 //! with each actor's back-off), turns fatal errors into a process exit, and runs the graceful shutdown.
 
-use crate::actors::chat_worker::{ChatWorker, StopTaking, WorkerDeps};
+use crate::actors::chat_worker::{ChatWorker, InFlight, StopTaking, WorkerDeps};
 use crate::actors::compressor::Compressor;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
@@ -18,8 +18,9 @@ const DRAIN_CHECK: Duration = Duration::from_millis(50);
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
-/// From the application on SIGTERM/SIGINT: stop polling and taking jobs, then wait up to `grace` for the jobs
-/// in flight. Replies with the number of jobs still running when it gave up (0 = clean).
+/// From the application on SIGTERM/SIGINT: stop polling and taking jobs, wait up to `grace` for the jobs in
+/// flight, then stop the workers and hand the unfinished jobs back to the queue. Replies with the number of
+/// jobs handed back (0 = all finished).
 #[derive(Debug, Message)]
 #[rtype(result = "usize")]
 pub struct Shutdown {
@@ -42,6 +43,7 @@ pub struct RootSupervisor {
     sessions: Addr<SessionManager>,
     exit: mpsc::UnboundedSender<ExitRequest>,
     permits: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
     poller: Option<Addr<TelegramPoller>>,
     workers: Vec<(Arbiter, Addr<ChatWorker>)>,
 }
@@ -62,15 +64,10 @@ impl RootSupervisor {
             sessions,
             exit,
             permits,
+            in_flight: Arc::new(InFlight::default()),
             poller: None,
             workers: Vec::new(),
         }
-    }
-
-    fn jobs_in_flight(&self) -> usize {
-        self.config
-            .max_concurrent_jobs
-            .saturating_sub(self.permits.available_permits())
     }
 }
 
@@ -87,6 +84,7 @@ impl Actor for RootSupervisor {
             sessions: self.sessions.clone(),
             compressor,
             permits: self.permits.clone(),
+            in_flight: self.in_flight.clone(),
             health: self.health.clone(),
         };
         // Each worker gets its own arbiter (thread): jobs are spread over the cores.
@@ -147,29 +145,41 @@ impl Handler<Shutdown> for RootSupervisor {
         for (_, worker) in &self.workers {
             worker.do_send(StopTaking);
         }
+        let in_flight = self.in_flight.clone();
         let permits = self.permits.clone();
-        let total = self.config.max_concurrent_jobs;
+        let queue = self.queue.clone();
         let deadline = Instant::now() + msg.grace;
-        let running = self.jobs_in_flight();
+        let running = in_flight.len();
         if running > 0 {
             log::info!("waiting up to {:?} for {running} jobs in flight", msg.grace);
         }
         let drain = async move {
-            loop {
-                let left = total.saturating_sub(permits.available_permits());
-                if left == 0 || Instant::now() >= deadline {
-                    // No new job can start from now on.
-                    permits.close();
-                    return left;
-                }
+            while !in_flight.is_empty() && Instant::now() < deadline {
                 actix_rt::time::sleep(DRAIN_CHECK).await;
             }
+            // No new job can start from now on.
+            permits.close();
+            in_flight
         };
-        Box::pin(drain.into_actor(self).map(|left, act, _| {
+        Box::pin(drain.into_actor(self).then(move |in_flight, act, _| {
+            // Stop the workers first (their unfinished jobs stop running), then hand the jobs back.
             for (arbiter, _) in act.workers.drain(..) {
                 arbiter.stop();
             }
-            left
+            let leftovers = in_flight.leases();
+            async move {
+                for lease in &leftovers {
+                    match queue.release(lease).await {
+                        Ok(_) => log::info!("job {} handed back to the queue", lease.id),
+                        Err(e) => log::warn!(
+                            "cannot hand job {} back ({e}); it is retried when its lease expires",
+                            lease.id
+                        ),
+                    }
+                }
+                leftovers.len()
+            }
+            .into_actor(act)
         }))
     }
 }

@@ -32,7 +32,7 @@ pub fn find_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<Ch
         .optional()
 }
 
-/// Stores a message. A user message already stored (same chat and Telegram id) is left as it is;
+/// Stores a message. A message already stored (same chat and Telegram message id) is left as it is;
 /// returns whether a row was added.
 pub fn insert_message(conn: &mut SqliteConnection, message: &NewMessage<'_>) -> QResult<bool> {
     let n = diesel::insert_or_ignore_into(messages::table)
@@ -174,6 +174,7 @@ mod tests {
         assert!(insert_message(&mut conn, &msg(7, "user", "hi", Some(1))).unwrap());
         assert!(!insert_message(&mut conn, &msg(7, "user", "hi", Some(1))).unwrap());
         assert!(insert_message(&mut conn, &msg(7, "assistant", "hello", Some(2))).unwrap());
+        assert!(!insert_message(&mut conn, &msg(7, "assistant", "hello", Some(2))).unwrap());
         let history = active_history(&mut conn, ChatId(7)).unwrap();
         assert_eq!(
             history

@@ -46,8 +46,8 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => Err(format!("session manager unavailable: {e}")),
         Err(_) => Err("no answer within 2 s".to_string()),
     };
-    let (redis, queue) = match state.queue.depths().await {
-        Ok(depths) => (Ok(()), Some(depths)),
+    let (redis, queue) = match state.queue.stats().await {
+        Ok(stats) => (Ok(()), Some(stats)),
         Err(e) => (Err(e.to_string()), None),
     };
     let poll = state.health.poll_state();

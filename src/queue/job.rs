@@ -115,12 +115,13 @@ impl Job {
         }
     }
 
-    /// A job the bot makes itself (compression, clean-up).
-    pub fn internal(name: &str, kind: JobKind) -> Self {
+    /// A job the bot makes itself (compression, clean-up). While a job with the same id is queued, another
+    /// is not queued (so one compression per chat at a time).
+    pub fn internal(id: String, kind: JobKind) -> Self {
         let now = crate::text::now_unix_ms();
         Self {
             v: JOB_VERSION,
-            id: JobId(format!("{name}-{now}")),
+            id: JobId(id),
             update_id: None,
             enqueued_at_ms: now,
             attempt: 0,
@@ -145,6 +146,20 @@ impl Job {
             return Err(JobDecodeError::UnknownVersion(version));
         }
         serde_json::from_str(payload).map_err(|e| JobDecodeError::Malformed(e.to_string()))
+    }
+
+    /// The chat whose jobs run one at a time in arrival order; `None` for jobs outside any chat's order
+    /// (compression runs beside the chat's turns).
+    pub fn ordered_chat(&self) -> Option<ChatId> {
+        match &self.kind {
+            JobKind::Compress { .. } => None,
+            _ => Some(self.chat_id()),
+        }
+    }
+
+    /// Text messages can be merged into one turn when they arrive close together.
+    pub fn is_mergeable(&self) -> bool {
+        matches!(self.kind, JobKind::Chat { .. })
     }
 
     pub fn chat_id(&self) -> ChatId {

@@ -4,4 +4,6 @@ pub mod job;
 pub mod redis_queue;
 
 pub use job::{ChatRef, Job, JobKind, Notice, Priority};
-pub use redis_queue::{Queue, QueueDepths, QueueError, Taker};
+pub use redis_queue::{
+    FailOutcome, Lease, Progress, Queue, QueueError, QueueSettings, QueueStats, Taken, Taker,
+};

@@ -1,38 +1,41 @@
-//! The job queue in Redis: one list per priority, taken strictly high → default → low, FIFO within one.
+//! The reliable, prioritized job queue in Redis. Every state change is one Lua script, so it is atomic:
+//! a crash between two steps cannot lose or duplicate a job. See `docs/queue.md` for the data structures and
+//! the safety argument.
 //!
-//! Keys (all under `REDIS_KEY_PREFIX`):
-//! - `{p}:queue:high|default|low` — lists of job payloads (RPUSH in, BLMPOP LEFT out).
-//! - `{p}:seen:{update_id}` — marks an update as queued, so a redelivered update is not queued twice.
-//! - `{p}:dead` — payloads that could not be decoded, with the reason.
+//! Keys (all under the configured prefix `p`):
+//! - `p:job:{id}` — hash: payload, priority, chat, attempts, enqueue time, and the job's progress (answer,
+//!   delivered parts, merged messages) so a retried job continues instead of starting over.
+//! - `p:ready:high|default|low` — lists of job ids ready to run, taken strictly in that order, FIFO.
+//! - `p:chat:{chat}:active` — the one job of the chat that is ready or running (per-chat order);
+//!   `p:chat:{chat}:pending` — the chat's later jobs, waiting their turn.
+//! - `p:leases` — sorted set: job id → lease expiry (ms). An expired lease puts the job back in front.
+//! - `p:delayed` — sorted set: job id → when a failed job may be retried.
+//! - `p:dead` — list of dead-lettered job ids (their hashes keep the reason).
+//! - `p:seen:{update_id}` — an update already queued (Telegram redelivers after a crash), kept 48 h.
+//! - `p:wake` — tokens that wake a worker blocked waiting for work.
+//! - `p:stats` — counters.
 //!
-//! Every call is bounded by a timeout: a call to a Redis that is down must fail, not hang.
+//! Every call is bounded by a timeout: a call to a Redis that is down fails, it does not hang.
 
-use super::job::{Job, Priority};
-use crate::ids::UpdateId;
+use super::job::{Job, JobDecodeError, Priority};
+use crate::ids::{JobId, MessageId, UpdateId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncCommands, AsyncConnectionConfig, Script};
+use redis::{AsyncConnectionConfig, Script};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Bounds one ordinary Redis call (a local Redis answers in well under a millisecond).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a waiting worker blocks in one BLMPOP before looping (to notice shutdown).
+/// How long a waiting worker blocks for a wake-up before looking again (also notices shutdown).
 pub const TAKE_BLOCK: Duration = Duration::from_secs(2);
 /// Telegram keeps an update for 24 h; remembering its id for 48 h covers every redelivery.
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
+/// Retries of a failed job wait `retry_base * 2^(attempt-1)`, at most this long.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
 
-/// Enqueues a batch atomically, skipping updates already queued.
-/// KEYS: seen_1, queue_1, seen_2, queue_2, …; ARGV: ttl_seconds, payload_1, payload_2, …
-const ENQUEUE_ONCE: &str = r"
-local added = 0
-for i = 1, #ARGV - 1 do
-  if redis.call('SET', KEYS[2*i-1], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('RPUSH', KEYS[2*i], ARGV[i+1])
-    added = added + 1
-  end
-end
-return added
-";
+const COMMON: &str = include_str!("lua/common.lua");
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -40,30 +43,129 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("unexpected answer from a queue script: {0}")]
+    Protocol(String),
 }
 
+/// How jobs are leased and retried.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// A taken job returns to the queue if its worker does not finish or extend it within this time.
+    pub lease: Duration,
+    /// Attempts before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt.
+    pub retry_base: Duration,
+    /// Messages of one chat that arrive within this time of each other are answered as one turn.
+    pub merge_window: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            max_attempts: 3,
+            retry_base: Duration::from_secs(2),
+            merge_window: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// Numbers for operators (`/ready`, later `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct QueueDepths {
+pub struct QueueStats {
+    /// Ready to run, per priority.
     pub high: u64,
     pub default: u64,
     pub low: u64,
+    /// Waiting behind another job of the same chat.
+    pub chat_waiting: u64,
+    /// Leased by a worker right now.
+    pub in_flight: u64,
+    /// Failed, waiting for their retry.
+    pub delayed: u64,
+    /// Dead-lettered and still kept.
     pub dead: u64,
+    /// Age of the oldest ready job, if any.
+    pub oldest_age_ms: Option<u64>,
+    /// Totals since the queue was created.
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub completed: u64,
+    pub enqueued: u64,
+    pub lease_expired: u64,
+    pub merged: u64,
 }
 
+/// A job held by a worker. `attempt` is the lease token: only the holder of the current attempt may
+/// acknowledge, fail, extend or release the job.
 #[derive(Debug, Clone)]
-struct Keys {
-    prefix: String,
+pub struct Lease {
+    pub id: JobId,
+    pub attempt: u32,
+    pub priority: Priority,
+    pub job: Job,
 }
 
-impl Keys {
-    fn queue(&self, p: Priority) -> String {
-        format!("{}:queue:{}", self.prefix, p.as_str())
-    }
-    fn seen(&self, id: UpdateId) -> String {
-        format!("{}:seen:{}", self.prefix, id.0)
-    }
-    fn dead(&self) -> String {
-        format!("{}:dead", self.prefix)
+/// What a worker got from the queue.
+#[derive(Debug)]
+pub enum Taken {
+    Job(Lease),
+    /// A job whose payload cannot be read; it has been dead-lettered with the reason.
+    Unreadable {
+        id: JobId,
+        reason: JobDecodeError,
+    },
+    /// A job that was taken `max_attempts` times without finishing (the process died each time); it has been
+    /// dead-lettered. The user should be told.
+    GaveUp(Job),
+}
+
+/// What an earlier attempt of a job already did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The complete answer, saved before any of it was sent.
+    pub answer: Option<String>,
+    /// Parts of the answer already delivered: part index → Telegram message id.
+    pub parts: BTreeMap<usize, MessageId>,
+    /// Jobs (messages) merged into this one.
+    pub merged: Vec<Job>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// It will be tried again after this delay.
+    Retry(Duration),
+    /// Dead-lettered: the user should be told.
+    Dead,
+    /// The lease was lost meanwhile (another worker has the job); nothing was changed.
+    Stale,
+}
+
+struct Scripts {
+    enqueue: Script,
+    take: Script,
+    ack: Script,
+    fail: Script,
+    extend: Script,
+    release: Script,
+    absorb: Script,
+    stats: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let s = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
+        Self {
+            enqueue: s(include_str!("lua/enqueue.lua")),
+            take: s(include_str!("lua/take.lua")),
+            ack: s(include_str!("lua/ack.lua")),
+            fail: s(include_str!("lua/fail.lua")),
+            extend: s(include_str!("lua/extend.lua")),
+            release: s(include_str!("lua/release.lua")),
+            absorb: s(include_str!("lua/absorb.lua")),
+            stats: s(include_str!("lua/stats.lua")),
+        }
     }
 }
 
@@ -77,19 +179,28 @@ async fn bounded<T>(
     }
 }
 
-/// Producer side and inspection. Cheap to clone; `Send`, usable from any thread.
+fn now_ms() -> i64 {
+    crate::text::now_unix_ms()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The queue. Cheap to clone; `Send`, usable from any thread.
 #[derive(Clone)]
 pub struct Queue {
     conn: ConnectionManager,
     client: redis::Client,
-    keys: Keys,
-    enqueue_once: Script,
+    prefix: String,
+    settings: QueueSettings,
+    scripts: Arc<Scripts>,
 }
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue")
-            .field("prefix", &self.keys.prefix)
+            .field("prefix", &self.prefix)
             .finish()
     }
 }
@@ -97,7 +208,7 @@ impl std::fmt::Debug for Queue {
 impl Queue {
     /// Does not connect: the first call does, so the bot starts even while Redis is down.
     /// Must be called inside the actix/tokio runtime.
-    pub fn new(url: &str, prefix: &str) -> Result<Queue, QueueError> {
+    pub fn new(url: &str, prefix: &str, settings: QueueSettings) -> Result<Queue, QueueError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
@@ -108,11 +219,23 @@ impl Queue {
         Ok(Queue {
             conn,
             client,
-            keys: Keys {
-                prefix: prefix.to_string(),
-            },
-            enqueue_once: Script::new(ENQUEUE_ONCE),
+            prefix: prefix.to_string(),
+            settings,
+            scripts: Arc::new(Scripts::new()),
         })
+    }
+
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for p in parts {
+            key.push(':');
+            key.push_str(p);
+        }
+        key
     }
 
     pub async fn ping(&self) -> Result<(), QueueError> {
@@ -132,50 +255,42 @@ impl Queue {
         &self,
         jobs: &[(UpdateId, Priority, Job)],
     ) -> Result<usize, QueueError> {
-        if jobs.is_empty() {
+        let items: Vec<(Option<UpdateId>, Priority, &Job)> =
+            jobs.iter().map(|(u, p, j)| (Some(*u), *p, j)).collect();
+        self.enqueue_all(&items).await
+    }
+
+    /// Queues one job the bot made itself. A job with the same id still queued is not queued again.
+    pub async fn enqueue(&self, priority: Priority, job: &Job) -> Result<bool, QueueError> {
+        Ok(self.enqueue_all(&[(None, priority, job)]).await? > 0)
+    }
+
+    async fn enqueue_all(
+        &self,
+        items: &[(Option<UpdateId>, Priority, &Job)],
+    ) -> Result<usize, QueueError> {
+        if items.is_empty() {
             return Ok(0);
         }
-        let mut inv = self.enqueue_once.prepare_invoke();
-        inv.arg(SEEN_TTL.as_secs());
-        for (update_id, priority, job) in jobs {
-            inv.key(self.keys.seen(*update_id));
-            inv.key(self.keys.queue(*priority));
-            inv.arg(job.encode());
+        let mut inv = self.scripts.enqueue.prepare_invoke();
+        inv.arg(&self.prefix).arg(now_ms()).arg(SEEN_TTL.as_secs());
+        for (update, priority, job) in items {
+            inv.arg(update.map(|u| u.0.to_string()).unwrap_or_default())
+                .arg(priority.as_str())
+                .arg(
+                    job.ordered_chat()
+                        .map(|c| c.0.to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(&job.id.0)
+                .arg(if job.is_mergeable() { "1" } else { "0" })
+                .arg(job.encode());
         }
         let mut conn = self.conn.clone();
-        let added: usize = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        Ok(added)
+        bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await
     }
 
-    /// Queues one job the bot made itself.
-    pub async fn enqueue(&self, priority: Priority, job: &Job) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.queue(priority);
-        bounded(CALL_TIMEOUT, conn.rpush::<_, _, i64>(key, job.encode())).await?;
-        Ok(())
-    }
-
-    pub async fn depths(&self) -> Result<QueueDepths, QueueError> {
-        let mut conn = self.conn.clone();
-        let (high, default, low, dead): (u64, u64, u64, u64) = bounded(
-            CALL_TIMEOUT,
-            redis::pipe()
-                .llen(self.keys.queue(Priority::High))
-                .llen(self.keys.queue(Priority::Default))
-                .llen(self.keys.queue(Priority::Low))
-                .llen(self.keys.dead())
-                .query_async(&mut conn),
-        )
-        .await?;
-        Ok(QueueDepths {
-            high,
-            default,
-            low,
-            dead,
-        })
-    }
-
-    /// A consumer with its own connection (a blocking pop holds its connection while it waits).
+    /// A consumer with its own connection (a blocking wait holds its connection).
     pub async fn taker(&self) -> Result<Taker, QueueError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
@@ -188,59 +303,269 @@ impl Queue {
         .await?;
         Ok(Taker {
             blocking,
-            conn: self.conn.clone(),
-            keys: self.keys.clone(),
+            queue: self.clone(),
         })
     }
+
+    /// Takes the next job without waiting.
+    pub async fn try_take(&self) -> Result<Option<Taken>, QueueError> {
+        let mut inv = self.scripts.take.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(now_ms())
+            .arg(millis(self.settings.lease))
+            .arg(self.settings.max_attempts);
+        let mut conn = self.conn.clone();
+        let reply: Option<(String, String, String, u32, String)> =
+            bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        let Some((kind, id, payload, attempt, prio)) = reply else {
+            return Ok(None);
+        };
+        let id = JobId(id);
+        let job = match Job::decode(&payload) {
+            Ok(job) => job,
+            Err(reason) => {
+                if kind == "job" {
+                    let lease_holder = attempt.to_string();
+                    self.fail_raw(
+                        &id,
+                        &lease_holder,
+                        &reason.to_string(),
+                        false,
+                        Duration::ZERO,
+                    )
+                    .await?;
+                }
+                return Ok(Some(Taken::Unreadable { id, reason }));
+            }
+        };
+        if kind == "dead" {
+            return Ok(Some(Taken::GaveUp(job)));
+        }
+        let priority = match prio.as_str() {
+            "high" => Priority::High,
+            "default" => Priority::Default,
+            _ => Priority::Low,
+        };
+        Ok(Some(Taken::Job(Lease {
+            id,
+            attempt,
+            priority,
+            job,
+        })))
+    }
+
+    /// The job is done: it is forgotten and its chat's next job becomes ready. `false` if the lease was lost
+    /// (another worker took the job over after this one's lease expired).
+    pub async fn ack(&self, lease: &Lease) -> Result<bool, QueueError> {
+        let mut inv = self.scripts.ack.prepare_invoke();
+        inv.arg(&self.prefix).arg(&lease.id.0).arg(lease.attempt);
+        let mut conn = self.conn.clone();
+        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        Ok(n == 1)
+    }
+
+    /// The attempt failed: retried later with back-off if `retry` and attempts remain, else dead-lettered.
+    pub async fn fail(
+        &self,
+        lease: &Lease,
+        reason: &str,
+        retry: bool,
+    ) -> Result<FailOutcome, QueueError> {
+        let factor = 2u32.saturating_pow(lease.attempt.saturating_sub(1).min(16));
+        let delay = self
+            .settings
+            .retry_base
+            .saturating_mul(factor)
+            .min(MAX_RETRY_DELAY);
+        let outcome = self
+            .fail_raw(&lease.id, &lease.attempt.to_string(), reason, retry, delay)
+            .await?;
+        Ok(match outcome.as_str() {
+            "retry" => FailOutcome::Retry(delay),
+            "dead" => FailOutcome::Dead,
+            _ => FailOutcome::Stale,
+        })
+    }
+
+    async fn fail_raw(
+        &self,
+        id: &JobId,
+        attempt: &str,
+        reason: &str,
+        retry: bool,
+        delay: Duration,
+    ) -> Result<String, QueueError> {
+        let mut inv = self.scripts.fail.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(&id.0)
+            .arg(attempt)
+            .arg(now_ms())
+            .arg(reason)
+            .arg(if retry { "1" } else { "0" })
+            .arg(millis(delay))
+            .arg(self.settings.max_attempts);
+        let mut conn = self.conn.clone();
+        bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await
+    }
+
+    /// Extends the lease of a running job. `false` if the lease was already lost.
+    pub async fn extend(&self, lease: &Lease) -> Result<bool, QueueError> {
+        let mut inv = self.scripts.extend.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(&lease.id.0)
+            .arg(lease.attempt)
+            .arg(now_ms())
+            .arg(millis(self.settings.lease));
+        let mut conn = self.conn.clone();
+        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        Ok(n == 1)
+    }
+
+    /// Gives an unfinished job back (shutdown): first in its queue again, this attempt not counted.
+    pub async fn release(&self, lease: &Lease) -> Result<bool, QueueError> {
+        let mut inv = self.scripts.release.prepare_invoke();
+        inv.arg(&self.prefix).arg(&lease.id.0).arg(lease.attempt);
+        let mut conn = self.conn.clone();
+        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        Ok(n == 1)
+    }
+
+    /// Merges the chat's next waiting messages that arrived within the merge window into this job, and
+    /// returns them (see `lua/absorb.lua`).
+    pub async fn absorb_followers(&self, lease: &Lease) -> Result<Vec<Job>, QueueError> {
+        let mut inv = self.scripts.absorb.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(&lease.id.0)
+            .arg(lease.attempt)
+            .arg(millis(self.settings.merge_window));
+        let mut conn = self.conn.clone();
+        let payloads: Vec<String> = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        Ok(decode_all(&payloads))
+    }
+
+    /// What earlier attempts of this job did.
+    pub async fn progress(&self, id: &JobId) -> Result<Progress, QueueError> {
+        let mut conn = self.conn.clone();
+        let fields: BTreeMap<String, String> = bounded(
+            CALL_TIMEOUT,
+            redis::cmd("HGETALL")
+                .arg(self.key(&["job", &id.0]))
+                .query_async(&mut conn),
+        )
+        .await?;
+        let mut progress = Progress::default();
+        for (name, value) in fields {
+            if name == "answer" {
+                progress.answer = Some(value);
+            } else if name == "merged" {
+                let payloads: Vec<String> = serde_json::from_str(&value).unwrap_or_default();
+                progress.merged = decode_all(&payloads);
+            } else if let Some(index) = name.strip_prefix("part:") {
+                if let (Ok(i), Ok(m)) = (index.parse::<usize>(), value.parse::<i64>()) {
+                    progress.parts.insert(i, MessageId(m));
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Saves the complete answer before any of it is sent, so a retry sends the same answer.
+    pub async fn save_answer(&self, id: &JobId, answer: &str) -> Result<(), QueueError> {
+        self.hset(id, "answer", answer).await
+    }
+
+    /// Records that part `index` of the answer was delivered as Telegram message `message`.
+    pub async fn record_part(
+        &self,
+        id: &JobId,
+        index: usize,
+        message: MessageId,
+    ) -> Result<(), QueueError> {
+        self.hset(id, &format!("part:{index}"), &message.0.to_string())
+            .await
+    }
+
+    async fn hset(&self, id: &JobId, field: &str, value: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = bounded(
+            CALL_TIMEOUT,
+            redis::cmd("HSET")
+                .arg(self.key(&["job", &id.0]))
+                .arg(field)
+                .arg(value)
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let mut inv = self.scripts.stats.prepare_invoke();
+        inv.arg(&self.prefix).arg(now_ms());
+        let mut conn = self.conn.clone();
+        let pairs: Vec<(String, i64)> = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        let mut s = QueueStats::default();
+        for (name, value) in pairs {
+            let v = u64::try_from(value).unwrap_or(0);
+            match name.as_str() {
+                "high" => s.high = v,
+                "default" => s.default = v,
+                "low" => s.low = v,
+                "in_flight" => s.in_flight = v,
+                "delayed" => s.delayed = v,
+                "dead" => s.dead = v,
+                "oldest_age_ms" => s.oldest_age_ms = u64::try_from(value).ok(),
+                "chat_waiting" => s.chat_waiting = v,
+                "retried" => s.retried = v,
+                "dead_lettered" => s.dead_lettered = v,
+                "completed" => s.completed = v,
+                "enqueued" => s.enqueued = v,
+                "lease_expired" => s.lease_expired = v,
+                "merged" => s.merged = v,
+                other => return Err(QueueError::Protocol(format!("unknown statistic {other}"))),
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn decode_all(payloads: &[String]) -> Vec<Job> {
+    payloads
+        .iter()
+        .filter_map(|p| match Job::decode(p) {
+            Ok(job) => Some(job),
+            Err(e) => {
+                log::error!("a merged message cannot be read and is skipped: {e}");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Consumer side: waits for the next job, highest priority first.
 pub struct Taker {
     blocking: MultiplexedConnection,
-    conn: ConnectionManager,
-    keys: Keys,
+    queue: Queue,
 }
 
 impl Taker {
-    /// Waits up to [`TAKE_BLOCK`] for a job. A job wakes the waiting worker at once (BLMPOP, no polling).
-    /// A payload that cannot be decoded is moved to the dead-letter list with its reason, and the wait goes on.
-    pub async fn take(&mut self) -> Result<Option<Job>, QueueError> {
-        let keys: Vec<String> = Priority::ALL.iter().map(|p| self.keys.queue(*p)).collect();
-        let reply: Option<(String, Vec<String>)> = bounded(
+    /// Waits up to [`TAKE_BLOCK`] for a job. A job made ready wakes a waiting worker at once (a blocking pop
+    /// on the wake list, no polling).
+    pub async fn take(&mut self) -> Result<Option<Taken>, QueueError> {
+        if let Some(taken) = self.queue.try_take().await? {
+            return Ok(Some(taken));
+        }
+        let wake = self.queue.key(&["wake"]);
+        let woken: Option<(String, String)> = bounded(
             TAKE_BLOCK + CALL_TIMEOUT,
-            redis::cmd("BLMPOP")
+            redis::cmd("BLPOP")
+                .arg(&wake)
                 .arg(TAKE_BLOCK.as_secs_f64())
-                .arg(keys.len())
-                .arg(&keys)
-                .arg("LEFT")
-                .arg("COUNT")
-                .arg(1)
                 .query_async(&mut self.blocking),
         )
         .await?;
-        let Some((_key, payloads)) = reply else {
-            return Ok(None);
-        };
-        let Some(payload) = payloads.into_iter().next() else {
-            return Ok(None);
-        };
-        match Job::decode(&payload) {
-            Ok(job) => Ok(Some(job)),
-            Err(reason) => {
-                log::error!("dead-lettering a job that cannot be read: {reason}");
-                let entry = serde_json::json!({
-                    "reason": reason.to_string(),
-                    "payload": payload,
-                    "at_ms": crate::text::now_unix_ms(),
-                });
-                let mut conn = self.conn.clone();
-                bounded(
-                    CALL_TIMEOUT,
-                    conn.rpush::<_, _, i64>(self.keys.dead(), entry.to_string()),
-                )
-                .await?;
-                Ok(None)
-            }
-        }
+        // Woken or not, look once more: a retry or an expired lease may be due.
+        let _ = woken;
+        self.queue.try_take().await
     }
 }

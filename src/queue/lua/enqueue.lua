@@ -1,0 +1,33 @@
+-- Queues a batch atomically. ARGV: prefix, now_ms, seen_ttl_s, then per job:
+--   update_id ('' if none), priority, chat ('' = no per-chat order), job id, mergeable ('1'/'0'), payload.
+-- An update already queued once (Telegram redelivered it) and a job id already present are skipped.
+-- Returns the number of jobs newly queued.
+local now, ttl = ARGV[2], ARGV[3]
+local added = 0
+local i = 4
+while i + 5 <= #ARGV do
+  local update, prio, chat, id, mergeable, payload =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  i = i + 6
+  local fresh = true
+  if update ~= '' then
+    fresh = redis.call('SET', k('seen', update), id, 'NX', 'EX', ttl)
+  end
+  if fresh and redis.call('EXISTS', k('job', id)) == 0 then
+    redis.call('HSET', k('job', id), 'payload', payload, 'prio', prio, 'chat', chat, 'attempts', 0,
+      'enqueued', now, 'mergeable', mergeable)
+    local active = k('chat', chat, 'active')
+    if chat ~= '' and redis.call('EXISTS', active) == 1 then
+      redis.call('RPUSH', k('chat', chat, 'pending'), id)
+      redis.call('HINCRBY', k('stats'), 'chat_waiting', 1)
+    else
+      if chat ~= '' then
+        redis.call('SET', active, id)
+      end
+      make_ready(id, false)
+    end
+    redis.call('HINCRBY', k('stats'), 'enqueued', 1)
+    added = added + 1
+  end
+end
+return added
