@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 
 /// SessionManager threads. SQLite has one writer at a time; two threads let reads overlap a write.
 const SESSION_THREADS: usize = 2;
+/// Requests still open at shutdown get this long (the job grace period has already passed).
+const HTTP_SHUTDOWN_TIMEOUT_SECS: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -75,7 +77,8 @@ impl Application {
 
         let state = AppState {
             health,
-            queue,
+            // Its own connection: it is first used (and driven) on the HTTP server's thread.
+            queue: queue.reopen()?,
             sessions,
             poll_timeout: config.telegram.poll_timeout,
             redactor: config.redactor(),
@@ -88,6 +91,7 @@ impl Application {
         })
         .workers(1)
         .disable_signals()
+        .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_SECS)
         .bind((config.api_host.as_str(), config.api_port))
         .map_err(|source| StartError::Bind {
             addr: addr.clone(),

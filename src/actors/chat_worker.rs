@@ -103,7 +103,12 @@ pub struct ChatWorker {
 
 impl ChatWorker {
     /// Must run on the worker's own arbiter (it builds awc clients, which are not `Send`).
-    pub fn new(index: usize, deps: WorkerDeps) -> Self {
+    pub fn new(index: usize, mut deps: WorkerDeps) -> Self {
+        // A connection whose driver lives on this worker's arbiter.
+        match deps.queue.reopen() {
+            Ok(queue) => deps.queue = queue,
+            Err(e) => log::warn!("worker {index}: sharing the main Redis connection: {e}"),
+        }
         let config = &deps.config;
         let runner = Rc::new(JobRunner {
             api: BotApi::new(&config.telegram.api_url, &config.telegram.token),

@@ -329,11 +329,17 @@ impl JobRunner {
         let first = self
             .deliver(lease, progress, chat_id, reply_to, &answer)
             .await?;
+        // The placeholder for an empty answer is for the user, not for the model's later context.
+        let stored = if answer == EMPTY_ANSWER {
+            String::new()
+        } else {
+            answer
+        };
         let context_tokens = self
             .sessions
             .send(FinishTurn {
                 chat_id,
-                content: answer,
+                content: stored,
                 telegram_message_id: first,
                 usage,
             })

@@ -34,7 +34,8 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
-/// Pragmas for every pooled connection. `busy_timeout` first: setting WAL may itself wait for a lock.
+/// Pragmas for every pooled connection. (WAL is set once, before the pool opens: it is stored in the file,
+/// and several connections switching a new file to WAL at once would contend for its lock.)
 #[derive(Debug)]
 struct Pragmas;
 
@@ -42,7 +43,6 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
-             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;"
         ))
@@ -59,7 +59,17 @@ pub fn open(path: &Path, max_connections: u32) -> Result<DbPool, DbError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
     }
-    let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+    let url = path.to_string_lossy().into_owned();
+    {
+        use diesel::Connection;
+        let mut first = SqliteConnection::establish(&url).map_err(|e| open_err(e.to_string()))?;
+        first
+            .batch_execute(&format!(
+                "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"
+            ))
+            .map_err(|e| open_err(e.to_string()))?;
+    }
+    let manager = ConnectionManager::<SqliteConnection>::new(url);
     let pool = Pool::builder()
         .max_size(max_connections.max(1))
         .connection_timeout(POOL_TIMEOUT)

@@ -61,8 +61,9 @@ pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> 
     Ok(total.unwrap_or(0))
 }
 
-/// Forgets the chat's history. Returns how many messages were deleted.
+/// Forgets the chat's history and its usage totals. Returns how many messages were deleted.
 pub fn clear_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<usize> {
+    diesel::delete(usage::table.filter(usage::chat_id.eq(chat.0))).execute(conn)?;
     diesel::delete(messages::table.filter(messages::chat_id.eq(chat.0))).execute(conn)
 }
 

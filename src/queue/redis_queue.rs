@@ -187,7 +187,8 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The queue. Cheap to clone; `Send`, usable from any thread.
+/// The queue. Cheap to clone and `Send`, but its connection's driver task lives on the runtime (actix
+/// arbiter) that first uses it, and dies with it: give each arbiter its own with [`Queue::reopen`].
 #[derive(Clone)]
 pub struct Queue {
     conn: ConnectionManager,
@@ -210,19 +211,33 @@ impl Queue {
     /// Must be called inside the actix/tokio runtime.
     pub fn new(url: &str, prefix: &str, settings: QueueSettings) -> Result<Queue, QueueError> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CALL_TIMEOUT))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Queue {
-            conn,
+            conn: Self::manager(&client)?,
             client,
             prefix: prefix.to_string(),
             settings,
             scripts: Arc::new(Scripts::new()),
         })
+    }
+
+    /// The same queue with a connection of its own, for use on another arbiter.
+    pub fn reopen(&self) -> Result<Queue, QueueError> {
+        Ok(Queue {
+            conn: Self::manager(&self.client)?,
+            ..self.clone()
+        })
+    }
+
+    fn manager(client: &redis::Client) -> Result<ConnectionManager, QueueError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CALL_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        Ok(ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            config,
+        )?)
     }
 
     pub fn settings(&self) -> &QueueSettings {

@@ -9,4 +9,5 @@
 mod chat;
 mod fakes_selftest;
 mod operations;
+mod reliability;
 mod support;

@@ -2,7 +2,8 @@
 -- (Telegram splits a long paste into several messages). Their payloads are kept in the job, so a retry
 -- sees the same merged turn. ARGV: prefix, id, attempt, window_ms. Returns the absorbed payloads.
 local id, token, window = ARGV[2], ARGV[3], tonumber(ARGV[4])
-if not owns(id, token) then
+-- A window of 0 turns merging off.
+if window <= 0 or not owns(id, token) then
   return {}
 end
 local key = k('job', id)

@@ -391,8 +391,16 @@ pub struct TestEnv {
 impl TestEnv {
     /// Starts Redis and both fakes. Must be called inside an actix runtime.
     pub fn start() -> TestEnv {
+        Self::with_redis(RedisServer::start())
+    }
+
+    /// Like [`start`](Self::start) with a persistent Redis (see [`RedisServer::start_durable`]).
+    pub fn start_durable() -> TestEnv {
+        Self::with_redis(RedisServer::start_durable())
+    }
+
+    fn with_redis(redis: RedisServer) -> TestEnv {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let redis = RedisServer::start();
         let telegram = FakeTelegram::start(TEST_TOKEN);
         let llm = FakeLlm::start();
         let dir = match tempfile::Builder::new().prefix("e2e-bot-").tempdir() {

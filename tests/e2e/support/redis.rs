@@ -1,4 +1,4 @@
-//! A private `redis-server` per test: a free port, no persistence, killed on drop.
+//! A private `redis-server` per test: a free port, no persistence (unless asked), killed on drop.
 //!
 //! Tests use a real Redis rather than a fake because the bot's queue relies on exact Redis
 //! semantics (BLMOVE, Lua, expiry) that a fake would only approximate. `stop`/`restart` let a
@@ -28,6 +28,9 @@ pub struct RedisServer {
     port: u16,
     /// Holds `--dir` and the log file; deleted on drop.
     dir: tempfile::TempDir,
+    /// With an append-only file fsynced on every write, so a restart keeps every acknowledged write
+    /// (what a production Redis behind the bot should be configured with).
+    durable: bool,
 }
 
 impl RedisServer {
@@ -36,6 +39,16 @@ impl RedisServer {
     /// Panics with instructions when `redis-server` is not installed: a silently skipped
     /// integration test is worse than a loud failure.
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// Like [`start`](Self::start), but persistent: `--appendonly yes --appendfsync always`, and
+    /// [`restart`](Self::restart) reloads the data. For tests of Redis restarts under load.
+    pub fn start_durable() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> RedisServer {
         let binary = find_redis_server();
         let dir = match tempfile::Builder::new().prefix("e2e-redis-").tempdir() {
             Ok(dir) => dir,
@@ -44,12 +57,13 @@ impl RedisServer {
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match launch(&binary, port, dir.path()) {
+            match launch(&binary, port, dir.path(), durable) {
                 Ok(child) => {
                     return RedisServer {
                         child: Some(child),
                         port,
                         dir,
+                        durable,
                     }
                 }
                 Err(why) => failures.push(format!("port {port}: {why}")),
@@ -79,7 +93,7 @@ impl RedisServer {
     }
 
     /// Kills the server (SIGKILL, like a crash: no goodbye to clients) and reaps it.
-    /// Data is lost: the server runs without persistence.
+    /// Data is lost unless the server is durable.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -88,7 +102,8 @@ impl RedisServer {
     }
 
     /// Stops the server if it runs, then starts a fresh one on the SAME port, so a bot that keeps
-    /// its `REDIS_URL` can reconnect. Waits for `PING`. The new server starts empty.
+    /// its `REDIS_URL` can reconnect. Waits for `PING`. The new server starts empty, unless the
+    /// server is [durable](Self::start_durable).
     pub fn restart(&mut self) {
         self.stop();
         let binary = find_redis_server();
@@ -96,7 +111,7 @@ impl RedisServer {
         // few retries cover the rare case where the kernel has not let go of it yet.
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match launch(&binary, self.port, self.dir.path()) {
+            match launch(&binary, self.port, self.dir.path(), self.durable) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -212,12 +227,18 @@ fn free_port() -> u16 {
 ///
 /// "Answers PING" is not enough on its own: if the port was taken by another Redis, that one
 /// would answer. So the `process_id` in `INFO server` must be our child's pid.
-fn launch(binary: &Path, port: u16, dir: &Path) -> Result<Child, String> {
+fn launch(binary: &Path, port: u16, dir: &Path, durable: bool) -> Result<Child, String> {
     let port_arg = port.to_string();
     let log_file = dir.join("redis.log");
+    let persistence: &[&str] = if durable {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     let mut child = Command::new(binary)
         .args(["--port", &port_arg, "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--save", "", "--daemonize", "no"])
+        .args(persistence)
         .args(["--loglevel", "warning"])
         .arg("--dir")
         .arg(dir)
