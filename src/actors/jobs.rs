@@ -46,8 +46,8 @@ pub const INTERNAL_ERROR: &str =
 pub const MEMORY_ERROR: &str =
     "⚠️ I could not reach my memory of this conversation (a database problem). Please try again in a moment.";
 pub const GAVE_UP: &str =
-    "⚠️ Sorry, I could not answer your message: the bot was interrupted several times \
-    while working on it. Please send it again.";
+    "⚠️ Sorry, I could not answer your message: the bot was interrupted while \
+    working on it. Please send it again.";
 pub const QUEUE_ERROR: &str =
     "⚠️ I could not keep track of your message (the job queue is unavailable). \
     Please send it again in a moment.";

@@ -310,3 +310,30 @@ async fn a_second_sigterm_stops_the_bot_at_once() {
         bot.logs()
     );
 }
+
+#[actix_web::test]
+async fn a_message_whose_attempts_all_died_with_the_bot_is_dead_lettered_and_the_user_is_told() {
+    let mut env = TestEnv::start();
+    env.set("JOB_MAX_ATTEMPTS", "1");
+    env.set("JOB_LEASE", "1");
+    let mut bot = env.spawn_bot().await;
+    env.llm
+        .set_behaviour(Behaviour::Delay(Duration::from_secs(60)));
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "this one is cursed");
+    env.llm.wait_for_requests(1, T).await;
+    bot.kill();
+
+    env.llm.set_behaviour(Behaviour::Echo);
+    let bot = env.spawn_bot().await;
+    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    assert!(sent[0].text.contains("interrupted"), "{}", sent[0].text);
+    assert_eq!(
+        env.llm.request_count(),
+        1,
+        "not tried beyond JOB_MAX_ATTEMPTS"
+    );
+    let (_, ready) = bot.get_json("/ready").await;
+    assert_eq!(ready["queue"]["dead"], 1, "{ready}");
+}
