@@ -2,8 +2,9 @@
 //! `main` and the tests use it the same way.
 
 use crate::actors::session_manager::{self, SessionManager};
-use crate::actors::supervisor::{ExitRequest, RootSupervisor, Shutdown};
+use crate::actors::supervisor::{ExitRequest, RootSupervisor, Services, Shutdown};
 use crate::config::Config;
+use crate::context::ContextWindow;
 use crate::db::{self, DbError, DbPool};
 use crate::health::Health;
 use crate::http::{self, AppState};
@@ -61,19 +62,20 @@ impl Application {
         let sessions = SessionManager::start(
             SESSION_THREADS,
             pool.clone(),
-            tokens,
+            tokens.clone(),
             config.system_prompt.clone(),
             health.clone(),
         );
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
-        let root = RootSupervisor::new(
-            config.clone(),
-            health.clone(),
-            queue.clone(),
-            sessions.clone(),
-            exit_tx,
-        )
-        .start();
+        let services = Services {
+            config: config.clone(),
+            health: health.clone(),
+            queue: queue.clone(),
+            sessions: sessions.clone(),
+            tokens,
+            window: Arc::new(ContextWindow::new(&config.context)),
+        };
+        let root = RootSupervisor::new(services, exit_tx).start();
 
         let state = AppState {
             health,

@@ -11,6 +11,10 @@ pub enum BotCommand {
     Clear,
     Stats,
     Context,
+    /// `/system` shows this chat's system prompt, `/system reset` restores the default, `/system <text>` sets it.
+    System {
+        text: Option<String>,
+    },
     /// Anything else that looks like a command; the reply says so and lists the real ones.
     Unknown {
         text: String,
@@ -24,6 +28,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clear", "Forget this conversation"),
     ("stats", "Messages and tokens in this conversation"),
     ("context", "Model, context window and current usage"),
+    (
+        "system",
+        "Show or set this chat's system prompt (/system reset for the default)",
+    ),
 ];
 
 /// For `setMyCommands`.
@@ -79,6 +87,7 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
     if word.is_empty() {
         return Parsed::Text;
     }
+    let args = rest.get(word.len()..).unwrap_or("").trim();
     let (name, addressee) = match word.split_once('@') {
         Some((n, a)) => (n, Some(a)),
         None => (word, None),
@@ -94,6 +103,9 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         "clear" => BotCommand::Clear,
         "stats" => BotCommand::Stats,
         "context" => BotCommand::Context,
+        "system" => BotCommand::System {
+            text: (!args.is_empty()).then(|| args.to_string()),
+        },
         _ => BotCommand::Unknown {
             text: format!("/{name}"),
         },
@@ -118,6 +130,20 @@ mod tests {
         assert_eq!(
             parse("/clear@other_bot", Some("test_bot")),
             Parsed::ForAnotherBot
+        );
+    }
+
+    #[test]
+    fn system_keeps_its_text_with_line_breaks() {
+        assert_eq!(
+            parse("/system", None),
+            Parsed::Command(BotCommand::System { text: None })
+        );
+        assert_eq!(
+            parse("/system@bot You are terse.\nAlways.", Some("bot")),
+            Parsed::Command(BotCommand::System {
+                text: Some("You are terse.\nAlways.".into())
+            })
         );
     }
 

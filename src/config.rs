@@ -90,6 +90,8 @@ pub struct RedisConfig {
 #[derive(Debug, Clone)]
 pub struct ContextConfig {
     pub window_tokens: usize,
+    /// Set by the operator (then the server's figure is not used).
+    pub window_explicit: bool,
     pub compress_ratio: f64,
     pub keep_recent_messages: usize,
 }
@@ -119,6 +121,8 @@ pub struct Config {
     pub tokenizer_path: Option<PathBuf>,
     pub context: ContextConfig,
     pub system_prompt: Option<String>,
+    /// Tell the user when their conversation was compressed.
+    pub compression_notice: bool,
     /// Leases, retries and merging of jobs.
     pub queue: QueueSettings,
     /// How long shutdown waits for jobs in flight before handing them back to the queue.
@@ -183,6 +187,7 @@ struct RawConfig {
     compress_ratio: Option<String>,
     keep_recent_messages: Option<String>,
     system_prompt: Option<String>,
+    compression_notice: Option<String>,
     job_lease: Option<String>,
     job_max_attempts: Option<String>,
     job_retry_delay: Option<String>,
@@ -488,6 +493,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let window_explicit =
+        raw.context_window_tokens.is_some() || raw.default_context_window.is_some();
     let window_tokens = number(
         &mut p,
         "CONTEXT_WINDOW_TOKENS",
@@ -519,6 +526,21 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         "messages",
     );
     let system_prompt = raw.system_prompt.map(|s| s.trim().to_string());
+    let compression_notice = match raw
+        .compression_notice
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
+        None => true,
+        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => true,
+        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => false,
+        Some(v) => {
+            p.push(format!(
+                "COMPRESSION_NOTICE must be true or false, not {v:?}."
+            ));
+            true
+        }
+    };
     let job_lease = seconds(
         &mut p,
         "JOB_LEASE",
@@ -637,10 +659,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             tokenizer_path,
             context: ContextConfig {
                 window_tokens,
+                window_explicit,
                 compress_ratio,
                 keep_recent_messages,
             },
             system_prompt,
+            compression_notice,
             queue,
             shutdown_grace,
         }),

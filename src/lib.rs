@@ -11,6 +11,7 @@
 //! - [`db`]: SQLite through Diesel: schema, models, queries, embedded migrations.
 //! - [`http`]: `/health` and `/ready`.
 //! - [`commands`]: the bot's commands: parsing, descriptions, help text.
+//! - [`context`]: the model's context window (configured or learned from the server) and prompt budget.
 //! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
 //! - [`health`]: shared liveness facts (restarts, polling state) that actors write and HTTP reads.
 //! - [`ids`], [`secret`], [`logging`], [`text`]: small shared pieces.
@@ -21,6 +22,7 @@ pub mod actors;
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod health;
 pub mod http;

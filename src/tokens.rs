@@ -1,12 +1,20 @@
-//! Token counting: a Hugging Face `tokenizer.json` when `TOKENIZER_PATH` is set, otherwise a fast estimate.
+//! Token counting: a Hugging Face `tokenizer.json` when `TOKENIZER_PATH` is set, otherwise a fast estimate,
+//! corrected per model by what the server reports.
 //!
 //! Loaded once at start and shared (`Arc<TokenCounter>`). Counting never fails: special-token text, odd
 //! Unicode and empty strings all get a number.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Chat formats wrap every message in a few tokens (role markers, separators).
 pub const PER_MESSAGE_OVERHEAD: usize = 4;
+/// Weight of one new observation in the running correction factor (exponential moving average).
+const CORRECTION_WEIGHT: f64 = 0.3;
+/// A factor outside this range means the observation is not about the same text (e.g. a server that adds
+/// large hidden prompts); it is clamped so one odd answer cannot wreck the estimates.
+const CORRECTION_RANGE: (f64, f64) = (0.25, 4.0);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot load the tokenizer from {path}: {reason}")]
@@ -17,6 +25,8 @@ pub struct TokenizerError {
 
 pub struct TokenCounter {
     tokenizer: Option<tokenizers::Tokenizer>,
+    /// Per model: reported prompt tokens / our count, smoothed.
+    corrections: Mutex<HashMap<String, f64>>,
 }
 
 impl std::fmt::Debug for TokenCounter {
@@ -30,7 +40,10 @@ impl std::fmt::Debug for TokenCounter {
 impl TokenCounter {
     /// The estimate only.
     pub fn estimate_only() -> Self {
-        Self { tokenizer: None }
+        Self {
+            tokenizer: None,
+            corrections: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn load(path: Option<&Path>) -> Result<Self, TokenizerError> {
@@ -46,7 +59,12 @@ impl TokenCounter {
         tokenizer.with_padding(None);
         Ok(Self {
             tokenizer: Some(tokenizer),
+            corrections: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn has_tokenizer(&self) -> bool {
+        self.tokenizer.is_some()
     }
 
     /// Tokens in one message's content, including the per-message overhead.
@@ -66,6 +84,35 @@ impl TokenCounter {
                 Err(_) => estimate(text),
             },
             None => estimate(text),
+        }
+    }
+
+    /// The model's correction factor (1.0 until the server has reported usage).
+    pub fn correction(&self, model: &str) -> f64 {
+        self.corrections
+            .lock()
+            .ok()
+            .and_then(|m| m.get(model).copied())
+            .unwrap_or(1.0)
+    }
+
+    /// Our count scaled by the model's correction factor: what the server will most likely count.
+    pub fn corrected(&self, model: &str, counted: usize) -> usize {
+        // Token counts are far below 2^52: the float round trip is exact enough.
+        (counted as f64 * self.correction(model)).ceil() as usize
+    }
+
+    /// Learns from a server's report: `counted` is our count of the prompt, `reported` the server's
+    /// `usage.prompt_tokens`. Zeros (aichat's "unknown") are ignored.
+    pub fn observe(&self, model: &str, counted: usize, reported: u64) {
+        if counted == 0 || reported == 0 {
+            return;
+        }
+        let ratio =
+            (reported as f64 / counted as f64).clamp(CORRECTION_RANGE.0, CORRECTION_RANGE.1);
+        if let Ok(mut map) = self.corrections.lock() {
+            let factor = map.entry(model.to_string()).or_insert(ratio);
+            *factor += CORRECTION_WEIGHT * (ratio - *factor);
         }
     }
 }
@@ -105,11 +152,96 @@ mod tests {
         assert_eq!(c.count(""), 0);
         assert!(c.count("<|endoftext|> <s></s> \u{0}\u{feff}") > 0);
         assert_eq!(c.count_message(""), PER_MESSAGE_OVERHEAD);
+        let megabyte = "Lorem ipsum dolor sit amet, 😀 <|im_start|> ".repeat(25_000);
+        assert!(megabyte.len() > 1_000_000);
+        assert!(c.count(&megabyte) > 200_000);
     }
 
     #[test]
     fn loading_a_missing_file_is_an_error_not_a_panic() {
         let err = TokenCounter::load(Some(Path::new("/nonexistent/tokenizer.json"))).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/tokenizer.json"));
+    }
+
+    #[test]
+    fn the_correction_factor_converges_to_what_the_server_reports() {
+        let c = TokenCounter::estimate_only();
+        assert_eq!(c.corrected("m", 1000), 1000);
+        // The server counts 30% more than we do.
+        for _ in 0..30 {
+            c.observe("m", 1000, 1300);
+        }
+        assert!(
+            (c.correction("m") - 1.3).abs() < 0.01,
+            "{}",
+            c.correction("m")
+        );
+        assert_eq!(c.corrected("m", 100), 130);
+        // Other models are unaffected; zeros ("unknown") are ignored; outliers are clamped.
+        assert_eq!(c.correction("other"), 1.0);
+        c.observe("z", 100, 0);
+        assert_eq!(c.correction("z"), 1.0);
+        c.observe("z", 1, 1_000_000);
+        assert_eq!(c.correction("z"), CORRECTION_RANGE.1);
+    }
+
+    /// A real tokenizer.json, trained here with the crate itself (no download).
+    #[test]
+    fn a_real_tokenizer_json_loads_and_counts_including_special_tokens_and_a_megabyte() {
+        use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainer};
+        use tokenizers::normalizers::NormalizerWrapper;
+        use tokenizers::pre_tokenizers::whitespace::Whitespace;
+        use tokenizers::{
+            AddedToken, DecoderWrapper, PostProcessorWrapper, TokenizerBuilder, TokenizerImpl,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("corpus.txt");
+        std::fs::write(
+            &corpus,
+            "hello world\nthe quick brown fox jumps over the lazy dog\n",
+        )
+        .unwrap();
+        let mut trainer = WordLevelTrainer::builder()
+            .special_tokens(vec![
+                AddedToken::from("[UNK]", true),
+                AddedToken::from("<|endoftext|>", true),
+            ])
+            .build()
+            .unwrap();
+        let mut tokenizer: TokenizerImpl<
+            WordLevel,
+            NormalizerWrapper,
+            Whitespace,
+            PostProcessorWrapper,
+            DecoderWrapper,
+        > = TokenizerBuilder::new()
+            .with_model(
+                WordLevel::builder()
+                    .unk_token("[UNK]".into())
+                    .build()
+                    .unwrap(),
+            )
+            .with_pre_tokenizer(Some(Whitespace {}))
+            .build()
+            .unwrap();
+        tokenizer
+            .train_from_files(&mut trainer, vec![corpus.to_string_lossy().into_owned()])
+            .unwrap();
+        let path = dir.path().join("tokenizer.json");
+        tokenizer.save(&path, false).unwrap();
+
+        let counter = TokenCounter::load(Some(&path)).unwrap();
+        assert!(counter.has_tokenizer());
+        assert_eq!(counter.count("hello world"), 2);
+        assert_eq!(counter.count("the quick brown fox"), 4);
+        assert_eq!(
+            counter.count("<|endoftext|> hello"),
+            2,
+            "special tokens count as text, no error"
+        );
+        assert_eq!(counter.count(""), 0);
+        let megabyte = "hello world ".repeat(90_000);
+        assert_eq!(counter.count(&megabyte), 180_000);
     }
 }

@@ -10,11 +10,13 @@ use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
 use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
 use crate::config::Config;
+use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::ids::JobId;
 use crate::llm::LlmClient;
 use crate::queue::{Lease, Queue, QueueError, Taken, Taker};
 use crate::telegram::BotApi;
+use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -51,6 +53,8 @@ pub struct WorkerDeps {
     /// Shared by all workers: the leases of the jobs running now.
     pub in_flight: Arc<InFlight>,
     pub health: Arc<Health>,
+    pub tokens: Arc<TokenCounter>,
+    pub window: Arc<ContextWindow>,
 }
 
 /// The jobs running in this process, so that shutdown can wait for them and hand back the unfinished ones.
@@ -121,6 +125,8 @@ impl ChatWorker {
             compressor: deps.compressor.clone(),
             queue: deps.queue.clone(),
             config: deps.config.clone(),
+            tokens: deps.tokens.clone(),
+            window: deps.window.clone(),
         });
         Self {
             index,

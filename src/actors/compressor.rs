@@ -1,32 +1,97 @@
 //! Compressor: summarises a chat's older turns when its context passes the threshold.
 //!
-//! For now it receives and logs its message; summarising comes with the compression issue.
+//! Runs for `low`-priority compression jobs (one per chat at a time: the job id is `compress-{chat}`). The
+//! summary includes the previous one; the summarised turns stay in the database, marked as folded, so nothing
+//! is lost. If summarising fails, the history is untouched and the job is retried later.
 
+use crate::actors::session_manager::{
+    CommitCompression, CompressionInput, GetContextUsage, PrepareCompression, SessionError,
+    SessionManager,
+};
+use crate::config::Config;
+use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::ids::ChatId;
+use crate::llm::reasoning::strip_reasoning;
+use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
+use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use std::sync::Arc;
 
+/// How long a summary may be. Short enough to save most of the context, long enough to keep the facts.
+pub const SUMMARY_MAX_WORDS: usize = 300;
+/// Share of the prompt budget one summarising request may use (the rest is the instructions and the answer).
+const INPUT_SHARE: f64 = 0.6;
+
 // ---- Messages ----------------------------------------------------------------------------------------------
 
-/// From a ChatWorker running a `low`-priority compression job: this chat's context is over the threshold.
+/// From a ChatWorker running a compression job. Replies with what was done; an error leaves the history as
+/// it was (the job is retried).
 #[derive(Debug, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<CompressOutcome, CompressError>")]
 pub struct CompressChat {
     pub chat_id: ChatId,
-    /// The chat's context size when the job was made.
-    pub context_tokens: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressOutcome {
+    /// Older turns were folded into a summary; context sizes before and after (tokens, our count).
+    Compressed {
+        before: usize,
+        after: usize,
+        folded: usize,
+    },
+    /// The context is under the threshold (or too short to fold): nothing to do.
+    NotNeeded,
+    /// The history changed meanwhile (e.g. `/clear`): the summary was discarded.
+    Discarded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the session manager is unavailable: {0}")]
+    Mailbox(#[from] MailboxError),
+    #[error("summarising failed: {0}")]
+    Llm(#[from] LlmError),
+    #[error("the model returned an empty summary")]
+    EmptySummary,
 }
 
 // ---- Actor -------------------------------------------------------------------------------------------------
 
 pub struct Compressor {
+    config: Arc<Config>,
     health: Arc<Health>,
+    sessions: Addr<SessionManager>,
+    tokens: Arc<TokenCounter>,
+    window: Arc<ContextWindow>,
+    llm: LlmClient,
 }
 
 impl Compressor {
-    pub fn new(health: Arc<Health>) -> Self {
-        Self { health }
+    /// Must run on the arbiter the Compressor lives on (it builds an awc client, which is not `Send`).
+    pub fn new(
+        config: Arc<Config>,
+        health: Arc<Health>,
+        sessions: Addr<SessionManager>,
+        tokens: Arc<TokenCounter>,
+        window: Arc<ContextWindow>,
+    ) -> Self {
+        let llm = LlmClient::new(
+            &config.llm.base_url,
+            &config.llm.model,
+            config.llm.api_key.clone(),
+        );
+        Self {
+            config,
+            health,
+            sessions,
+            tokens,
+            window,
+            llm,
+        }
     }
 }
 
@@ -44,13 +109,122 @@ impl Supervised for Compressor {
 // ---- Handlers ----------------------------------------------------------------------------------------------
 
 impl Handler<CompressChat> for Compressor {
-    type Result = ();
+    type Result = ResponseFuture<Result<CompressOutcome, CompressError>>;
 
-    fn handle(&mut self, msg: CompressChat, _: &mut Context<Self>) {
-        log::info!(
-            "chat {} needs compression ({} tokens of context); summarising is not implemented yet, history kept as is",
-            msg.chat_id,
-            msg.context_tokens
+    fn handle(&mut self, msg: CompressChat, _: &mut Context<Self>) -> Self::Result {
+        let sessions = self.sessions.clone();
+        let llm = self.llm.clone();
+        let model = self.config.llm.model.clone();
+        let timeout = self.config.job_timeout;
+        let keep_recent = self.config.context.keep_recent_messages;
+        // Thresholds are in the server's tokens; the database holds our counts.
+        let correction = self.tokens.correction(&model).max(f64::EPSILON);
+        let threshold = (self.window.threshold() as f64 / correction) as usize;
+        let max_input = (self.window.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
+        let chat_id = msg.chat_id;
+        Box::pin(async move {
+            let prepare = PrepareCompression {
+                chat_id,
+                threshold,
+                keep_recent,
+                max_input,
+            };
+            let Some(input) = sessions.send(prepare).await?? else {
+                return Ok(CompressOutcome::NotNeeded);
+            };
+            let folded = input.turns.len();
+            let completion = llm.complete(&summary_prompt(&input), timeout).await?;
+            let summary = strip_reasoning(&completion.content);
+            if summary.is_empty() {
+                return Err(CompressError::EmptySummary);
+            }
+            let commit = CommitCompression {
+                chat_id,
+                summary,
+                first_message_id: input.first_message_id,
+                last_message_id: input.last_message_id,
+                folded,
+            };
+            if !sessions.send(commit).await?? {
+                log::info!("chat {chat_id}: history changed while summarising; summary discarded");
+                return Ok(CompressOutcome::Discarded);
+            }
+            let after = sessions
+                .send(GetContextUsage { chat_id })
+                .await??
+                .with_summary;
+            log::info!(
+                "chat {chat_id}: folded {folded} messages into a summary ({} → {after} tokens)",
+                input.context_tokens
+            );
+            Ok(CompressOutcome::Compressed {
+                before: input.context_tokens,
+                after,
+                folded,
+            })
+        })
+    }
+}
+
+// ---- Helpers -----------------------------------------------------------------------------------------------
+
+/// The request that asks the model for a summary (pure, unit-tested).
+pub fn summary_prompt(input: &CompressionInput) -> Vec<ChatMessage> {
+    let instructions = format!(
+        "You condense chat histories. Summarise the conversation below so that an assistant can continue it \
+         without the original: keep facts, names, numbers, code identifiers, decisions, the user's preferences \
+         and open questions; drop greetings and small talk. If an earlier summary is given, merge it in. Write \
+         plain prose in the conversation's language, at most {SUMMARY_MAX_WORDS} words. Output only the summary."
+    );
+    let mut text = String::new();
+    if let Some(previous) = &input.previous_summary {
+        text.push_str("Earlier summary:\n");
+        text.push_str(previous);
+        text.push_str("\n\nConversation since then:\n");
+    } else {
+        text.push_str("Conversation:\n");
+    }
+    for turn in &input.turns {
+        let who = match turn.role {
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+            Role::System => "System",
+        };
+        text.push_str(who);
+        text.push_str(": ");
+        text.push_str(&turn.content);
+        text.push('\n');
+    }
+    vec![
+        ChatMessage::new(Role::System, instructions),
+        ChatMessage::new(Role::User, text),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_request_carries_the_earlier_summary_and_every_turn() {
+        let input = CompressionInput {
+            previous_summary: Some("They met.".into()),
+            turns: vec![
+                ChatMessage::new(Role::User, "my cat is Tom"),
+                ChatMessage::new(Role::Assistant, "nice"),
+            ],
+            first_message_id: 1,
+            last_message_id: 2,
+            context_tokens: 99,
+        };
+        let prompt = summary_prompt(&input);
+        assert_eq!(prompt.len(), 2);
+        assert!(prompt[0].content.contains("at most 300 words"));
+        let text = &prompt[1].content;
+        assert!(text.starts_with("Earlier summary:\nThey met."), "{text}");
+        assert!(
+            text.contains("User: my cat is Tom\nAssistant: nice\n"),
+            "{text}"
         );
     }
 }

@@ -4,15 +4,18 @@
 //! A job never fails silently: any failure is logged once (with its cause) and the user gets a short,
 //! human message — never a Rust error, never the bot token.
 
-use crate::actors::compressor::{CompressChat, Compressor};
+use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
 use crate::actors::session_manager::{
-    BeginTurn, ClearHistory, FinishTurn, GetContextTokens, GetStats, SessionError, SessionManager,
+    BeginTurn, ClearHistory, ContextUsage, FinishTurn, GetContextUsage, GetStats, GetSystemPrompt,
+    SessionError, SessionManager, SetSystemPrompt, SystemPrompt,
 };
 use crate::actors::supervision::catch_panic;
 use crate::commands::{self, BotCommand};
 use crate::config::Config;
+use crate::context::ContextWindow;
 use crate::db::models::ChatStats;
 use crate::ids::{ChatId, MessageId};
+use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{LlmClient, LlmError};
 use crate::queue::{
     FailOutcome, Job, JobKind, Lease, Notice, Priority, Progress, Queue, QueueError,
@@ -20,6 +23,7 @@ use crate::queue::{
 use crate::telegram::types::{Message, ReplyParameters, SendMessage};
 use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
 use crate::text::{thousands, utc_minute};
+use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +68,8 @@ pub enum JobError {
     Mailbox(#[from] MailboxError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Compress(#[from] CompressError),
 }
 
 impl JobError {
@@ -74,7 +80,10 @@ impl JobError {
             JobError::Llm(LlmError::Timeout) => false,
             JobError::Llm(e) => e.is_transient(),
             JobError::Telegram(e) => e.is_transient(),
-            JobError::Session(_) | JobError::Mailbox(_) | JobError::Queue(_) => true,
+            JobError::Session(_)
+            | JobError::Mailbox(_)
+            | JobError::Queue(_)
+            | JobError::Compress(_) => true,
         }
     }
 
@@ -86,6 +95,8 @@ impl JobError {
             JobError::Queue(_) => Some(QUEUE_ERROR),
             // Telegram itself failed: a message about it would most likely fail too.
             JobError::Telegram(_) => None,
+            // Compression is the bot's own housekeeping: the user is not bothered with its failures.
+            JobError::Compress(_) => None,
         }
     }
 }
@@ -98,6 +109,8 @@ pub struct JobRunner {
     pub compressor: Addr<Compressor>,
     pub queue: Queue,
     pub config: Arc<Config>,
+    pub tokens: Arc<TokenCounter>,
+    pub window: Arc<ContextWindow>,
 }
 
 impl JobRunner {
@@ -262,7 +275,7 @@ impl JobRunner {
                 command,
                 ..
             } => {
-                let text = self.command(chat.id, command).await?;
+                let text = self.command(chat, command).await?;
                 self.deliver(lease, &progress, chat.id, Some(*message_id), &text)
                     .await?;
                 Ok(())
@@ -280,16 +293,21 @@ impl JobRunner {
                     .await?;
                 Ok(())
             }
-            JobKind::Compress {
-                chat_id,
-                context_tokens,
-            } => {
-                self.compressor
-                    .send(CompressChat {
-                        chat_id: *chat_id,
-                        context_tokens: *context_tokens,
-                    })
-                    .await?;
+            JobKind::Compress { chat_id, .. } => {
+                let outcome = self
+                    .compressor
+                    .send(CompressChat { chat_id: *chat_id })
+                    .await??;
+                if let (CompressOutcome::Compressed { before, after, .. }, true) =
+                    (outcome, self.config.compression_notice)
+                {
+                    let note = compression_note(
+                        self.tokens.corrected(self.llm.model(), before),
+                        self.tokens.corrected(self.llm.model(), after),
+                    );
+                    self.deliver(lease, &progress, *chat_id, None, &note)
+                        .await?;
+                }
                 Ok(())
             }
         }
@@ -305,11 +323,38 @@ impl JobRunner {
         messages: Vec<(MessageId, String)>,
     ) -> Result<(), JobError> {
         let chat_id = chat.id;
+        let model = self.llm.model();
         let reply_to = messages.first().map(|(id, _)| *id);
-        let context = self.sessions.send(BeginTurn { chat, messages }).await??;
+        // The window is in the server's tokens; the database counts ours.
+        let budget = self.raw_tokens(self.window.prompt_budget());
+        let context = self
+            .sessions
+            .send(BeginTurn {
+                chat,
+                messages,
+                budget,
+            })
+            .await??;
+        if let Some(size) = context.refused {
+            let text = too_long_text(
+                self.tokens.corrected(model, size),
+                self.window.prompt_budget(),
+            );
+            self.deliver(lease, progress, chat_id, reply_to, &text)
+                .await?;
+            return Ok(());
+        }
         let (answer, usage) = match &progress.answer {
             Some(answer) => (answer.clone(), None),
             None => {
+                if context.trimmed > 0 {
+                    log::info!(
+                        "chat {chat_id}: {} older messages left out to fit the window",
+                        context.trimmed
+                    );
+                    self.send_text(chat_id, None, &trimmed_text(context.trimmed))
+                        .await?;
+                }
                 log::debug!(
                     "chat {chat_id}: asking the model with {} messages (~{} tokens)",
                     context.prompt.len(),
@@ -318,7 +363,12 @@ impl JobRunner {
                 let completion = self
                     .complete_showing_typing(chat_id, &context.prompt)
                     .await?;
-                let answer = match completion.content.trim() {
+                if let Some(usage) = completion.usage {
+                    self.tokens
+                        .observe(model, context.tokens, usage.prompt_tokens);
+                }
+                // Reasoning is neither shown nor kept for later turns.
+                let answer = match strip_reasoning(&completion.content).as_str() {
                     "" => EMPTY_ANSWER.to_string(),
                     text => text.to_string(),
                 };
@@ -344,7 +394,7 @@ impl JobRunner {
                 usage,
             })
             .await??;
-        if context_tokens > self.config.context.compress_threshold() {
+        if self.tokens.corrected(model, context_tokens) > self.window.threshold() {
             let job = Job::internal(
                 format!("compress-{chat_id}"),
                 JobKind::Compress {
@@ -352,11 +402,21 @@ impl JobRunner {
                     context_tokens,
                 },
             );
-            if let Err(e) = self.queue.enqueue(Priority::Low, &job).await {
-                log::warn!("could not queue compression for chat {chat_id}: {e}");
+            match self.queue.enqueue(Priority::Low, &job).await {
+                Ok(true) => {
+                    log::debug!("chat {chat_id}: compression queued ({context_tokens} tokens)")
+                }
+                Ok(false) => {}
+                Err(e) => log::warn!("could not queue compression for chat {chat_id}: {e}"),
             }
         }
         Ok(())
+    }
+
+    /// Server tokens → our count, by the model's correction factor.
+    fn raw_tokens(&self, server_tokens: usize) -> usize {
+        let correction = self.tokens.correction(self.llm.model()).max(f64::EPSILON);
+        (server_tokens as f64 / correction) as usize
     }
 
     async fn complete_showing_typing(
@@ -385,24 +445,56 @@ impl JobRunner {
     }
 
     /// The reply text of a command (its side effects, like `/clear`, are idempotent).
-    async fn command(&self, chat: ChatId, command: &BotCommand) -> Result<String, JobError> {
+    async fn command(
+        &self,
+        chat: &crate::queue::ChatRef,
+        command: &BotCommand,
+    ) -> Result<String, JobError> {
+        let chat_id = chat.id;
         Ok(match command {
             BotCommand::Start | BotCommand::Help => commands::help_text(self.llm.model()),
             BotCommand::Clear => {
-                let n = self.sessions.send(ClearHistory { chat_id: chat }).await??;
-                log::info!("chat {chat}: cleared {n} messages");
+                let n = self.sessions.send(ClearHistory { chat_id }).await??;
+                log::info!("chat {chat_id}: cleared {n} messages");
                 "Conversation cleared.".to_string()
             }
             BotCommand::Stats => {
-                let stats = self.sessions.send(GetStats { chat_id: chat }).await??;
+                let stats = self.sessions.send(GetStats { chat_id }).await??;
                 stats_text(&stats)
             }
             BotCommand::Context => {
-                let used = self
-                    .sessions
-                    .send(GetContextTokens { chat_id: chat })
-                    .await??;
-                context_text(self.llm.model(), &self.config, used)
+                let usage = self.sessions.send(GetContextUsage { chat_id }).await??;
+                let corrected = ContextUsage {
+                    with_summary: self.tokens.corrected(self.llm.model(), usage.with_summary),
+                    without_summary: self
+                        .tokens
+                        .corrected(self.llm.model(), usage.without_summary),
+                    summary_tokens: self
+                        .tokens
+                        .corrected(self.llm.model(), usage.summary_tokens),
+                };
+                context_text(self.llm.model(), &self.window, &corrected)
+            }
+            BotCommand::System { text: None } => {
+                let prompt = self.sessions.send(GetSystemPrompt { chat_id }).await??;
+                system_text(&prompt)
+            }
+            BotCommand::System { text: Some(text) } => {
+                let reset = text.eq_ignore_ascii_case("reset");
+                let set = SetSystemPrompt {
+                    chat: chat.clone(),
+                    prompt: (!reset).then(|| text.clone()),
+                };
+                let prompt = self.sessions.send(set).await??;
+                if reset {
+                    format!(
+                        "System prompt reset to the default.\n\n{}",
+                        system_text(&prompt)
+                    )
+                } else {
+                    "System prompt set for this chat. It applies from your next message."
+                        .to_string()
+                }
             }
             BotCommand::Unknown { text } => commands::unknown_command_text(text),
         })
@@ -546,7 +638,7 @@ pub fn stats_text(s: &ChatStats) -> String {
         return "No conversation yet: send me a message to start one.".to_string();
     }
     let mut out = format!(
-        "Messages: {} ({} from you, {} from me)\nTokens in history: {}",
+        "Messages: {} ({} from you, {} from me)\nTokens in history (estimated): {}",
         thousands(total.unsigned_abs()),
         thousands(s.user_messages.unsigned_abs()),
         thousands(s.assistant_messages.unsigned_abs()),
@@ -559,6 +651,10 @@ pub fn stats_text(s: &ChatStats) -> String {
             thousands(s.completion_tokens.unsigned_abs())
         ));
     }
+    out.push_str(&format!(
+        "\nCompressions: {}",
+        thousands(s.compressions.unsigned_abs())
+    ));
     if let Some(first) = s.first_at {
         out.push_str(&format!("\nStarted: {}", utc_minute(first)));
     }
@@ -568,23 +664,69 @@ pub fn stats_text(s: &ChatStats) -> String {
     out
 }
 
-pub fn context_text(model: &str, config: &Config, used: usize) -> String {
-    let window = config.context.window_tokens;
-    let threshold = config.context.compress_threshold();
+pub fn context_text(model: &str, window: &ContextWindow, usage: &ContextUsage) -> String {
+    let size = window.window();
     // Display only: precision loss on huge numbers is irrelevant.
-    let percent = used as f64 * 100.0 / window.max(1) as f64;
+    let percent = |n: usize| n as f64 * 100.0 / size.max(1) as f64;
+    let mut out = format!(
+        "Model: {model}\nContext window: {} tokens\nCompression threshold: {} tokens ({:.0}%)\n\
+         Current usage: {} tokens ({:.1}% of the window)",
+        thousands(size as u64),
+        thousands(window.threshold() as u64),
+        window.ratio() * 100.0,
+        thousands(usage.with_summary as u64),
+        percent(usage.with_summary),
+    );
+    if usage.summary_tokens > 0 {
+        out.push_str(&format!(
+            "\nWithout the summary: {} tokens ({:.1}% of the window); the summary takes {}",
+            thousands(usage.without_summary as u64),
+            percent(usage.without_summary),
+            thousands(usage.summary_tokens as u64),
+        ));
+    }
+    out
+}
+
+pub fn system_text(prompt: &SystemPrompt) -> String {
+    match (&prompt.own, &prompt.default) {
+        (Some(own), _) => format!("This chat's system prompt:\n{own}\n\n/system reset restores the default."),
+        (None, Some(default)) => format!(
+            "This chat uses the default system prompt:\n{default}\n\nSet your own with /system <text>."
+        ),
+        (None, None) => "This chat has no system prompt. Set one with /system <text>.".to_string(),
+    }
+}
+
+pub fn compression_note(before: usize, after: usize) -> String {
     format!(
-        "Model: {model}\nContext window: {} tokens\nCompression threshold: {} tokens ({:.0}%)\nCurrent usage: {} tokens ({percent:.1}% of the window)",
-        thousands(window as u64),
-        thousands(threshold as u64),
-        config.context.compress_ratio * 100.0,
-        thousands(used as u64),
+        "🗜 Our conversation got long, so I summarised its older part ({} → {} tokens of context). Nothing \
+         was deleted: /context shows the details, /clear starts over.",
+        thousands(before as u64),
+        thousands(after as u64)
+    )
+}
+
+pub fn too_long_text(size: usize, limit: usize) -> String {
+    format!(
+        "⚠️ Your message is too long for the model: about {} tokens, and at most {} fit in its context \
+         window. Please send a shorter text.",
+        thousands(size as u64),
+        thousands(limit as u64)
+    )
+}
+
+pub fn trimmed_text(left_out: usize) -> String {
+    format!(
+        "ℹ️ This conversation no longer fits the model's context window: the oldest {left_out} message(s) \
+         are left out of this answer's context (they are still stored; /clear starts over)."
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ContextConfig;
 
     #[test]
     fn stats_text_reads_well() {
@@ -596,23 +738,31 @@ mod tests {
             completion_tokens: 0,
             first_at: Some(0),
             last_at: Some(60),
+            compressions: 1,
         };
         let t = stats_text(&s);
         assert!(t.contains("Messages: 4 (2 from you, 2 from me)"), "{t}");
-        assert!(t.contains("Tokens in history: 1,234"), "{t}");
+        assert!(t.contains("Tokens in history (estimated): 1,234"), "{t}");
+        assert!(t.contains("Compressions: 1"), "{t}");
         assert!(t.contains("Started: 1970-01-01 00:00 UTC"), "{t}");
         assert!(t.contains("Last activity: 1970-01-01 00:01 UTC"), "{t}");
         assert!(stats_text(&ChatStats::default()).contains("No conversation yet"));
     }
 
     #[test]
-    fn context_text_shows_window_threshold_and_usage() {
-        let config = Config::from_vars([
-            ("TELEGRAM_BOT_TOKEN".to_string(), "1:abcdef".to_string()),
-            ("ALLOWED_USER_IDS".to_string(), "1".to_string()),
-        ])
-        .unwrap();
-        let t = context_text("m1", &config, 1280);
+    fn context_text_shows_window_threshold_and_usage_with_and_without_summary() {
+        let window = ContextWindow::new(&ContextConfig {
+            window_tokens: 128_000,
+            window_explicit: false,
+            compress_ratio: 0.75,
+            keep_recent_messages: 6,
+        });
+        let usage = ContextUsage {
+            with_summary: 1280,
+            without_summary: 64_000,
+            summary_tokens: 300,
+        };
+        let t = context_text("m1", &window, &usage);
         assert!(t.contains("Model: m1"), "{t}");
         assert!(t.contains("Context window: 128,000 tokens"), "{t}");
         assert!(
@@ -621,6 +771,10 @@ mod tests {
         );
         assert!(
             t.contains("Current usage: 1,280 tokens (1.0% of the window)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Without the summary: 64,000 tokens (50.0% of the window)"),
             "{t}"
         );
     }

@@ -1,10 +1,14 @@
-//! SessionManager: owns all SQLite state (chats, messages, token counts, usage) through Diesel.
+//! SessionManager: owns all SQLite state (chats, messages, token counts, summaries, usage) through Diesel.
 //!
 //! Runs on a `SyncArbiter` (Diesel blocks). Every handler runs inside [`catch_panic_sync`]: a panic is turned
 //! into an error for the sender, and the actor stops, so the arbiter builds a fresh one from its factory.
+//! Each message is one transaction, so a turn always sees a consistent context (a summary and the turns it
+//! does not cover), even while the chat is being compressed. Transactions that write begin IMMEDIATE: in WAL
+//! mode a read transaction that later writes fails at once (SQLITE_BUSY, no waiting) if another connection
+//! wrote meanwhile, while an immediate one waits its turn (busy_timeout).
 
 use crate::actors::supervision::catch_panic_sync;
-use crate::db::models::{ChatStats, NewChat, NewMessage};
+use crate::db::models::{ChatStats, MessageRow, NewChat, NewMessage, NewSummary};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, MessageId};
@@ -13,25 +17,31 @@ use crate::queue::ChatRef;
 use crate::text::now_unix;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
-use diesel::Connection;
+use diesel::{Connection, SqliteConnection};
 use std::sync::Arc;
+
+/// How the summary is put in front of the model.
+pub const SUMMARY_PREFIX: &str = "Summary of the earlier part of this conversation:\n";
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
 /// From a ChatWorker when a user's message (or several merged ones) is taken up: stores them (once, however
-/// often the job runs) and returns the prompt for the LLM — system prompt, then the chat's history ending
-/// with these messages.
+/// often the job runs) and returns the prompt for the LLM — system prompt, summary, then the recent history
+/// ending with these messages — within `budget` tokens (our count): the oldest turns are left out of the
+/// prompt (not deleted) when it would not fit. If the new messages alone do not fit, nothing is stored and
+/// the context says `refused`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<TurnContext, SessionError>")]
 pub struct BeginTurn {
     pub chat: ChatRef,
     /// In arrival order.
     pub messages: Vec<(MessageId, String)>,
+    pub budget: usize,
 }
 
 /// From a ChatWorker once the answer was delivered: stores it with its token count and the server's usage
 /// (once: a retried job that stores the same delivered message again changes nothing). Replies with the
-/// chat's context size afterwards (tokens), so the worker can ask for compression.
+/// chat's context size afterwards (tokens, our count), so the worker can ask for compression.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, SessionError>")]
 pub struct FinishTurn {
@@ -41,7 +51,7 @@ pub struct FinishTurn {
     pub usage: Option<Usage>,
 }
 
-/// `/clear`: forgets the chat's history. Replies with the number of messages deleted.
+/// `/clear`: forgets the chat's history, summaries and usage. Replies with the number of messages deleted.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, SessionError>")]
 pub struct ClearHistory {
@@ -55,11 +65,50 @@ pub struct GetStats {
     pub chat_id: ChatId,
 }
 
-/// `/context`: the tokens the chat's context currently takes (system prompt included).
+/// `/context`: how many tokens the chat's context takes.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<usize, SessionError>")]
-pub struct GetContextTokens {
+#[rtype(result = "Result<ContextUsage, SessionError>")]
+pub struct GetContextUsage {
     pub chat_id: ChatId,
+}
+
+/// `/system …`: sets the chat's own system prompt (`None`: back to the default). Replies with the prompt now
+/// in force.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<SystemPrompt, SessionError>")]
+pub struct SetSystemPrompt {
+    pub chat: ChatRef,
+    pub prompt: Option<String>,
+}
+
+/// `/system`: the prompt in force for the chat.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<SystemPrompt, SessionError>")]
+pub struct GetSystemPrompt {
+    pub chat_id: ChatId,
+}
+
+/// From the Compressor: what to summarise, if the chat's context is over `threshold` tokens. Everything but
+/// the `keep_recent` newest messages is folded, as many of the oldest as fit in `max_input` tokens.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<CompressionInput>, SessionError>")]
+pub struct PrepareCompression {
+    pub chat_id: ChatId,
+    pub threshold: usize,
+    pub keep_recent: usize,
+    pub max_input: usize,
+}
+
+/// From the Compressor: store the summary and fold the messages it covers, in one transaction. Replies
+/// `false` (changing nothing) if the history changed meanwhile (e.g. `/clear`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, SessionError>")]
+pub struct CommitCompression {
+    pub chat_id: ChatId,
+    pub summary: String,
+    pub first_message_id: i32,
+    pub last_message_id: i32,
+    pub folded: usize,
 }
 
 /// From `/ready`: can the database be queried?
@@ -68,11 +117,45 @@ pub struct GetContextTokens {
 pub struct Ping;
 
 /// What a turn sends to the LLM.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TurnContext {
     pub prompt: Vec<ChatMessage>,
     /// Tokens of `prompt` by our count.
     pub tokens: usize,
+    /// Older messages left out of the prompt to stay within the budget.
+    pub trimmed: usize,
+    /// Set when the new messages alone are over the budget: their size in tokens. Nothing was stored.
+    pub refused: Option<usize>,
+}
+
+/// `/context`'s figures, by our count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextUsage {
+    /// What the next prompt would carry: system prompt, summary, unfolded turns.
+    pub with_summary: usize,
+    /// What it would carry without compression: system prompt and every turn.
+    pub without_summary: usize,
+    pub summary_tokens: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemPrompt {
+    /// The chat's own prompt, if set.
+    pub own: Option<String>,
+    /// `SYSTEM_PROMPT`, if set.
+    pub default: Option<String>,
+}
+
+/// The material of one compression.
+#[derive(Debug, Clone)]
+pub struct CompressionInput {
+    pub previous_summary: Option<String>,
+    /// The turns to fold, oldest first.
+    pub turns: Vec<ChatMessage>,
+    pub first_message_id: i32,
+    pub last_message_id: i32,
+    /// The context size (tokens) before.
+    pub context_tokens: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +198,7 @@ impl SessionManager {
         Self {
             pool,
             tokens,
-            default_system_prompt,
+            default_system_prompt: default_system_prompt.filter(|p| !p.trim().is_empty()),
             health,
         }
     }
@@ -161,8 +244,50 @@ impl SessionManager {
 
     fn system_prompt(&self, chat_prompt: Option<String>) -> Option<String> {
         chat_prompt
-            .or_else(|| self.default_system_prompt.clone())
             .filter(|p| !p.trim().is_empty())
+            .or_else(|| self.default_system_prompt.clone())
+    }
+
+    /// System prompt, summary and unfolded turns of a chat, read in one transaction.
+    fn load_context(
+        &self,
+        conn: &mut SqliteConnection,
+        chat: ChatId,
+    ) -> Result<Loaded, SessionError> {
+        let chat_prompt = queries::find_chat(conn, chat)?.and_then(|c| c.system_prompt);
+        let summary = queries::latest_summary(conn, chat)?;
+        let history = queries::active_history(conn, chat)?;
+        let system = self.system_prompt(chat_prompt);
+        Ok(Loaded {
+            system_tokens: system
+                .as_deref()
+                .map_or(0, |s| self.tokens.count_message(s)),
+            system,
+            summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
+            summary: summary.map(|s| s.content),
+            history,
+        })
+    }
+}
+
+/// A chat's context as stored.
+struct Loaded {
+    system: Option<String>,
+    system_tokens: usize,
+    summary: Option<String>,
+    summary_tokens: usize,
+    history: Vec<MessageRow>,
+}
+
+impl Loaded {
+    fn tokens(&self) -> usize {
+        self.system_tokens
+            + self.summary_tokens
+            + self
+                .history
+                .iter()
+                .map(|m| to_usize(m.tokens))
+                .sum::<usize>()
     }
 }
 
@@ -183,8 +308,18 @@ impl Handler<BeginTurn> for SessionManager {
                 .iter()
                 .map(|(id, text)| (*id, text.as_str(), this.tokens.count_message(text)))
                 .collect();
+            let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
             let mut conn = this.pool.get()?;
-            let (chat_prompt, history) = conn.transaction::<_, SessionError, _>(|conn| {
+            let loaded = conn.immediate_transaction::<_, SessionError, _>(|conn| {
+                let system = this.system_prompt(
+                    queries::find_chat(conn, msg.chat.id)?.and_then(|c| c.system_prompt),
+                );
+                let system_tokens = system
+                    .as_deref()
+                    .map_or(0, |s| this.tokens.count_message(s));
+                if system_tokens + new_tokens > msg.budget {
+                    return Ok(None);
+                }
                 queries::upsert_chat(
                     conn,
                     &NewChat {
@@ -208,24 +343,15 @@ impl Handler<BeginTurn> for SessionManager {
                         },
                     )?;
                 }
-                let chat = queries::find_chat(conn, msg.chat.id)?;
-                let history = queries::active_history(conn, msg.chat.id)?;
-                Ok((chat.and_then(|c| c.system_prompt), history))
+                Ok(Some(this.load_context(conn, msg.chat.id)?))
             })?;
-            let mut prompt = Vec::with_capacity(history.len() + 1);
-            let mut tokens = 0usize;
-            if let Some(system) = this.system_prompt(chat_prompt) {
-                tokens += this.tokens.count_message(&system);
-                prompt.push(ChatMessage::new(Role::System, system));
-            }
-            for row in history {
-                let Some(role) = Role::parse(&row.role) else {
-                    continue;
-                };
-                tokens += usize::try_from(row.tokens).unwrap_or(0);
-                prompt.push(ChatMessage::new(role, row.content));
-            }
-            Ok(TurnContext { prompt, tokens })
+            Ok(match loaded {
+                None => TurnContext {
+                    refused: Some(new_tokens),
+                    ..TurnContext::default()
+                },
+                Some(loaded) => build_prompt(loaded, msg.budget),
+            })
         })
     }
 }
@@ -237,7 +363,7 @@ impl Handler<FinishTurn> for SessionManager {
         self.guarded(ctx, "FinishTurn", |this| {
             let tokens = this.tokens.count_message(&msg.content);
             let mut conn = this.pool.get()?;
-            conn.transaction::<_, SessionError, _>(|conn| {
+            conn.immediate_transaction::<_, SessionError, _>(|conn| {
                 let added = queries::insert_message(
                     conn,
                     &NewMessage {
@@ -257,8 +383,7 @@ impl Handler<FinishTurn> for SessionManager {
                         i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
                     )?;
                 }
-                let total = queries::active_tokens(conn, msg.chat_id)?;
-                Ok(usize::try_from(total).unwrap_or(0))
+                Ok(this.load_context(conn, msg.chat_id)?.tokens())
             })
         })
     }
@@ -270,7 +395,9 @@ impl Handler<ClearHistory> for SessionManager {
     fn handle(&mut self, msg: ClearHistory, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.guarded(ctx, "ClearHistory", |this| {
             let mut conn = this.pool.get()?;
-            Ok(queries::clear_history(&mut conn, msg.chat_id)?)
+            conn.immediate_transaction::<_, SessionError, _>(|conn| {
+                Ok(queries::clear_history(conn, msg.chat_id)?)
+            })
         })
     }
 }
@@ -286,19 +413,141 @@ impl Handler<GetStats> for SessionManager {
     }
 }
 
-impl Handler<GetContextTokens> for SessionManager {
-    type Result = Result<usize, SessionError>;
+impl Handler<GetContextUsage> for SessionManager {
+    type Result = Result<ContextUsage, SessionError>;
 
-    fn handle(&mut self, msg: GetContextTokens, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "GetContextTokens", |this| {
+    fn handle(&mut self, msg: GetContextUsage, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "GetContextUsage", |this| {
             let mut conn = this.pool.get()?;
-            let history = queries::active_tokens(&mut conn, msg.chat_id)?;
-            let chat_prompt =
-                queries::find_chat(&mut conn, msg.chat_id)?.and_then(|c| c.system_prompt);
-            let system = this
-                .system_prompt(chat_prompt)
-                .map_or(0, |s| this.tokens.count_message(&s));
-            Ok(usize::try_from(history).unwrap_or(0) + system)
+            conn.transaction::<_, SessionError, _>(|conn| {
+                let loaded = this.load_context(conn, msg.chat_id)?;
+                let all = to_usize_i64(queries::all_tokens(conn, msg.chat_id)?);
+                Ok(ContextUsage {
+                    with_summary: loaded.tokens(),
+                    without_summary: loaded.system_tokens + all,
+                    summary_tokens: loaded.summary_tokens,
+                })
+            })
+        })
+    }
+}
+
+impl Handler<SetSystemPrompt> for SessionManager {
+    type Result = Result<SystemPrompt, SessionError>;
+
+    fn handle(&mut self, msg: SetSystemPrompt, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "SetSystemPrompt", |this| {
+            let now = now_unix();
+            let mut conn = this.pool.get()?;
+            conn.immediate_transaction::<_, SessionError, _>(|conn| {
+                queries::upsert_chat(
+                    conn,
+                    &NewChat {
+                        id: msg.chat.id.0,
+                        kind: &msg.chat.kind,
+                        title: msg.chat.title.as_deref(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                )?;
+                queries::set_system_prompt(conn, msg.chat.id, msg.prompt.as_deref())?;
+                Ok(())
+            })?;
+            Ok(SystemPrompt {
+                own: msg.prompt,
+                default: this.default_system_prompt.clone(),
+            })
+        })
+    }
+}
+
+impl Handler<GetSystemPrompt> for SessionManager {
+    type Result = Result<SystemPrompt, SessionError>;
+
+    fn handle(&mut self, msg: GetSystemPrompt, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "GetSystemPrompt", |this| {
+            let mut conn = this.pool.get()?;
+            let own = queries::find_chat(&mut conn, msg.chat_id)?.and_then(|c| c.system_prompt);
+            Ok(SystemPrompt {
+                own,
+                default: this.default_system_prompt.clone(),
+            })
+        })
+    }
+}
+
+impl Handler<PrepareCompression> for SessionManager {
+    type Result = Result<Option<CompressionInput>, SessionError>;
+
+    fn handle(&mut self, msg: PrepareCompression, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "PrepareCompression", |this| {
+            let mut conn = this.pool.get()?;
+            let loaded = conn
+                .transaction::<_, SessionError, _>(|conn| this.load_context(conn, msg.chat_id))?;
+            let context_tokens = loaded.tokens();
+            if context_tokens <= msg.threshold || loaded.history.len() <= msg.keep_recent {
+                return Ok(None);
+            }
+            let foldable = loaded.history.len() - msg.keep_recent;
+            let mut budget = msg.max_input.saturating_sub(loaded.summary_tokens);
+            let mut turns = Vec::new();
+            let mut range: Option<(i32, i32)> = None;
+            for row in loaded.history.iter().take(foldable) {
+                let tokens = to_usize(row.tokens);
+                // Always fold at least one turn, or a single huge one would block compression for good.
+                if tokens > budget && !turns.is_empty() {
+                    break;
+                }
+                budget = budget.saturating_sub(tokens);
+                let Some(role) = Role::parse(&row.role) else {
+                    continue;
+                };
+                turns.push(ChatMessage::new(role, row.content.clone()));
+                range = Some((range.map_or(row.id, |r| r.0), row.id));
+            }
+            Ok(range.map(|(first, last)| CompressionInput {
+                previous_summary: loaded.summary,
+                turns,
+                first_message_id: first,
+                last_message_id: last,
+                context_tokens,
+            }))
+        })
+    }
+}
+
+impl Handler<CommitCompression> for SessionManager {
+    type Result = Result<bool, SessionError>;
+
+    fn handle(&mut self, msg: CommitCompression, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "CommitCompression", |this| {
+            let tokens =
+                this.tokens.count_message(&msg.summary) + this.tokens.count(SUMMARY_PREFIX);
+            let mut conn = this.pool.get()?;
+            let result = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
+                // The new summary covers the earlier ones too.
+                let first = queries::latest_summary(conn, msg.chat_id)?
+                    .map_or(msg.first_message_id, |s| {
+                        s.first_message_id.min(msg.first_message_id)
+                    });
+                queries::fold_into_summary(
+                    conn,
+                    &NewSummary {
+                        chat_id: msg.chat_id.0,
+                        content: &msg.summary,
+                        tokens: clamp_i32(tokens),
+                        first_message_id: first,
+                        last_message_id: msg.last_message_id,
+                        created_at: now_unix(),
+                    },
+                    msg.folded,
+                )
+            });
+            match result {
+                Ok(()) => Ok(true),
+                Err(diesel::result::Error::RollbackTransaction) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 }
@@ -315,9 +564,67 @@ impl Handler<Ping> for SessionManager {
     }
 }
 
+// ---- Helpers -----------------------------------------------------------------------------------------------
+
+/// System prompt, summary, then as many of the newest turns as fit in `budget`. The newest user messages
+/// (this turn's) are always kept (`BeginTurn` checked that they fit); then the summary, if it fits; then older
+/// turns, newest first, while they fit. What does not fit is left out of this prompt, not deleted.
+fn build_prompt(loaded: Loaded, budget: usize) -> TurnContext {
+    let mut used = loaded.system_tokens;
+    let rows = &loaded.history;
+    let this_turn = rows.iter().rev().take_while(|r| r.role == "user").count();
+    let mut kept = 0;
+    for row in rows.iter().rev().take(this_turn) {
+        used += to_usize(row.tokens);
+        kept += 1;
+    }
+    let keep_summary = loaded.summary.is_some() && used + loaded.summary_tokens <= budget;
+    if keep_summary {
+        used += loaded.summary_tokens;
+    }
+    for row in rows.iter().rev().skip(this_turn) {
+        let t = to_usize(row.tokens);
+        if used + t > budget {
+            break;
+        }
+        used += t;
+        kept += 1;
+    }
+    let trimmed = rows.len() - kept + usize::from(loaded.summary.is_some() && !keep_summary);
+    let mut prompt = Vec::with_capacity(kept + 2);
+    if let Some(system) = loaded.system {
+        prompt.push(ChatMessage::new(Role::System, system));
+    }
+    if let (true, Some(summary)) = (keep_summary, loaded.summary) {
+        prompt.push(ChatMessage::new(
+            Role::System,
+            format!("{SUMMARY_PREFIX}{summary}"),
+        ));
+    }
+    for row in rows.iter().skip(rows.len() - kept) {
+        if let Some(role) = Role::parse(&row.role) {
+            prompt.push(ChatMessage::new(role, row.content.clone()));
+        }
+    }
+    TurnContext {
+        prompt,
+        tokens: used,
+        trimmed,
+        refused: None,
+    }
+}
+
 /// Token counts are stored as SQLite INTEGER via i32; a single message never comes near the limit.
 fn clamp_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn to_usize(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+fn to_usize_i64(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }
 
 /// Shuts the pool's connections down cleanly: checkpoints the WAL (called at shutdown).
@@ -339,50 +646,70 @@ mod tests {
         }
     }
 
-    #[actix_rt::test]
-    async fn a_turn_is_stored_and_comes_back_as_context() {
+    fn start(system: Option<&str>) -> (tempfile::TempDir, Addr<SessionManager>) {
         let dir = tempfile::tempdir().unwrap();
         let pool = db::open(&dir.path().join("s.db"), 2).unwrap();
         let sm = SessionManager::start(
             1,
             pool,
             Arc::new(TokenCounter::estimate_only()),
-            Some("Be brief.".into()),
+            system.map(str::to_string),
             Arc::new(Health::new()),
         );
-        let begin = |text: &str, id: i64| BeginTurn {
+        (dir, sm)
+    }
+
+    fn begin(text: &str, id: i64, budget: usize) -> BeginTurn {
+        BeginTurn {
             chat: chat(5),
             messages: vec![(MessageId(id), text.into())],
-        };
-        let first = sm.send(begin("hello", 1)).await.unwrap().unwrap();
+            budget,
+        }
+    }
+
+    fn finish(text: &str, id: i64) -> FinishTurn {
+        FinishTurn {
+            chat_id: ChatId(5),
+            content: text.into(),
+            telegram_message_id: Some(MessageId(id)),
+            usage: Some(Usage {
+                prompt_tokens: 10,
+                completion_tokens: 2,
+            }),
+        }
+    }
+
+    fn contents(ctx: &TurnContext) -> Vec<&str> {
+        ctx.prompt.iter().map(|m| m.content.as_str()).collect()
+    }
+
+    #[actix_rt::test]
+    async fn a_turn_is_stored_and_comes_back_as_context() {
+        let (_d, sm) = start(Some("Be brief."));
+        let first = sm.send(begin("hello", 1, 10_000)).await.unwrap().unwrap();
         assert_eq!(first.prompt.len(), 2);
         assert_eq!(first.prompt[0], ChatMessage::new(Role::System, "Be brief."));
-        let after = sm
-            .send(FinishTurn {
-                chat_id: ChatId(5),
-                content: "hi there".into(),
-                telegram_message_id: Some(MessageId(2)),
-                usage: Some(Usage {
-                    prompt_tokens: 10,
-                    completion_tokens: 2,
-                }),
-            })
+        let after = sm.send(finish("hi there", 2)).await.unwrap().unwrap();
+        assert!(after > 0);
+        // The same user message again (a retried job) is not stored twice, nor the same answer.
+        sm.send(begin("hello", 1, 10_000)).await.unwrap().unwrap();
+        sm.send(finish("hi there", 2)).await.unwrap().unwrap();
+        let second = sm
+            .send(begin("and you?", 3, 10_000))
             .await
             .unwrap()
             .unwrap();
-        assert!(after > 0);
-        // The same user message again (a retried job) is not stored twice.
-        sm.send(begin("hello", 1)).await.unwrap().unwrap();
-        let second = sm.send(begin("and you?", 3)).await.unwrap().unwrap();
-        let contents: Vec<_> = second.prompt.iter().map(|m| m.content.as_str()).collect();
-        assert_eq!(contents, ["Be brief.", "hello", "hi there", "and you?"]);
+        assert_eq!(
+            contents(&second),
+            ["Be brief.", "hello", "hi there", "and you?"]
+        );
         let stats = sm
             .send(GetStats { chat_id: ChatId(5) })
             .await
             .unwrap()
             .unwrap();
         assert_eq!((stats.user_messages, stats.assistant_messages), (2, 1));
-        assert_eq!(stats.prompt_tokens, 10);
+        assert_eq!(stats.prompt_tokens, 10, "usage counted once");
         assert_eq!(
             sm.send(ClearHistory { chat_id: ChatId(5) })
                 .await
@@ -391,5 +718,209 @@ mod tests {
             3
         );
         assert!(sm.send(Ping).await.unwrap().is_ok());
+    }
+
+    #[actix_rt::test]
+    async fn the_oldest_turns_are_left_out_when_the_prompt_would_not_fit() {
+        let (_d, sm) = start(None);
+        for i in 0..5 {
+            let text = format!("question {i} {}", "x".repeat(400));
+            sm.send(begin(&text, i * 2, 10_000)).await.unwrap().unwrap();
+            sm.send(finish(&"y".repeat(400), i * 2 + 1))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let ctx = sm.send(begin("last", 100, 400)).await.unwrap().unwrap();
+        assert!(ctx.tokens <= 400, "{}", ctx.tokens);
+        assert!(ctx.trimmed > 0);
+        assert_eq!(contents(&ctx).last(), Some(&"last"));
+        // Nothing was deleted: with room, everything comes back.
+        let ctx = sm
+            .send(begin("again", 101, 100_000))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ctx.trimmed, 0);
+        assert_eq!(ctx.prompt.len(), 12);
+    }
+
+    #[actix_rt::test]
+    async fn a_message_too_big_for_the_window_is_refused_and_not_stored() {
+        let (_d, sm) = start(None);
+        let ctx = sm
+            .send(begin(&"word ".repeat(1000), 1, 500))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ctx.refused.unwrap() > 500);
+        assert!(ctx.prompt.is_empty());
+        let stats = sm
+            .send(GetStats { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.user_messages, 0);
+    }
+
+    #[actix_rt::test]
+    async fn compression_folds_old_turns_into_a_summary_and_keeps_them() {
+        let (_d, sm) = start(None);
+        for i in 0..6 {
+            sm.send(begin(&format!("q{i} {}", "a".repeat(200)), i * 2, 100_000))
+                .await
+                .unwrap()
+                .unwrap();
+            sm.send(finish(&format!("a{i} {}", "b".repeat(200)), i * 2 + 1))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let usage = sm
+            .send(GetContextUsage { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        let none = sm
+            .send(PrepareCompression {
+                chat_id: ChatId(5),
+                threshold: usage.with_summary,
+                keep_recent: 4,
+                max_input: 100_000,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(none.is_none(), "not over the threshold: nothing to do");
+        let input = sm
+            .send(PrepareCompression {
+                chat_id: ChatId(5),
+                threshold: 100,
+                keep_recent: 4,
+                max_input: 100_000,
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(input.turns.len(), 8);
+        let committed = sm
+            .send(CommitCompression {
+                chat_id: ChatId(5),
+                summary: "They talked about q0 to q3.".into(),
+                first_message_id: input.first_message_id,
+                last_message_id: input.last_message_id,
+                folded: input.turns.len(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(committed);
+        let ctx = sm.send(begin("next", 50, 100_000)).await.unwrap().unwrap();
+        let c = contents(&ctx);
+        assert!(
+            c[0].starts_with(SUMMARY_PREFIX) && c[0].ends_with("q0 to q3."),
+            "{c:?}"
+        );
+        assert_eq!(c.len(), 1 + 4 + 1);
+        let usage = sm
+            .send(GetContextUsage { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(usage.with_summary < usage.without_summary);
+        let stats = sm
+            .send(GetStats { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.compressions, 1);
+        assert_eq!(stats.user_messages, 7, "folded messages are kept");
+    }
+
+    #[actix_rt::test]
+    async fn a_compression_that_races_a_clear_changes_nothing() {
+        let (_d, sm) = start(None);
+        for i in 0..4 {
+            sm.send(begin(&format!("q{i}"), i * 2, 100_000))
+                .await
+                .unwrap()
+                .unwrap();
+            sm.send(finish(&format!("a{i}"), i * 2 + 1))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let input = sm
+            .send(PrepareCompression {
+                chat_id: ChatId(5),
+                threshold: 1,
+                keep_recent: 2,
+                max_input: 100_000,
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        sm.send(ClearHistory { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        let committed = sm
+            .send(CommitCompression {
+                chat_id: ChatId(5),
+                summary: "stale".into(),
+                first_message_id: input.first_message_id,
+                last_message_id: input.last_message_id,
+                folded: input.turns.len(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!committed);
+        let stats = sm
+            .send(GetStats { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.compressions, 0);
+    }
+
+    #[actix_rt::test]
+    async fn a_chat_system_prompt_overrides_the_default_until_reset() {
+        let (_d, sm) = start(Some("Default."));
+        let set = sm
+            .send(SetSystemPrompt {
+                chat: chat(5),
+                prompt: Some("Talk like a pirate.".into()),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(set.own.as_deref(), Some("Talk like a pirate."));
+        let ctx = sm.send(begin("hi", 1, 10_000)).await.unwrap().unwrap();
+        assert_eq!(ctx.prompt[0].content, "Talk like a pirate.");
+        sm.send(SetSystemPrompt {
+            chat: chat(5),
+            prompt: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let ctx = sm
+            .send(begin("hi again", 2, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ctx.prompt[0].content, "Default.");
+        let shown = sm
+            .send(GetSystemPrompt { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (shown.own, shown.default.as_deref()),
+            (None, Some("Default."))
+        );
     }
 }

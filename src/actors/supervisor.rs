@@ -6,8 +6,11 @@ use crate::actors::compressor::Compressor;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
 use crate::config::Config;
+use crate::context::ContextWindow;
 use crate::health::Health;
+use crate::llm::LlmClient;
 use crate::queue::Queue;
+use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +18,9 @@ use tokio::sync::{mpsc, Semaphore};
 
 /// How often shutdown checks whether the jobs in flight are done.
 const DRAIN_CHECK: Duration = Duration::from_millis(50);
+/// Asking the model server for its context window at start: attempts, and the wait between them.
+const MODEL_INFO_ATTEMPTS: u32 = 5;
+const MODEL_INFO_RETRY: Duration = Duration::from_secs(3);
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
@@ -36,11 +42,23 @@ pub struct ExitRequest {
 
 // ---- Actor -------------------------------------------------------------------------------------------------
 
+/// What the application builds before the actors: shared by the actors the supervisor starts.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub health: Arc<Health>,
+    pub queue: Queue,
+    pub sessions: Addr<SessionManager>,
+    pub tokens: Arc<TokenCounter>,
+    pub window: Arc<ContextWindow>,
+}
+
 pub struct RootSupervisor {
     config: Arc<Config>,
     health: Arc<Health>,
     queue: Queue,
     sessions: Addr<SessionManager>,
+    tokens: Arc<TokenCounter>,
+    window: Arc<ContextWindow>,
     exit: mpsc::UnboundedSender<ExitRequest>,
     permits: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
@@ -49,19 +67,23 @@ pub struct RootSupervisor {
 }
 
 impl RootSupervisor {
-    pub fn new(
-        config: Arc<Config>,
-        health: Arc<Health>,
-        queue: Queue,
-        sessions: Addr<SessionManager>,
-        exit: mpsc::UnboundedSender<ExitRequest>,
-    ) -> Self {
+    pub fn new(services: Services, exit: mpsc::UnboundedSender<ExitRequest>) -> Self {
+        let Services {
+            config,
+            health,
+            queue,
+            sessions,
+            tokens,
+            window,
+        } = services;
         let permits = Arc::new(Semaphore::new(config.max_concurrent_jobs));
         Self {
             config,
             health,
             queue,
             sessions,
+            tokens,
+            window,
             exit,
             permits,
             in_flight: Arc::new(InFlight::default()),
@@ -76,7 +98,15 @@ impl Actor for RootSupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let health = self.health.clone();
-        let compressor = Supervisor::start(move |_| Compressor::new(health));
+        let (config, sessions, tokens, window) = (
+            self.config.clone(),
+            self.sessions.clone(),
+            self.tokens.clone(),
+            self.window.clone(),
+        );
+        let compressor =
+            Supervisor::start(move |_| Compressor::new(config, health, sessions, tokens, window));
+        self.learn_context_window(ctx);
 
         let deps = WorkerDeps {
             config: self.config.clone(),
@@ -86,6 +116,8 @@ impl Actor for RootSupervisor {
             permits: self.permits.clone(),
             in_flight: self.in_flight.clone(),
             health: self.health.clone(),
+            tokens: self.tokens.clone(),
+            window: self.window.clone(),
         };
         // Each worker gets its own arbiter (thread): jobs are spread over the cores.
         for index in 0..self.config.workers {
@@ -109,6 +141,53 @@ impl Actor for RootSupervisor {
             self.config.max_concurrent_jobs,
             self.config.llm.model,
             self.config.llm.base_url
+        );
+    }
+}
+
+impl RootSupervisor {
+    /// Asks the model server for the model's context window (unless `CONTEXT_WINDOW_TOKENS` is set), in the
+    /// background: the server may still be starting.
+    fn learn_context_window(&self, ctx: &mut Context<Self>) {
+        if self.config.context.window_explicit {
+            return;
+        }
+        let llm = LlmClient::new(
+            &self.config.llm.base_url,
+            &self.config.llm.model,
+            self.config.llm.api_key.clone(),
+        );
+        let window = self.window.clone();
+        ctx.spawn(
+            async move {
+                for attempt in 1..=MODEL_INFO_ATTEMPTS {
+                    match llm.model_info(MODEL_INFO_RETRY).await {
+                        Ok(Some(info)) => {
+                            if window.learn(info.max_input_tokens, info.max_output_tokens) {
+                                log::info!(
+                                    "model {}: context window {} tokens (reported by the server)",
+                                    info.id,
+                                    window.window()
+                                );
+                            }
+                            return;
+                        }
+                        Ok(None) => {
+                            log::info!("the model server does not list the model; context window {}", window.window());
+                            return;
+                        }
+                        Err(e) if attempt < MODEL_INFO_ATTEMPTS => {
+                            log::debug!("cannot ask the model server for its models yet: {e}");
+                            actix_rt::time::sleep(MODEL_INFO_RETRY).await;
+                        }
+                        Err(e) => log::warn!(
+                            "cannot ask the model server for the context window ({e}); using {} tokens",
+                            window.window()
+                        ),
+                    }
+                }
+            }
+            .into_actor(self),
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Row types (one per table) and their insert forms.
 
-use super::schema::{chats, messages};
+use super::schema::{chats, messages, summaries};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -50,6 +50,30 @@ pub struct NewMessage<'a> {
     pub created_at: i64,
 }
 
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = summaries)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+pub struct SummaryRow {
+    pub id: i32,
+    pub chat_id: i64,
+    pub content: String,
+    pub tokens: i32,
+    pub first_message_id: i32,
+    pub last_message_id: i32,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = summaries)]
+pub struct NewSummary<'a> {
+    pub chat_id: i64,
+    pub content: &'a str,
+    pub tokens: i32,
+    pub first_message_id: i32,
+    pub last_message_id: i32,
+    pub created_at: i64,
+}
+
 /// One chat's figures for `/stats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatStats {
@@ -62,4 +86,6 @@ pub struct ChatStats {
     pub completion_tokens: i64,
     pub first_at: Option<i64>,
     pub last_at: Option<i64>,
+    /// Summaries made (compressions) since the last `/clear`.
+    pub compressions: i64,
 }

@@ -1,7 +1,7 @@
 //! Queries. Each takes a connection, so callers choose the transaction.
 
-use super::models::{ChatRow, ChatStats, MessageRow, NewChat, NewMessage};
-use super::schema::{chats, messages, usage};
+use super::models::{ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow};
+use super::schema::{chats, messages, summaries, usage};
 use crate::ids::ChatId;
 use diesel::dsl::{count_star, max, min, sum};
 use diesel::prelude::*;
@@ -61,9 +61,66 @@ pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> 
     Ok(total.unwrap_or(0))
 }
 
-/// Forgets the chat's history and its usage totals. Returns how many messages were deleted.
+/// Sum of the stored token counts of all the chat's messages, folded ones included.
+pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
+    let total: Option<i64> = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .select(sum(messages::tokens))
+        .first(conn)?;
+    Ok(total.unwrap_or(0))
+}
+
+/// The chat's summary in use (the newest), if any.
+pub fn latest_summary(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<SummaryRow>> {
+    summaries::table
+        .filter(summaries::chat_id.eq(chat.0))
+        .order(summaries::id.desc())
+        .select(SummaryRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Stores a summary and folds the messages it covers (`first..=last`, those not yet folded). Fails with
+/// `RollbackTransaction` when the chat no longer has exactly `expected` unfolded messages in that range (it
+/// was cleared or changed meanwhile): run it in a transaction, so that nothing changes then.
+pub fn fold_into_summary(
+    conn: &mut SqliteConnection,
+    summary: &NewSummary<'_>,
+    expected: usize,
+) -> QResult<()> {
+    let folded = diesel::update(
+        messages::table
+            .filter(messages::chat_id.eq(summary.chat_id))
+            .filter(messages::folded.eq(false))
+            .filter(messages::id.between(summary.first_message_id, summary.last_message_id)),
+    )
+    .set(messages::folded.eq(true))
+    .execute(conn)?;
+    if folded != expected {
+        return Err(diesel::result::Error::RollbackTransaction);
+    }
+    diesel::insert_into(summaries::table)
+        .values(summary)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets (or with `None` removes) the chat's own system prompt.
+pub fn set_system_prompt(
+    conn: &mut SqliteConnection,
+    chat: ChatId,
+    prompt: Option<&str>,
+) -> QResult<()> {
+    diesel::update(chats::table.find(chat.0))
+        .set(chats::system_prompt.eq(prompt))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets the chat's history, summaries and usage totals. Returns how many messages were deleted.
 pub fn clear_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<usize> {
     diesel::delete(usage::table.filter(usage::chat_id.eq(chat.0))).execute(conn)?;
+    diesel::delete(summaries::table.filter(summaries::chat_id.eq(chat.0))).execute(conn)?;
     diesel::delete(messages::table.filter(messages::chat_id.eq(chat.0))).execute(conn)
 }
 
@@ -108,11 +165,16 @@ pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStat
         .first(conn)
         .optional()?
         .unwrap_or((0, 0));
+    let compressions: i64 = summaries::table
+        .filter(summaries::chat_id.eq(chat.0))
+        .select(count_star())
+        .first(conn)?;
     let mut stats = ChatStats {
         first_at,
         last_at,
         prompt_tokens,
         completion_tokens,
+        compressions,
         ..ChatStats::default()
     };
     for (role, n, tokens) in by_role {

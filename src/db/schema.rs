@@ -25,6 +25,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    summaries (id) {
+        id -> Integer,
+        chat_id -> BigInt,
+        content -> Text,
+        tokens -> Integer,
+        first_message_id -> Integer,
+        last_message_id -> Integer,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     usage (chat_id) {
         chat_id -> BigInt,
         prompt_tokens -> BigInt,
@@ -34,6 +46,7 @@ diesel::table! {
 }
 
 diesel::joinable!(messages -> chats (chat_id));
+diesel::joinable!(summaries -> chats (chat_id));
 diesel::joinable!(usage -> chats (chat_id));
 
-diesel::allow_tables_to_appear_in_same_query!(chats, messages, usage,);
+diesel::allow_tables_to_appear_in_same_query!(chats, messages, summaries, usage,);

@@ -3,7 +3,10 @@
 //! awc's `Client` is not `Send`: build one `LlmClient` per actor or arbiter.
 
 use super::error::{classify, LlmError};
-use super::types::{ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail};
+use super::types::{
+    ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, ModelInfo,
+    ModelList,
+};
 use crate::secret::Secret;
 use std::time::Duration;
 
@@ -16,6 +19,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct LlmClient {
     http: awc::Client,
     completions_url: String,
+    models_url: String,
     model: String,
     api_key: Option<Secret>,
 }
@@ -36,6 +40,7 @@ impl LlmClient {
         Self {
             http,
             completions_url: format!("{}/v1/chat/completions", base_url.trim_end_matches('/')),
+            models_url: format!("{}/v1/models", base_url.trim_end_matches('/')),
             model: model.to_string(),
             api_key,
         }
@@ -43,6 +48,44 @@ impl LlmClient {
 
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// The server's model list (`GET /v1/models`), with context sizes where it reports them (aichat does).
+    pub async fn models(&self, timeout: Duration) -> Result<Vec<ModelInfo>, LlmError> {
+        let mut req = self.http.get(&self.models_url).timeout(timeout);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key.expose());
+        }
+        let mut response = req.send().await.map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => LlmError::Timeout,
+            other => LlmError::Unreachable(other.to_string()),
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body()
+            .limit(MAX_BODY_BYTES)
+            .await
+            .map_err(|e| LlmError::BadResponse(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            return Err(classify(
+                status,
+                String::from_utf8_lossy(&body).chars().take(300).collect(),
+            ));
+        }
+        let list: ModelList = serde_json::from_slice(&body)
+            .map_err(|e| LlmError::BadResponse(format!("not a model list: {e}")))?;
+        Ok(list.data)
+    }
+
+    /// What the server reports for the configured model (for `default`, the first model listed).
+    pub async fn model_info(&self, timeout: Duration) -> Result<Option<ModelInfo>, LlmError> {
+        let models = self.models(timeout).await?;
+        let wanted = models.iter().find(|m| m.id == self.model).cloned();
+        Ok(wanted.or_else(|| {
+            (self.model == "default")
+                .then(|| models.into_iter().next())
+                .flatten()
+        }))
     }
 
     /// One non-streamed completion, bounded by `timeout` from request to the whole body.

@@ -3,8 +3,9 @@
 
 pub mod client;
 pub mod error;
+pub mod reasoning;
 pub mod types;
 
 pub use client::LlmClient;
 pub use error::LlmError;
-pub use types::{ChatMessage, Completion, Role, Usage};
+pub use types::{ChatMessage, Completion, ModelInfo, Role, Usage};

@@ -98,3 +98,20 @@ pub struct Completion {
     /// As reported by the server; aichat reports zeros when it does not know.
     pub usage: Option<Usage>,
 }
+
+/// `GET /v1/models`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ModelList {
+    #[serde(default)]
+    pub data: Vec<ModelInfo>,
+}
+
+/// One model as the server describes it. The token limits are aichat's fields; other servers may omit them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    #[serde(default)]
+    pub max_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+}

@@ -9,5 +9,6 @@
 mod chat;
 mod fakes_selftest;
 mod operations;
+mod queue;
 mod reliability;
 mod support;

@@ -1,5 +1,6 @@
 -- The job is done: forget it and pass its chat's turn on. ARGV: prefix, id, attempt.
--- Returns 0 when the caller no longer holds the lease (another worker took the job over).
+-- Returns 0 when another worker took the job over (or it was dead-lettered). A job whose lease expired but
+-- that nobody took yet is still acknowledged: its stale id in the ready list is skipped by `take`.
 local id, token = ARGV[2], ARGV[3]
 if not owns(id, token) then
   return 0

@@ -50,18 +50,23 @@ local function advance(chat, id)
   end
 end
 
--- A job that will not be tried again: kept (with its reason) for the operator, and its chat moves on.
+-- A job that will not be tried again: its hash moves to `deadjob:{id}` with the reason, for the operator
+-- (so a new job with the same id can be queued), and its chat moves on.
 local function dead_letter(id, reason, now)
   local key = k('job', id)
+  local chat = redis.call('HGET', key, 'chat')
   redis.call('HSET', key, 'dead_reason', reason, 'dead_at', now)
+  redis.call('RENAME', key, k('deadjob', id))
   redis.call('ZREM', k('leases'), id)
   redis.call('ZREM', k('delayed'), id)
-  redis.call('RPUSH', k('dead'), id)
+  if not redis.call('LPOS', k('dead'), id) then
+    redis.call('RPUSH', k('dead'), id)
+  end
   redis.call('HINCRBY', k('stats'), 'dead_lettered', 1)
-  advance(redis.call('HGET', key, 'chat'), id)
+  advance(chat, id)
 end
 
--- True when `token` is the job's current attempt: the caller holds the job's lease.
+-- True when `token` is the (live) job's current attempt: nobody has taken the job over since.
 local function owns(id, token)
   return redis.call('HGET', k('job', id), 'attempts') == token
 end

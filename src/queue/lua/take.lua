@@ -21,7 +21,7 @@ for _, prio in ipairs({'high', 'default', 'low'}) do
   while id do
     local key = k('job', id)
     -- A stale id (its job was acknowledged while it waited here) is dropped.
-    if redis.call('EXISTS', key) == 1 and not redis.call('HGET', key, 'dead_reason') then
+    if redis.call('EXISTS', key) == 1 then
       local attempt = redis.call('HINCRBY', key, 'attempts', 1)
       local payload = redis.call('HGET', key, 'payload')
       if attempt > max then
