@@ -57,6 +57,9 @@ pub enum CompressError {
     Llm(#[from] LlmError),
     #[error("the model returned an empty summary")]
     EmptySummary,
+    /// Folding would not make the context smaller; the history is left as it is.
+    #[error("the summary ({summary} tokens) is not shorter than the turns it would replace ({turns} tokens)")]
+    NotShorter { summary: usize, turns: usize },
 }
 
 // ---- Actor -------------------------------------------------------------------------------------------------
@@ -122,6 +125,7 @@ impl Handler<CompressChat> for Compressor {
         let threshold = (self.window.threshold() as f64 / correction) as usize;
         let max_input = (self.window.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
         let chat_id = msg.chat_id;
+        let tokens = self.tokens.clone();
         Box::pin(async move {
             let prepare = PrepareCompression {
                 chat_id,
@@ -137,6 +141,22 @@ impl Handler<CompressChat> for Compressor {
             let summary = strip_reasoning(&completion.content);
             if summary.is_empty() {
                 return Err(CompressError::EmptySummary);
+            }
+            let summary_tokens = tokens.count_message(&summary);
+            let turns_tokens: usize = input
+                .turns
+                .iter()
+                .map(|t| tokens.count_message(&t.content))
+                .sum::<usize>()
+                + input
+                    .previous_summary
+                    .as_deref()
+                    .map_or(0, |s| tokens.count_message(s));
+            if summary_tokens >= turns_tokens {
+                return Err(CompressError::NotShorter {
+                    summary: summary_tokens,
+                    turns: turns_tokens,
+                });
             }
             let commit = CommitCompression {
                 chat_id,

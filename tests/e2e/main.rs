@@ -11,4 +11,5 @@ mod fakes_selftest;
 mod operations;
 mod queue;
 mod reliability;
+mod sessions;
 mod support;

@@ -36,14 +36,22 @@ pub enum Behaviour {
     Echo,
     /// Always this answer.
     Fixed(String),
-    /// Wait, then echo. For streams the wait comes before any header, as with aichat.
+    /// Wait, then echo (or, for a summary request, summarize). For streams the wait comes before any
+    /// header, as with aichat.
     Delay(Duration),
     /// Never answer (like aichat behind a hung upstream: it has no read timeout).
     Hang,
     /// Fail with this HTTP status and message (aichat uses 400 for everything, including
     /// upstream 429/5xx whose text is in the message).
     Status(u16, String),
+    /// A short summary, like a model asked to condense a conversation: `summary of N lines:` and
+    /// the start of the conversation. The default for summary requests (see
+    /// [`FakeLlm::set_summary_behaviour`]).
+    Summarize,
 }
+
+/// The bot's compression requests start with a system message asking to condense the history.
+const SUMMARY_MARKER: &str = "You condense chat histories";
 
 /// The fake server. Dropping it stops the server.
 pub struct FakeLlm {
@@ -62,6 +70,9 @@ struct State {
     behaviour: Behaviour,
     /// One-shot behaviours, used before `behaviour`.
     once: VecDeque<Behaviour>,
+    /// How summary requests (the bot's compression) are answered; `summary_once` first.
+    summary_behaviour: Behaviour,
+    summary_once: VecDeque<Behaviour>,
     api_key: Option<String>,
     chunk_delay: Duration,
     models: Vec<Value>,
@@ -114,6 +125,8 @@ impl FakeLlm {
             state: Mutex::new(State {
                 behaviour: Behaviour::Echo,
                 once: VecDeque::new(),
+                summary_behaviour: Behaviour::Summarize,
+                summary_once: VecDeque::new(),
                 api_key: None,
                 chunk_delay: Duration::ZERO,
                 // aichat lists "default" first, then the configured models.
@@ -156,6 +169,32 @@ impl FakeLlm {
     }
 
     /// Changes the standing behaviour; takes effect for the next request.
+    /// How the bot's summary (compression) requests are answered from now on.
+    pub fn set_summary_behaviour(&self, behaviour: Behaviour) {
+        lock(&self.shared.state).summary_behaviour = behaviour;
+    }
+
+    /// A one-shot behaviour for the next summary request.
+    pub fn push_summary_once(&self, behaviour: Behaviour) {
+        lock(&self.shared.state).summary_once.push_back(behaviour);
+    }
+
+    /// The requests that asked for a summary (the bot's compression).
+    pub fn summary_requests(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(is_summary_request)
+            .collect()
+    }
+
+    /// The requests that were ordinary chat turns.
+    pub fn chat_requests(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !is_summary_request(r))
+            .collect()
+    }
+
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         lock(&self.shared.state).behaviour = behaviour;
     }
@@ -247,6 +286,8 @@ struct Request {
     stream: bool,
     prompt_chars: usize,
     last_user: String,
+    /// The bot asked for a summary (compression).
+    summary: bool,
 }
 
 async fn chat_completions(
@@ -267,7 +308,13 @@ async fn chat_completions(
             Err(_) => Value::String(String::from_utf8_lossy(&body).into_owned()),
         });
         st.authorizations.push(authorization.clone());
-        let behaviour = st.once.pop_front().unwrap_or_else(|| st.behaviour.clone());
+        let behaviour = if parsed.as_ref().is_ok_and(is_summary_request) {
+            st.summary_once
+                .pop_front()
+                .unwrap_or_else(|| st.summary_behaviour.clone())
+        } else {
+            st.once.pop_front().unwrap_or_else(|| st.behaviour.clone())
+        };
         let known_models = st.reject_unknown_models.then(|| {
             st.models
                 .iter()
@@ -308,12 +355,23 @@ async fn chat_completions(
         }
     }
 
+    let summarize = || {
+        let lines = request.last_user.lines().count();
+        let start: String = request.last_user.chars().take(60).collect();
+        format!("summary of {lines} lines: {start}")
+    };
     let answer = match behaviour {
         Behaviour::Echo => format!("echo: {}", request.last_user),
         Behaviour::Fixed(answer) => answer,
+        Behaviour::Summarize => summarize(),
+        // After the wait, the usual answer: a summary for a summary request, else the echo.
         Behaviour::Delay(delay) => {
             tokio::time::sleep(delay).await;
-            format!("echo: {}", request.last_user)
+            if request.summary {
+                summarize()
+            } else {
+                format!("echo: {}", request.last_user)
+            }
         }
         Behaviour::Hang => {
             // The request stays open until the client gives up or the server stops.
@@ -425,6 +483,7 @@ fn validate(body: &Value) -> Result<Request, LlmError> {
         stream,
         prompt_chars,
         last_user,
+        summary: is_summary_request(body),
     })
 }
 
@@ -480,4 +539,12 @@ fn stream_answer(id: String, model: String, answer: &str, delay: Duration) -> Ht
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .streaming(stream)
+}
+
+/// Whether a request body is the bot's request for a summary.
+pub fn is_summary_request(body: &Value) -> bool {
+    body["messages"][0]["role"] == "system"
+        && body["messages"][0]["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with(SUMMARY_MARKER))
 }
