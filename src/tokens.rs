@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Chat formats wrap every message in a few tokens (role markers, separators).
 pub const PER_MESSAGE_OVERHEAD: usize = 4;
@@ -27,6 +29,9 @@ pub struct TokenCounter {
     tokenizer: Option<tokenizers::Tokenizer>,
     /// Per model: reported prompt tokens / our count, smoothed.
     corrections: Mutex<HashMap<String, f64>>,
+    /// Texts counted and the time it took (for benchmarks and metrics).
+    counted: AtomicU64,
+    counting_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenCounter {
@@ -43,6 +48,8 @@ impl TokenCounter {
         Self {
             tokenizer: None,
             corrections: Mutex::new(HashMap::new()),
+            counted: AtomicU64::new(0),
+            counting_nanos: AtomicU64::new(0),
         }
     }
 
@@ -59,7 +66,7 @@ impl TokenCounter {
         tokenizer.with_padding(None);
         Ok(Self {
             tokenizer: Some(tokenizer),
-            corrections: Mutex::new(HashMap::new()),
+            ..Self::estimate_only()
         })
     }
 
@@ -77,6 +84,23 @@ impl TokenCounter {
         if text.is_empty() {
             return 0;
         }
+        let started = Instant::now();
+        let n = self.count_now(text);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counted.fetch_add(1, Ordering::Relaxed);
+        self.counting_nanos.fetch_add(nanos, Ordering::Relaxed);
+        n
+    }
+
+    /// How many texts were counted, and the time spent counting them.
+    pub fn counting_time(&self) -> (u64, Duration) {
+        (
+            self.counted.load(Ordering::Relaxed),
+            Duration::from_nanos(self.counting_nanos.load(Ordering::Relaxed)),
+        )
+    }
+
+    fn count_now(&self, text: &str) -> usize {
         match &self.tokenizer {
             // `add_special_tokens = false`: the text is content; special-token strings in it are just text.
             Some(t) => match t.encode(text, false) {
