@@ -33,8 +33,18 @@ url="${url:-redis://127.0.0.1:6379/0}"
 hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
 host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$host" ] && port=6379
 
+# The queue must survive a Redis restart: say so when persistence is off.
+check_persistence() {
+  if [ "$(redis-cli -h "$host" -p "$port" config get appendonly 2>/dev/null | tail -n 1)" = "no" ]; then
+    echo "warning: Redis at $host:$port runs without its append-only file, so a Redis restart would lose queued" >&2
+    echo "         messages. Turn it on: redis-cli -p $port config set appendonly yes && redis-cli -p $port config rewrite" >&2
+    echo "         (or appendonly yes in /etc/redis/redis.conf). See docs/operations.md." >&2
+  fi
+}
+
 if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
   echo "Redis answers at $host:$port." >&2
+  check_persistence
   exit 0
 fi
 case "$host" in
@@ -51,7 +61,11 @@ else
     --logfile "$PWD/data/redis/redis.log" --pidfile "$PWD/data/redis/redis.pid"
 fi
 for _ in $(seq 1 50); do
-  if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then echo "Redis started at $host:$port." >&2; exit 0; fi
+  if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+    echo "Redis started at $host:$port." >&2
+    check_persistence
+    exit 0
+  fi
   sleep 0.1
 done
 echo "error: Redis did not start at $host:$port (see data/redis/redis.log)." >&2

@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-redis.sh
 cargo fmt --check
+scripts/check-schema.sh
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+

@@ -302,6 +302,18 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| "(not set)".into()),
             ),
+            ("COMPRESSION_NOTICE", self.compression_notice.to_string()),
+            ("JOB_LEASE", self.queue.lease.as_secs().to_string()),
+            ("JOB_MAX_ATTEMPTS", self.queue.max_attempts.to_string()),
+            (
+                "JOB_RETRY_DELAY",
+                self.queue.retry_base.as_secs().to_string(),
+            ),
+            (
+                "MERGE_WINDOW_MS",
+                self.queue.merge_window.as_millis().to_string(),
+            ),
+            ("SHUTDOWN_GRACE", self.shutdown_grace.as_secs().to_string()),
         ];
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         rows.iter()
@@ -562,7 +574,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .as_deref()
             .map(|s| s.trim().trim_end_matches('s')),
         DEFAULT_JOB_RETRY_DELAY_SECS,
-        0..=3600,
+        0..=120,
         "seconds",
     )
     .map(Duration::from_secs);
@@ -902,6 +914,15 @@ mod tests {
         assert!(!text.contains("ABCdef"), "{text}");
         assert!(!text.contains("verysecret"), "{text}");
         assert!(!text.contains("hunter2pw"), "{text}");
+        for name in [
+            "JOB_LEASE",
+            "JOB_MAX_ATTEMPTS",
+            "MERGE_WINDOW_MS",
+            "SHUTDOWN_GRACE",
+            "COMPRESSION_NOTICE",
+        ] {
+            assert!(text.contains(name), "{name} missing: {text}");
+        }
         let r = c.redactor();
         assert_eq!(
             r.redact("x hunter2pw sk-verysecretkey 123456:ABCdef-ghi_jkl"),

@@ -234,7 +234,7 @@ impl JobRunner {
     }
 
     async fn execute(&self, lease: &Lease) -> Result<(), JobError> {
-        let progress = if lease.attempt > 1 {
+        let progress = if lease.has_progress {
             self.queue.progress(&lease.id).await?
         } else {
             Progress::default()
@@ -372,7 +372,7 @@ impl JobRunner {
                     "" => EMPTY_ANSWER.to_string(),
                     text => text.to_string(),
                 };
-                self.queue.save_answer(&lease.id, &answer).await?;
+                self.queue.save_answer(lease, &answer).await?;
                 (answer, completion.usage)
             }
         };
@@ -525,7 +525,7 @@ impl JobRunner {
             )
             .await?;
             first = first.or(Some(sent.message_id));
-            if let Err(e) = self.queue.record_part(&lease.id, i, sent.message_id).await {
+            if let Err(e) = self.queue.record_part(lease, i, sent.message_id).await {
                 // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
                 log::warn!("job {}: could not record delivered part {i}: {e}", lease.id);
             }

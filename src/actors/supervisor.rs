@@ -247,16 +247,23 @@ impl Handler<Shutdown> for RootSupervisor {
             }
             let leftovers = in_flight.leases();
             async move {
+                let mut handed_back = 0;
                 for lease in &leftovers {
                     match queue.release(lease).await {
-                        Ok(_) => log::info!("job {} handed back to the queue", lease.id),
+                        Ok(true) => {
+                            handed_back += 1;
+                            log::info!("job {} handed back to the queue", lease.id);
+                        }
+                        Ok(false) => {
+                            log::info!("job {} was already finished or taken over", lease.id)
+                        }
                         Err(e) => log::warn!(
                             "cannot hand job {} back ({e}); it is retried when its lease expires",
                             lease.id
                         ),
                     }
                 }
-                leftovers.len()
+                handed_back
             }
             .into_actor(act)
         }))

@@ -10,7 +10,7 @@
 //!   `p:chat:{chat}:pending` — the chat's later jobs, waiting their turn.
 //! - `p:leases` — sorted set: job id → lease expiry (ms). An expired lease puts the job back in front.
 //! - `p:delayed` — sorted set: job id → when a failed job may be retried.
-//! - `p:dead` — list of dead-lettered job ids (their hashes keep the reason).
+//! - `p:dead` — list of dead-lettered job ids; `p:deadjob:{id}` — the dead job's hash, with the reason.
 //! - `p:seen:{update_id}` — an update already queued (Telegram redelivers after a crash), kept 48 h.
 //! - `p:wake` — tokens that wake a worker blocked waiting for work.
 //! - `p:stats` — counters.
@@ -105,6 +105,8 @@ pub struct Lease {
     pub attempt: u32,
     pub priority: Priority,
     pub job: Job,
+    /// An earlier attempt recorded progress (see [`Queue::progress`]).
+    pub has_progress: bool,
 }
 
 /// What a worker got from the queue.
@@ -150,6 +152,7 @@ struct Scripts {
     extend: Script,
     release: Script,
     absorb: Script,
+    record: Script,
     stats: Script,
 }
 
@@ -164,6 +167,7 @@ impl Scripts {
             extend: s(include_str!("lua/extend.lua")),
             release: s(include_str!("lua/release.lua")),
             absorb: s(include_str!("lua/absorb.lua")),
+            record: s(include_str!("lua/record.lua")),
             stats: s(include_str!("lua/stats.lua")),
         }
     }
@@ -330,9 +334,9 @@ impl Queue {
             .arg(millis(self.settings.lease))
             .arg(self.settings.max_attempts);
         let mut conn = self.conn.clone();
-        let reply: Option<(String, String, String, u32, String)> =
+        let reply: Option<(String, String, String, u32, String, String)> =
             bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        let Some((kind, id, payload, attempt, prio)) = reply else {
+        let Some((kind, id, payload, attempt, prio, progress)) = reply else {
             return Ok(None);
         };
         let id = JobId(id);
@@ -366,6 +370,7 @@ impl Queue {
             attempt,
             priority,
             job,
+            has_progress: progress == "1",
         })))
     }
 
@@ -484,34 +489,33 @@ impl Queue {
         Ok(progress)
     }
 
-    /// Saves the complete answer before any of it is sent, so a retry sends the same answer.
-    pub async fn save_answer(&self, id: &JobId, answer: &str) -> Result<(), QueueError> {
-        self.hset(id, "answer", answer).await
+    /// Saves the complete answer before any of it is sent, so a retry sends the same answer. `false` if the
+    /// caller no longer holds the job.
+    pub async fn save_answer(&self, lease: &Lease, answer: &str) -> Result<bool, QueueError> {
+        self.record(lease, "answer", answer).await
     }
 
     /// Records that part `index` of the answer was delivered as Telegram message `message`.
     pub async fn record_part(
         &self,
-        id: &JobId,
+        lease: &Lease,
         index: usize,
         message: MessageId,
-    ) -> Result<(), QueueError> {
-        self.hset(id, &format!("part:{index}"), &message.0.to_string())
+    ) -> Result<bool, QueueError> {
+        self.record(lease, &format!("part:{index}"), &message.0.to_string())
             .await
     }
 
-    async fn hset(&self, id: &JobId, field: &str, value: &str) -> Result<(), QueueError> {
+    async fn record(&self, lease: &Lease, field: &str, value: &str) -> Result<bool, QueueError> {
+        let mut inv = self.scripts.record.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(&lease.id.0)
+            .arg(lease.attempt)
+            .arg(field)
+            .arg(value);
         let mut conn = self.conn.clone();
-        let _: i64 = bounded(
-            CALL_TIMEOUT,
-            redis::cmd("HSET")
-                .arg(self.key(&["job", &id.0]))
-                .arg(field)
-                .arg(value)
-                .query_async(&mut conn),
-        )
-        .await?;
-        Ok(())
+        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        Ok(n == 1)
     }
 
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {

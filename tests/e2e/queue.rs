@@ -700,12 +700,19 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
         "nothing done yet"
     );
 
-    q.save_answer(&first.id, "a long answer").await.unwrap();
-    q.record_part(&first.id, 0, MessageId(501)).await.unwrap();
-    q.record_part(&first.id, 1, MessageId(502)).await.unwrap();
-    // The worker stops; the next attempt continues where it left off.
+    assert!(!first.has_progress);
+    assert!(q.save_answer(&first, "a long answer").await.unwrap());
+    assert!(q.record_part(&first, 0, MessageId(501)).await.unwrap());
+    assert!(q.record_part(&first, 1, MessageId(502)).await.unwrap());
+    // The worker stops; the next attempt (the same attempt number: a release is not counted) continues
+    // where it left off.
     assert!(q.release(&first).await.unwrap());
     let second = take(&q).await;
+    assert_eq!(second.attempt, first.attempt);
+    assert!(
+        second.has_progress,
+        "the next attempt knows there is progress to read"
+    );
     let progress = q.progress(&second.id).await.unwrap();
 
     assert_eq!(progress.answer.as_deref(), Some("a long answer"));
@@ -720,6 +727,8 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
         Default::default(),
         "forgotten with the job"
     );
+    // A late write by a worker that no longer holds the job does not bring its hash back.
+    assert!(!q.record_part(&second, 2, MessageId(503)).await.unwrap());
     assert!(redis.keys("q-progress:job:*").is_empty());
 }
 

@@ -37,6 +37,6 @@ while true do
   redis.call('HINCRBY', k('stats'), 'merged', 1)
 end
 if #out > 0 then
-  redis.call('HSET', key, 'merged', cjson.encode(merged), 'last_enqueued', last)
+  redis.call('HSET', key, 'merged', cjson.encode(merged), 'last_enqueued', last, 'progress', '1')
 end
 return out

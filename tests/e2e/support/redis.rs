@@ -1,7 +1,7 @@
 //! A private `redis-server` per test: a free port, no persistence (unless asked), killed on drop.
 //!
 //! Tests use a real Redis rather than a fake because the bot's queue relies on exact Redis
-//! semantics (BLMOVE, Lua, expiry) that a fake would only approximate. `stop`/`restart` let a
+//! semantics (blocking pops, Lua scripts, expiry) that a fake would only approximate. `stop`/`restart` let a
 //! test simulate an outage on the same address the bot is configured with.
 
 use std::io::{BufRead, BufReader, Read, Write};
