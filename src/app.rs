@@ -9,6 +9,7 @@ use crate::db::{self, DbError, DbPool};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::queue::{Queue, QueueError};
+use crate::telegram::pacing::Pacer;
 use crate::tokens::{TokenCounter, TokenizerError};
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
@@ -74,6 +75,7 @@ impl Application {
             sessions: sessions.clone(),
             tokens,
             window: Arc::new(ContextWindow::new(&config.context)),
+            pacer: Arc::new(Pacer::new(config.pacing())),
         };
         let root = RootSupervisor::new(services, exit_tx).start();
 

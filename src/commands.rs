@@ -11,6 +11,10 @@ pub enum BotCommand {
     Clear,
     Stats,
     Context,
+    /// Stops the answer being generated for this chat (runs beside the chat's turn, not after it).
+    Cancel,
+    /// Regenerates the last answer, replacing it in the history.
+    Retry,
     /// `/system` shows this chat's system prompt, `/system reset` restores the default, `/system <text>` sets it.
     System {
         text: Option<String>,
@@ -103,6 +107,8 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         "clear" => BotCommand::Clear,
         "stats" => BotCommand::Stats,
         "context" => BotCommand::Context,
+        "cancel" => BotCommand::Cancel,
+        "retry" => BotCommand::Retry,
         "system" => BotCommand::System {
             text: (!args.is_empty()).then(|| args.to_string()),
         },

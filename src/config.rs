@@ -45,6 +45,12 @@ pub const DEFAULT_JOB_RETRY_DELAY_SECS: u64 = 2;
 pub const DEFAULT_MERGE_WINDOW_MS: u64 = 1500;
 /// systemd's default stop timeout is 90 s; finishing answers in flight rarely needs more than this.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
+/// At most one edit of a streaming answer per chat per this interval.
+pub const DEFAULT_STREAM_EDIT_INTERVAL_MS: u64 = 1000;
+/// Sends and edits per second for the whole bot; Telegram allows about 30.
+pub const DEFAULT_TELEGRAM_RATE_LIMIT: u32 = 25;
+/// A streamed answer that stays silent this long (before its first token, or between two) has failed.
+pub const DEFAULT_LLM_IDLE_TIMEOUT_SECS: u64 = 120;
 
 /// Who may talk to the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +133,9 @@ pub struct Config {
     pub queue: QueueSettings,
     /// How long shutdown waits for jobs in flight before handing them back to the queue.
     pub shutdown_grace: Duration,
+    pub stream_edit_interval: Duration,
+    pub telegram_rate_limit: u32,
+    pub llm_idle_timeout: Duration,
 }
 
 /// Every problem found in the environment, reported together.
@@ -193,6 +202,9 @@ struct RawConfig {
     job_retry_delay: Option<String>,
     merge_window_ms: Option<String>,
     shutdown_grace: Option<String>,
+    stream_edit_interval_ms: Option<String>,
+    telegram_rate_limit: Option<String>,
+    llm_idle_timeout: Option<String>,
 }
 
 impl Config {
@@ -235,6 +247,15 @@ impl Config {
             secrets.push(Secret::new(password));
         }
         Redactor::new(secrets)
+    }
+
+    /// How sends and edits are paced (see [`crate::telegram::pacing`]).
+    pub fn pacing(&self) -> crate::telegram::pacing::PacingSettings {
+        crate::telegram::pacing::PacingSettings {
+            global_rate: f64::from(self.telegram_rate_limit),
+            edit_interval: self.stream_edit_interval,
+            ..Default::default()
+        }
     }
 
     /// The effective configuration for `--check-config`, secrets redacted.
@@ -314,6 +335,15 @@ impl Config {
                 self.queue.merge_window.as_millis().to_string(),
             ),
             ("SHUTDOWN_GRACE", self.shutdown_grace.as_secs().to_string()),
+            (
+                "STREAM_EDIT_INTERVAL_MS",
+                self.stream_edit_interval.as_millis().to_string(),
+            ),
+            ("TELEGRAM_RATE_LIMIT", self.telegram_rate_limit.to_string()),
+            (
+                "LLM_IDLE_TIMEOUT",
+                self.llm_idle_timeout.as_secs().to_string(),
+            ),
         ];
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         rows.iter()
@@ -598,6 +628,29 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         "seconds",
     )
     .map(Duration::from_secs);
+    let stream_edit_interval = number(
+        &mut p,
+        "STREAM_EDIT_INTERVAL_MS",
+        raw.stream_edit_interval_ms.as_deref(),
+        DEFAULT_STREAM_EDIT_INTERVAL_MS,
+        100..=60_000,
+        "milliseconds",
+    )
+    .map(Duration::from_millis);
+    let telegram_rate_limit = number(
+        &mut p,
+        "TELEGRAM_RATE_LIMIT",
+        raw.telegram_rate_limit.as_deref(),
+        DEFAULT_TELEGRAM_RATE_LIMIT,
+        1..=1000,
+        "calls per second",
+    );
+    let llm_idle_timeout = seconds(
+        &mut p,
+        "LLM_IDLE_TIMEOUT",
+        raw.llm_idle_timeout.as_deref(),
+        DEFAULT_LLM_IDLE_TIMEOUT_SECS,
+    );
     let queue = match (job_lease, job_max_attempts, job_retry_delay, merge_window) {
         (Some(lease), Some(max_attempts), Some(retry_base), Some(merge_window)) => {
             Some(QueueSettings {
@@ -627,6 +680,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         keep_recent_messages,
         queue,
         shutdown_grace,
+        stream_edit_interval,
+        telegram_rate_limit,
+        llm_idle_timeout,
     ) {
         (
             Some(token),
@@ -645,6 +701,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(keep_recent_messages),
             Some(queue),
             Some(shutdown_grace),
+            Some(stream_edit_interval),
+            Some(telegram_rate_limit),
+            Some(llm_idle_timeout),
         ) if p.is_empty() => Ok(Config {
             telegram: TelegramConfig {
                 api_url,
@@ -679,6 +738,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             compression_notice,
             queue,
             shutdown_grace,
+            stream_edit_interval,
+            telegram_rate_limit,
+            llm_idle_timeout,
         }),
         _ => Err(ConfigError { problems: p }),
     }

@@ -12,9 +12,10 @@ use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
-use crate::ids::JobId;
+use crate::ids::{ChatId, JobId};
 use crate::llm::LlmClient;
 use crate::queue::{Lease, Queue, QueueError, Taken, Taker};
+use crate::telegram::pacing::Pacer;
 use crate::telegram::BotApi;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
@@ -55,6 +56,51 @@ pub struct WorkerDeps {
     pub health: Arc<Health>,
     pub tokens: Arc<TokenCounter>,
     pub window: Arc<ContextWindow>,
+    /// Shared by all workers: Telegram's budget.
+    pub pacer: Arc<Pacer>,
+    /// Shared by all workers: the answers being generated, for `/cancel`.
+    pub generations: Arc<Generations>,
+}
+
+/// The answers being generated in this process, by chat, so that `/cancel` can stop one.
+#[derive(Debug, Default)]
+pub struct Generations {
+    running: Mutex<HashMap<ChatId, Arc<tokio::sync::Notify>>>,
+}
+
+impl Generations {
+    /// Registers a generation for `chat`; the returned signal fires on `/cancel`. Unregister with `end`.
+    pub fn begin(&self, chat: ChatId) -> Arc<tokio::sync::Notify> {
+        let signal = Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut map) = self.running.lock() {
+            map.insert(chat, signal.clone());
+        }
+        signal
+    }
+
+    pub fn end(&self, chat: ChatId, signal: &Arc<tokio::sync::Notify>) {
+        if let Ok(mut map) = self.running.lock() {
+            if map.get(&chat).is_some_and(|s| Arc::ptr_eq(s, signal)) {
+                map.remove(&chat);
+            }
+        }
+    }
+
+    /// Stops the chat's generation, if one runs. Returns whether there was one.
+    pub fn cancel(&self, chat: ChatId) -> bool {
+        let signal = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&chat).cloned());
+        match signal {
+            Some(s) => {
+                s.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The jobs running in this process, so that shutdown can wait for them and hand back the unfinished ones.
@@ -127,6 +173,8 @@ impl ChatWorker {
             config: deps.config.clone(),
             tokens: deps.tokens.clone(),
             window: deps.window.clone(),
+            pacer: deps.pacer.clone(),
+            generations: deps.generations.clone(),
         });
         Self {
             index,

@@ -4,11 +4,14 @@
 //! A job never fails silently: any failure is logged once (with its cause) and the user gets a short,
 //! human message — never a Rust error, never the bot token.
 
+use crate::actors::chat_worker::Generations;
 use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
+use crate::actors::delivery::{send_plain, Delivery};
 use crate::actors::session_manager::{
     BeginTurn, ClearHistory, ContextUsage, FinishTurn, GetContextUsage, GetStats, GetSystemPrompt,
     SessionError, SessionManager, SetSystemPrompt, SystemPrompt,
 };
+use crate::actors::session_manager::{DropLastAnswer, MarkBlocked};
 use crate::actors::supervision::catch_panic;
 use crate::commands::{self, BotCommand};
 use crate::config::Config;
@@ -20,22 +23,25 @@ use crate::llm::{LlmClient, LlmError};
 use crate::queue::{
     FailOutcome, Job, JobKind, Lease, Notice, Priority, Progress, Queue, QueueError,
 };
-use crate::telegram::types::{Message, ReplyParameters, SendMessage};
-use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
+use crate::telegram::pacing::Pacer;
+use crate::telegram::{BotApi, TelegramError};
 use crate::text::{thousands, utc_minute};
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Telegram shows "typing…" for at most 5 s; refresh a little before that.
 pub const TYPING_REFRESH: Duration = Duration::from_secs(4);
-/// Sending one message is retried this many times on transient errors (5xx, network, 429).
-pub const SEND_ATTEMPTS: u32 = 5;
-/// First wait between send attempts (doubled each time) when Telegram gave no `retry_after`.
-pub const SEND_RETRY_BASE: Duration = Duration::from_millis(500);
-/// A `retry_after` longer than this is not waited out inside a job.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How often a streaming answer looks at what arrived and updates the chat (pacing decides what goes).
+pub const STREAM_TICK: Duration = Duration::from_millis(200);
+/// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
+pub const CUT_OFF_NOTE: &str =
+    "\n\n_(The answer may be incomplete: the model server stopped early.)_";
+/// Shown under an answer stopped with /cancel.
+pub const STOPPED_NOTE: &str = "\n\n_⏹ Stopped._";
 /// Acknowledging a finished job is retried this often (Redis may be restarting) before giving up; the job
 /// then runs again when its lease expires, and its recorded progress keeps the answer from being re-sent.
 const ACK_ATTEMPTS: u32 = 5;
@@ -52,6 +58,7 @@ pub const MEMORY_ERROR: &str =
 pub const GAVE_UP: &str =
     "⚠️ Sorry, I could not answer your message: the bot was interrupted while \
     working on it. Please send it again.";
+pub const NOTHING_TO_RETRY: &str = "There is no answer to regenerate yet.";
 pub const QUEUE_ERROR: &str =
     "⚠️ I could not keep track of your message (the job queue is unavailable). \
     Please send it again in a moment.";
@@ -111,6 +118,8 @@ pub struct JobRunner {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenCounter>,
     pub window: Arc<ContextWindow>,
+    pub pacer: Arc<Pacer>,
+    pub generations: Arc<Generations>,
 }
 
 impl JobRunner {
@@ -135,6 +144,17 @@ impl JobRunner {
                     lease.id,
                     started.elapsed()
                 );
+            }
+            Ok(Ok(Err(JobError::Telegram(TelegramError::Forbidden { description, .. })))) => {
+                // The user blocked the bot (or it left the group): nothing can be delivered; end quietly.
+                log::info!(
+                    "chat {chat} is unreachable ({description}); job {} ends",
+                    lease.id
+                );
+                if let Err(e) = self.sessions.send(MarkBlocked { chat_id: chat }).await {
+                    log::warn!("cannot mark chat {chat} as blocked: {e}");
+                }
+                self.acknowledge(&lease).await;
             }
             Ok(Ok(Err(e))) => {
                 self.failed(&lease, &e.to_string(), e.retryable(), e.user_message())
@@ -272,6 +292,30 @@ impl JobRunner {
             JobKind::Command {
                 chat,
                 message_id,
+                command: BotCommand::Retry,
+                ..
+            } => {
+                let again = self
+                    .sessions
+                    .send(DropLastAnswer { chat_id: chat.id })
+                    .await??;
+                if again.is_empty() {
+                    self.deliver(
+                        lease,
+                        &progress,
+                        chat.id,
+                        Some(*message_id),
+                        NOTHING_TO_RETRY,
+                    )
+                    .await?;
+                    return Ok(());
+                }
+                log::info!("chat {}: regenerating the last answer", chat.id);
+                self.chat_turn(lease, &progress, chat.clone(), again).await
+            }
+            JobKind::Command {
+                chat,
+                message_id,
                 command,
                 ..
             } => {
@@ -313,8 +357,9 @@ impl JobRunner {
         }
     }
 
-    /// A user's message(s): context → LLM (showing "typing…") → answer saved → delivered → stored.
-    /// On a retry, a saved answer is not asked again and delivered parts are not sent again.
+    /// A user's message(s): context → LLM, streamed into the chat → answer saved → shown formatted → stored.
+    /// On a retry, a saved answer is not asked again, and the messages an earlier attempt sent are edited
+    /// instead of sending new ones.
     async fn chat_turn(
         &self,
         lease: &Lease,
@@ -335,16 +380,24 @@ impl JobRunner {
                 budget,
             })
             .await??;
+        let mut delivery = Delivery::new(
+            &self.api,
+            &self.pacer,
+            &self.queue,
+            lease,
+            chat_id,
+            reply_to,
+            progress,
+        );
         if let Some(size) = context.refused {
             let text = too_long_text(
                 self.tokens.corrected(model, size),
                 self.window.prompt_budget(),
             );
-            self.deliver(lease, progress, chat_id, reply_to, &text)
-                .await?;
+            delivery.finish_plain(&text).await?;
             return Ok(());
         }
-        let (answer, usage) = match &progress.answer {
+        let (shown, usage) = match &progress.answer {
             Some(answer) => (answer.clone(), None),
             None => {
                 if context.trimmed > 0 {
@@ -352,38 +405,39 @@ impl JobRunner {
                         "chat {chat_id}: {} older messages left out to fit the window",
                         context.trimmed
                     );
-                    self.send_text(chat_id, None, &trimmed_text(context.trimmed))
-                        .await?;
+                    send_plain(
+                        &self.api,
+                        &self.pacer,
+                        chat_id,
+                        None,
+                        &trimmed_text(context.trimmed),
+                    )
+                    .await?;
                 }
                 log::debug!(
                     "chat {chat_id}: asking the model with {} messages (~{} tokens)",
                     context.prompt.len(),
                     context.tokens
                 );
-                let completion = self
-                    .complete_showing_typing(chat_id, &context.prompt)
+                let (shown, usage) = self
+                    .generate(chat_id, &context.prompt, &mut delivery)
                     .await?;
-                if let Some(usage) = completion.usage {
+                if let Some(usage) = usage {
                     self.tokens
                         .observe(model, context.tokens, usage.prompt_tokens);
                 }
-                // Reasoning is neither shown nor kept for later turns.
-                let answer = match strip_reasoning(&completion.content).as_str() {
-                    "" => EMPTY_ANSWER.to_string(),
-                    text => text.to_string(),
-                };
-                self.queue.save_answer(lease, &answer).await?;
-                (answer, completion.usage)
+                self.queue.save_answer(lease, &shown).await?;
+                (shown, usage)
             }
         };
-        let first = self
-            .deliver(lease, progress, chat_id, reply_to, &answer)
-            .await?;
-        // The placeholder for an empty answer is for the user, not for the model's later context.
-        let stored = if answer == EMPTY_ANSWER {
-            String::new()
-        } else {
-            answer
+        let first = delivery.finish(&shown).await?;
+        // The notes and the placeholder for an empty answer are for the user, not the model's later context.
+        let stored = match shown.as_str() {
+            EMPTY_ANSWER => String::new(),
+            text => text
+                .trim_end_matches(CUT_OFF_NOTE)
+                .trim_end_matches(STOPPED_NOTE)
+                .to_string(),
         };
         let context_tokens = self
             .sessions
@@ -413,28 +467,71 @@ impl JobRunner {
         Ok(())
     }
 
+    /// Streams the model's answer into the chat: "typing…" until the first text, then the text as it grows
+    /// (paced), until the stream ends or `/cancel`. Returns the answer to show (reasoning removed, with a note
+    /// when it was cut short or stopped) and the server's usage.
+    async fn generate(
+        &self,
+        chat: ChatId,
+        prompt: &[crate::llm::ChatMessage],
+        delivery: &mut Delivery<'_>,
+    ) -> Result<(String, Option<crate::llm::Usage>), JobError> {
+        let received = Rc::new(RefCell::new(String::new()));
+        let sink = received.clone();
+        let stream = self.llm.stream(
+            prompt,
+            self.config.llm_idle_timeout,
+            self.config.job_timeout,
+            move |delta| sink.borrow_mut().push_str(delta),
+        );
+        tokio::pin!(stream);
+        let cancel = self.generations.begin(chat);
+        self.show_typing(chat).await;
+        let mut last_typing = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(STREAM_TICK);
+        let mut shown_len = 0;
+        let result = loop {
+            tokio::select! {
+                result = &mut stream => break Some(result),
+                () = cancel.notified() => break None,
+                _ = tick.tick() => {
+                    let text = strip_reasoning(&received.borrow());
+                    if text.is_empty() {
+                        if last_typing.elapsed() >= TYPING_REFRESH {
+                            self.show_typing(chat).await;
+                            last_typing = tokio::time::Instant::now();
+                        }
+                    } else if text.len() != shown_len {
+                        shown_len = text.len();
+                        delivery.stream(&text).await?;
+                    }
+                }
+            }
+        };
+        self.generations.end(chat, &cancel);
+        let (answer, note, usage) = match result {
+            Some(Ok(outcome)) => {
+                let note = if outcome.cut_off { CUT_OFF_NOTE } else { "" };
+                (strip_reasoning(&outcome.content), note, outcome.usage)
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {
+                log::info!("chat {chat}: answer stopped by /cancel");
+                (strip_reasoning(&received.borrow()), STOPPED_NOTE, None)
+            }
+        };
+        let shown = if answer.is_empty() && note.is_empty() {
+            EMPTY_ANSWER.to_string()
+        } else {
+            format!("{answer}{note}")
+        };
+        Ok((shown, usage))
+    }
+
     /// Server tokens → our count, by the model's correction factor.
     fn raw_tokens(&self, server_tokens: usize) -> usize {
         let correction = self.tokens.correction(self.llm.model()).max(f64::EPSILON);
         (server_tokens as f64 / correction) as usize
-    }
-
-    async fn complete_showing_typing(
-        &self,
-        chat: ChatId,
-        prompt: &[crate::llm::ChatMessage],
-    ) -> Result<crate::llm::Completion, LlmError> {
-        self.show_typing(chat).await;
-        let llm = self.llm.complete(prompt, self.config.job_timeout);
-        tokio::pin!(llm);
-        let start = tokio::time::Instant::now() + TYPING_REFRESH;
-        let mut typing = tokio::time::interval_at(start, TYPING_REFRESH);
-        loop {
-            tokio::select! {
-                result = &mut llm => return result,
-                _ = typing.tick() => self.show_typing(chat).await,
-            }
-        }
     }
 
     /// "typing…" in the chat; a failure only costs the indicator.
@@ -496,12 +593,20 @@ impl JobRunner {
                         .to_string()
                 }
             }
+            BotCommand::Cancel => {
+                if self.generations.cancel(chat_id) {
+                    "Stopping the answer in progress.".to_string()
+                } else {
+                    "There is no answer in progress to stop.".to_string()
+                }
+            }
+            // Handled as a chat turn (see `execute`); never reaches here.
+            BotCommand::Retry => String::new(),
             BotCommand::Unknown { text } => commands::unknown_command_text(text),
         })
     }
 
-    /// Delivers a job's reply exactly once: each part sent is recorded in the queue, and parts an earlier
-    /// attempt delivered are skipped. Returns the id of the first message of the reply.
+    /// Delivers a plain-text reply exactly once (see [`Delivery`]).
     async fn deliver(
         &self,
         lease: &Lease,
@@ -510,27 +615,16 @@ impl JobRunner {
         reply_to: Option<MessageId>,
         text: &str,
     ) -> Result<Option<MessageId>, JobError> {
-        let mut first = None;
-        for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
-            .into_iter()
-            .enumerate()
-        {
-            if let Some(done) = progress.parts.get(&i) {
-                first = first.or(Some(*done));
-                continue;
-            }
-            let sent = send_with_retry(
-                &self.api,
-                &outgoing(chat, piece, reply_to.filter(|_| i == 0)),
-            )
-            .await?;
-            first = first.or(Some(sent.message_id));
-            if let Err(e) = self.queue.record_part(lease, i, sent.message_id).await {
-                // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
-                log::warn!("job {}: could not record delivered part {i}: {e}", lease.id);
-            }
-        }
-        Ok(first)
+        let mut delivery = Delivery::new(
+            &self.api,
+            &self.pacer,
+            &self.queue,
+            lease,
+            chat,
+            reply_to,
+            progress,
+        );
+        Ok(delivery.finish_plain(text).await?)
     }
 
     /// Sends a text outside any job's delivery record (failure notices).
@@ -540,29 +634,7 @@ impl JobRunner {
         reply_to: Option<MessageId>,
         text: &str,
     ) -> Result<(), TelegramError> {
-        for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
-            .into_iter()
-            .enumerate()
-        {
-            send_with_retry(
-                &self.api,
-                &outgoing(chat, piece, reply_to.filter(|_| i == 0)),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-}
-
-fn outgoing(chat: ChatId, text: String, reply_to: Option<MessageId>) -> SendMessage {
-    SendMessage {
-        chat_id: chat,
-        text,
-        parse_mode: None,
-        reply_parameters: reply_to.map(|message_id| ReplyParameters {
-            message_id,
-            allow_sending_without_reply: true,
-        }),
+        send_plain(&self.api, &self.pacer, chat, reply_to, text).await
     }
 }
 
@@ -585,35 +657,6 @@ async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
                 lost = true;
             }
             Err(e) => log::warn!("cannot extend the lease of job {}: {e}", lease.id),
-        }
-    }
-}
-
-/// Sends one message, waiting out `retry_after` and retrying 5xx and network failures with back-off.
-pub async fn send_with_retry(
-    api: &BotApi,
-    message: &SendMessage,
-) -> Result<Message, TelegramError> {
-    let mut wait = SEND_RETRY_BASE;
-    let mut attempt = 1;
-    loop {
-        match api.send_message(message).await {
-            Ok(sent) => return Ok(sent),
-            Err(e) if e.is_transient() && attempt < SEND_ATTEMPTS => {
-                let delay = match e.retry_after() {
-                    Some(after) if after > MAX_RETRY_AFTER => return Err(e),
-                    Some(after) => after,
-                    None => wait,
-                };
-                log::warn!(
-                    "sendMessage to chat {} failed ({e}); retrying in {delay:?} (attempt {attempt}/{SEND_ATTEMPTS})",
-                    message.chat_id
-                );
-                actix_rt::time::sleep(delay).await;
-                wait = wait.saturating_mul(2);
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod chat_worker;
 pub mod compressor;
+pub mod delivery;
 pub mod jobs;
 pub mod poller;
 pub mod session_manager;

@@ -111,6 +111,21 @@ pub struct CommitCompression {
     pub folded: usize,
 }
 
+/// `/retry`: forgets the chat's last answer and replies with the user messages it answered (empty: nothing
+/// to retry), so they can be answered again.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(MessageId, String)>, SessionError>")]
+pub struct DropLastAnswer {
+    pub chat_id: ChatId,
+}
+
+/// From a job that got 403 from Telegram: the user blocked the bot (or it left the group).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct MarkBlocked {
+    pub chat_id: ChatId,
+}
+
 /// From `/ready`: can the database be queried?
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), SessionError>")]
@@ -552,6 +567,34 @@ impl Handler<CommitCompression> for SessionManager {
     }
 }
 
+impl Handler<DropLastAnswer> for SessionManager {
+    type Result = Result<Vec<(MessageId, String)>, SessionError>;
+
+    fn handle(&mut self, msg: DropLastAnswer, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "DropLastAnswer", |this| {
+            let mut conn = this.pool.get()?;
+            let rows = conn.immediate_transaction::<_, SessionError, _>(|conn| {
+                Ok(queries::drop_last_answer(conn, msg.chat_id)?)
+            })?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| r.telegram_message_id.map(|id| (MessageId(id), r.content)))
+                .collect())
+        })
+    }
+}
+
+impl Handler<MarkBlocked> for SessionManager {
+    type Result = Result<(), SessionError>;
+
+    fn handle(&mut self, msg: MarkBlocked, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "MarkBlocked", |this| {
+            let mut conn = this.pool.get()?;
+            Ok(queries::mark_blocked(&mut conn, msg.chat_id, now_unix())?)
+        })
+    }
+}
+
 impl Handler<Ping> for SessionManager {
     type Result = Result<(), SessionError>;
 
@@ -884,6 +927,34 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stats.compressions, 0);
+    }
+
+    #[actix_rt::test]
+    async fn retry_drops_the_last_answer_and_returns_its_question() {
+        let (_d, sm) = start(None);
+        sm.send(begin("first", 1, 10_000)).await.unwrap().unwrap();
+        sm.send(finish("answer one", 2)).await.unwrap().unwrap();
+        sm.send(begin("second", 3, 10_000)).await.unwrap().unwrap();
+        sm.send(finish("answer two", 4)).await.unwrap().unwrap();
+        let again = sm
+            .send(DropLastAnswer { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, vec![(MessageId(3), "second".to_string())]);
+        let ctx = sm.send(begin("second", 3, 10_000)).await.unwrap().unwrap();
+        assert_eq!(
+            contents(&ctx),
+            ["first", "answer one", "second"],
+            "the question is not stored twice"
+        );
+        let empty = start(None)
+            .1
+            .send(DropLastAnswer { chat_id: ChatId(9) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(empty.is_empty());
     }
 
     #[actix_rt::test]

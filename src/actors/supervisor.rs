@@ -1,7 +1,7 @@
 //! RootSupervisor: starts and wires every actor, restarts the ones that fail (through actix's `Supervisor`
 //! with each actor's back-off), turns fatal errors into a process exit, and runs the graceful shutdown.
 
-use crate::actors::chat_worker::{ChatWorker, InFlight, StopTaking, WorkerDeps};
+use crate::actors::chat_worker::{ChatWorker, Generations, InFlight, StopTaking, WorkerDeps};
 use crate::actors::compressor::Compressor;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
@@ -10,6 +10,7 @@ use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::llm::LlmClient;
 use crate::queue::Queue;
+use crate::telegram::pacing::Pacer;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub struct Services {
     pub sessions: Addr<SessionManager>,
     pub tokens: Arc<TokenCounter>,
     pub window: Arc<ContextWindow>,
+    pub pacer: Arc<Pacer>,
 }
 
 pub struct RootSupervisor {
@@ -59,6 +61,7 @@ pub struct RootSupervisor {
     sessions: Addr<SessionManager>,
     tokens: Arc<TokenCounter>,
     window: Arc<ContextWindow>,
+    pacer: Arc<Pacer>,
     exit: mpsc::UnboundedSender<ExitRequest>,
     permits: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
@@ -75,6 +78,7 @@ impl RootSupervisor {
             sessions,
             tokens,
             window,
+            pacer,
         } = services;
         let permits = Arc::new(Semaphore::new(config.max_concurrent_jobs));
         Self {
@@ -84,6 +88,7 @@ impl RootSupervisor {
             sessions,
             tokens,
             window,
+            pacer,
             exit,
             permits,
             in_flight: Arc::new(InFlight::default()),
@@ -118,6 +123,8 @@ impl Actor for RootSupervisor {
             health: self.health.clone(),
             tokens: self.tokens.clone(),
             window: self.window.clone(),
+            pacer: self.pacer.clone(),
+            generations: Arc::new(Generations::default()),
         };
         // Each worker gets its own arbiter (thread): jobs are spread over the cores.
         for index in 0..self.config.workers {

@@ -13,6 +13,7 @@ pub struct ChatRow {
     pub system_prompt: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub blocked_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -9,7 +9,7 @@ use diesel::SqliteConnection;
 
 type QResult<T> = Result<T, diesel::result::Error>;
 
-/// Creates the chat, or refreshes its kind and title.
+/// Creates the chat, or refreshes its kind and title (a chat that writes is not blocked any more).
 pub fn upsert_chat(conn: &mut SqliteConnection, chat: &NewChat<'_>) -> QResult<()> {
     diesel::insert_into(chats::table)
         .values(chat)
@@ -19,7 +19,16 @@ pub fn upsert_chat(conn: &mut SqliteConnection, chat: &NewChat<'_>) -> QResult<(
             chats::kind.eq(chat.kind),
             chats::title.eq(chat.title),
             chats::updated_at.eq(chat.updated_at),
+            chats::blocked_at.eq(None::<i64>),
         ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks the chat as unreachable (Telegram answered 403).
+pub fn mark_blocked(conn: &mut SqliteConnection, chat: ChatId, at: i64) -> QResult<()> {
+    diesel::update(chats::table.find(chat.0))
+        .set(chats::blocked_at.eq(Some(at)))
         .execute(conn)?;
     Ok(())
 }
@@ -115,6 +124,21 @@ pub fn set_system_prompt(
         .set(chats::system_prompt.eq(prompt))
         .execute(conn)?;
     Ok(())
+}
+
+/// For `/retry`: deletes the chat's last answer (if the last message is one) and returns the user messages of
+/// that turn (those after the previous answer), oldest first. Empty when there is nothing to answer again.
+pub fn drop_last_answer(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
+    let history = active_history(conn, chat)?;
+    let mut rows = history.as_slice();
+    if let Some((last, rest)) = rows.split_last() {
+        if last.role == "assistant" {
+            diesel::delete(messages::table.find(last.id)).execute(conn)?;
+            rows = rest;
+        }
+    }
+    let turn = rows.iter().rev().take_while(|r| r.role == "user").count();
+    Ok(rows.iter().skip(rows.len() - turn).cloned().collect())
 }
 
 /// Forgets the chat's history, summaries and usage totals. Returns how many messages were deleted.

@@ -8,6 +8,7 @@ diesel::table! {
         system_prompt -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        blocked_at -> Nullable<BigInt>,
     }
 }
 

@@ -3,15 +3,19 @@
 //! awc's `Client` is not `Send`: build one `LlmClient` per actor or arbiter.
 
 use super::error::{classify, LlmError};
+use super::sse::{SseDecoder, StreamEvent};
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, ModelInfo,
-    ModelList,
+    ModelList, StreamOutcome,
 };
 use crate::secret::Secret;
+use futures_util::{Stream, StreamExt};
 use std::time::Duration;
 
 /// Largest answer we read; a model's answer is far smaller.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest streamed body we read (the same bound as a whole answer); past it the answer is treated as cut off.
+const MAX_STREAM_BYTES: usize = MAX_BODY_BYTES;
 /// How long a TCP connection may take; a local gateway answers at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,18 +125,169 @@ impl LlmClient {
             Err(_) => Err(LlmError::Timeout),
         }
     }
+
+    /// One streamed completion (`"stream": true`). Each piece of text is handed to `on_delta` as it arrives;
+    /// the outcome repeats the whole text.
+    ///
+    /// - `idle_timeout` bounds every wait: for the response headers (aichat sends none before the first token,
+    ///   and hangs with a hung upstream) and between two body chunks. `total_timeout` bounds the whole call.
+    ///   Either one firing is `Err(Timeout)`, even after some text: the deltas already handed out are all
+    ///   there is.
+    /// - A non-2xx answer is classified like [`complete`](Self::complete) does. A server that ignores `stream`
+    ///   and answers with one JSON completion is accepted (one delta).
+    /// - An error reported inside the stream (or an unreadable chunk) is `Err(classify(400, message))` before
+    ///   any text, and `Ok` with `cut_off` after some text (the message is logged). A connection that breaks
+    ///   mid-body is treated the same way (`Unreachable` before any text).
+    ///
+    /// Not `Send` (awc): run it on the arbiter that owns this client.
+    pub async fn stream(
+        &self,
+        messages: &[ChatMessage],
+        idle_timeout: Duration,
+        total_timeout: Duration,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<StreamOutcome, LlmError> {
+        let request = ChatRequest {
+            model: &self.model,
+            messages,
+            stream: true,
+        };
+        let work = async {
+            // awc's request timeout only covers the wait for the response head (the client's default is 5 s,
+            // far too short for a model's first token): make it the idle timeout.
+            let mut req = self
+                .http
+                .post(&self.completions_url)
+                .timeout(idle_timeout)
+                .insert_header((awc::http::header::ACCEPT, "text/event-stream"))
+                // A compressor buffers, which would hold tokens back.
+                .insert_header((awc::http::header::ACCEPT_ENCODING, "identity"));
+            if let Some(key) = &self.api_key {
+                req = req.bearer_auth(key.expose());
+            }
+            let mut response = tokio::time::timeout(idle_timeout, req.send_json(&request))
+                .await
+                .map_err(|_| LlmError::Timeout)?
+                .map_err(|e| match e {
+                    awc::error::SendRequestError::Timeout => LlmError::Timeout,
+                    other => LlmError::Unreachable(other.to_string()),
+                })?;
+            let status = response.status().as_u16();
+            let is_json = response
+                .headers()
+                .get(awc::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("application/json"));
+            if !(200..300).contains(&status) || is_json {
+                let body =
+                    tokio::time::timeout(idle_timeout, response.body().limit(MAX_BODY_BYTES))
+                        .await
+                        .map_err(|_| LlmError::Timeout)?
+                        .map_err(|e| LlmError::BadResponse(e.to_string()))?;
+                let completion = parse_answer(status, &body)?;
+                if !completion.content.is_empty() {
+                    on_delta(&completion.content);
+                }
+                return Ok(StreamOutcome {
+                    cut_off: completion.finish_reason.is_none(),
+                    content: completion.content,
+                    finish_reason: completion.finish_reason,
+                    usage: completion.usage,
+                });
+            }
+            read_stream(&mut response, idle_timeout, &mut on_delta).await
+        };
+        match tokio::time::timeout(total_timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(LlmError::Timeout),
+        }
+    }
+}
+
+/// Reads an SSE body chunk by chunk until `[DONE]`, its end, an error event or an idle gap.
+async fn read_stream<S, B, E>(
+    body: &mut S,
+    idle_timeout: Duration,
+    on_delta: &mut impl FnMut(&str),
+) -> Result<StreamOutcome, LlmError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    let mut decoder = SseDecoder::new();
+    let mut answer = StreamOutcome::default();
+    let mut received = 0usize;
+    loop {
+        let next = tokio::time::timeout(idle_timeout, body.next())
+            .await
+            .map_err(|_| LlmError::Timeout)?;
+        let (events, body_ended) = match next {
+            Some(Ok(bytes)) => {
+                let bytes = bytes.as_ref();
+                received = received.saturating_add(bytes.len());
+                if received > MAX_STREAM_BYTES {
+                    return broken(
+                        answer,
+                        LlmError::BadResponse(format!(
+                            "the streamed answer is larger than {MAX_STREAM_BYTES} bytes"
+                        )),
+                    );
+                }
+                (decoder.push(bytes), false)
+            }
+            Some(Err(e)) => {
+                let reason = format!("the connection broke mid-answer: {e}");
+                return broken(answer, LlmError::Unreachable(reason));
+            }
+            None => (decoder.finish(), true),
+        };
+        for event in events {
+            match event {
+                StreamEvent::Delta(text) => {
+                    on_delta(&text);
+                    answer.content.push_str(&text);
+                }
+                StreamEvent::Finish(reason) => {
+                    if reason.is_some() {
+                        answer.finish_reason = reason;
+                    }
+                }
+                StreamEvent::Usage(usage) => answer.usage = Some(usage),
+                StreamEvent::Error(message) => return broken(answer, classify(400, message)),
+                StreamEvent::Done => return Ok(ended(answer)),
+            }
+        }
+        if body_ended {
+            return Ok(ended(answer));
+        }
+    }
+}
+
+/// The stream ended normally (`[DONE]` or the end of the body): without a `finish_reason` it may be cut off.
+fn ended(mut answer: StreamOutcome) -> StreamOutcome {
+    answer.cut_off = answer.finish_reason.is_none();
+    answer
+}
+
+/// The stream failed with `error`: before any text that is the result; after some text, the partial answer
+/// is kept and marked as cut off, and the error is logged here since the caller only sees `cut_off`.
+fn broken(mut answer: StreamOutcome, error: LlmError) -> Result<StreamOutcome, LlmError> {
+    if answer.content.is_empty() {
+        return Err(error);
+    }
+    log::warn!(
+        "streamed answer cut off after {} bytes: {error}",
+        answer.content.len()
+    );
+    answer.cut_off = true;
+    Ok(answer)
 }
 
 /// Reads a chat-completions answer (or error). Pure, so answer shapes are unit-tested.
 pub(crate) fn parse_answer(status: u16, body: &[u8]) -> Result<Completion, LlmError> {
     if !(200..300).contains(&status) {
-        let message = match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(ErrorBody {
-                error: ErrorDetail::Object { message } | ErrorDetail::Text(message),
-            }) => message,
-            Err(_) => String::from_utf8_lossy(body).chars().take(500).collect(),
-        };
-        return Err(classify(status, message));
+        return Err(error_from_body(status, body));
     }
     let parsed: ChatResponse = serde_json::from_slice(body)
         .map_err(|e| LlmError::BadResponse(format!("not a chat completion: {e}")))?;
@@ -146,6 +301,17 @@ pub(crate) fn parse_answer(status: u16, body: &[u8]) -> Result<Completion, LlmEr
         finish_reason: choice.finish_reason,
         usage: parsed.usage,
     })
+}
+
+/// The error an answer with a non-2xx `status` stands for, read from its body (both error shapes, or the text).
+pub(crate) fn error_from_body(status: u16, body: &[u8]) -> LlmError {
+    let message = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            error: ErrorDetail::Object { message } | ErrorDetail::Text(message),
+        }) => message,
+        Err(_) => String::from_utf8_lossy(body).chars().take(500).collect(),
+    };
+    classify(status, message)
 }
 
 #[cfg(test)]
@@ -185,5 +351,349 @@ mod tests {
             parse_answer(200, b"not json"),
             Err(LlmError::BadResponse(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    //! `LlmClient::stream` against a tiny in-process server that streams like aichat.
+
+    use super::*;
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use serde_json::json;
+    use std::time::Instant;
+
+    /// Pause between streamed body chunks.
+    const CHUNK_DELAY: Duration = Duration::from_millis(100);
+
+    fn chunk(delta: serde_json::Value, finish_reason: Option<&str>) -> String {
+        let chunk = json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": "default",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        });
+        format!("data: {chunk}\n\n")
+    }
+
+    /// A body sent as these byte pieces, with a pause before each.
+    fn paced(pieces: Vec<Vec<u8>>) -> HttpResponse {
+        let body = futures_util::stream::unfold(pieces.into_iter(), |mut rest| async move {
+            let piece = rest.next()?;
+            actix_rt::time::sleep(CHUNK_DELAY).await;
+            Some((Ok::<_, std::io::Error>(web::Bytes::from(piece)), rest))
+        });
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(body)
+    }
+
+    /// A normal answer, with a multi-byte character cut across two body chunks.
+    async fn normal(request: web::Json<serde_json::Value>) -> HttpResponse {
+        if request.get("stream") != Some(&json!(true)) {
+            return HttpResponse::UnprocessableEntity().body("expected stream: true");
+        }
+        let emoji = chunk(json!({"content": "😀!"}), None).into_bytes();
+        let cut = emoji.iter().position(|&b| b == 0xF0).unwrap() + 2;
+        paced(vec![
+            chunk(json!({"role": "assistant", "content": ""}), None).into_bytes(),
+            chunk(json!({"content": "Hel"}), None).into_bytes(),
+            ": keep-alive\n\n".into(),
+            chunk(json!({"content": "lo é "}), None).into_bytes(),
+            emoji[..cut].to_vec(),
+            emoji[cut..].to_vec(),
+            format!("{}data: [DONE]\n\n", chunk(json!({}), Some("stop"))).into_bytes(),
+        ])
+    }
+
+    /// Text, then the body just ends: no `finish_reason`, no `[DONE]`.
+    async fn unfinished() -> HttpResponse {
+        paced(vec![
+            chunk(json!({"content": "half an "}), None).into_bytes(),
+            chunk(json!({"content": "answer"}), None).into_bytes(),
+        ])
+    }
+
+    /// Headers, then nothing ever.
+    async fn hang_after_headers() -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(futures_util::stream::pending::<
+                Result<web::Bytes, std::io::Error>,
+            >())
+    }
+
+    /// No headers at all, like aichat waiting on a hung upstream.
+    async fn hang_before_headers() -> HttpResponse {
+        actix_rt::time::sleep(Duration::from_secs(3600)).await;
+        HttpResponse::Ok().finish()
+    }
+
+    /// aichat's answer to an upstream rate limit: HTTP 400 with the upstream text.
+    async fn rejected() -> HttpResponse {
+        HttpResponse::BadRequest().json(json!({"error": {
+            "message": "Failed to call chat-completions api (status: 429): Too Many Requests",
+            "type": "invalid_request_error",
+        }}))
+    }
+
+    async fn error_after_text() -> HttpResponse {
+        paced(vec![
+            chunk(json!({"content": "partial"}), None).into_bytes(),
+            b"data: {\"error\":{\"message\":\"upstream went away\"}}\n\n".to_vec(),
+        ])
+    }
+
+    async fn error_first() -> HttpResponse {
+        paced(vec![
+            b"event: error\ndata: {\"error\":{\"message\":\"model is overloaded\"}}\n\n".to_vec(),
+        ])
+    }
+
+    /// Keep-alives forever: never idle, never done.
+    async fn endless_pings() -> HttpResponse {
+        let body = futures_util::stream::unfold((), |()| async {
+            actix_rt::time::sleep(CHUNK_DELAY).await;
+            Some((
+                Ok::<_, std::io::Error>(web::Bytes::from_static(b": ping\n\n")),
+                (),
+            ))
+        });
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(body)
+    }
+
+    /// A server that ignores `stream: true`.
+    async fn not_streamed() -> HttpResponse {
+        HttpResponse::Ok().json(json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "all at once"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+        }))
+    }
+
+    struct Server {
+        port: u16,
+        handle: actix_web::dev::ServerHandle,
+    }
+
+    impl Server {
+        fn start() -> Self {
+            let server = HttpServer::new(|| {
+                let at = |scenario: &str| format!("/{scenario}/v1/chat/completions");
+                App::new()
+                    .route(&at("normal"), web::post().to(normal))
+                    .route(&at("unfinished"), web::post().to(unfinished))
+                    .route(
+                        &at("hang-after-headers"),
+                        web::post().to(hang_after_headers),
+                    )
+                    .route(
+                        &at("hang-before-headers"),
+                        web::post().to(hang_before_headers),
+                    )
+                    .route(&at("rejected"), web::post().to(rejected))
+                    .route(&at("error-after-text"), web::post().to(error_after_text))
+                    .route(&at("error-first"), web::post().to(error_first))
+                    .route(&at("endless-pings"), web::post().to(endless_pings))
+                    .route(&at("not-streamed"), web::post().to(not_streamed))
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+            let port = server.addrs()[0].port();
+            let server = server.run();
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            Self { port, handle }
+        }
+
+        fn client(&self, scenario: &str) -> LlmClient {
+            LlmClient::new(
+                &format!("http://127.0.0.1:{}/{scenario}", self.port),
+                "default",
+                None,
+            )
+        }
+
+        async fn stop(self) {
+            self.handle.stop(false).await;
+        }
+    }
+
+    fn question() -> Vec<ChatMessage> {
+        vec![ChatMessage::new(super::super::Role::User, "Hi")]
+    }
+
+    /// Streams `scenario` and returns the result with the deltas seen on the way.
+    async fn stream(
+        server: &Server,
+        scenario: &str,
+        idle: Duration,
+        total: Duration,
+    ) -> (Result<StreamOutcome, LlmError>, Vec<String>) {
+        let mut deltas = Vec::new();
+        let result = server
+            .client(scenario)
+            .stream(&question(), idle, total, |d| deltas.push(d.to_string()))
+            .await;
+        (result, deltas)
+    }
+
+    const GENEROUS: Duration = Duration::from_secs(10);
+    const SHORT: Duration = Duration::from_millis(400);
+
+    #[actix_rt::test]
+    async fn a_paced_stream_hands_out_each_delta_and_the_whole_answer() {
+        let server = Server::start();
+
+        // Each gap is well under the idle timeout, the whole stream (7 pauses) well over it.
+        let (result, deltas) = stream(&server, "normal", SHORT, GENEROUS).await;
+
+        let outcome = result.unwrap();
+        assert_eq!(deltas, vec!["Hel", "lo é ", "😀!"]);
+        assert_eq!(outcome.content, "Hello é 😀!");
+        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.usage, None);
+        assert!(!outcome.cut_off);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_stream_that_ends_without_finish_reason_is_marked_cut_off() {
+        let server = Server::start();
+
+        let (result, deltas) = stream(&server, "unfinished", GENEROUS, GENEROUS).await;
+
+        let outcome = result.unwrap();
+        assert_eq!(deltas.concat(), "half an answer");
+        assert_eq!(outcome.content, "half an answer");
+        assert_eq!(outcome.finish_reason, None);
+        assert!(outcome.cut_off);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn headers_then_silence_times_out_after_the_idle_timeout() {
+        let server = Server::start();
+        let url = format!(
+            "http://127.0.0.1:{}/hang-after-headers/v1/chat/completions",
+            server.port
+        );
+        let head = awc::Client::new().post(url).send_json(&json!({})).await;
+        assert_eq!(head.unwrap().status(), 200, "the headers do arrive");
+        let started = Instant::now();
+
+        let (result, deltas) = stream(&server, "hang-after-headers", SHORT, GENEROUS).await;
+
+        assert!(matches!(result, Err(LlmError::Timeout)), "{result:?}");
+        assert!(deltas.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn no_headers_at_all_times_out_after_the_idle_timeout() {
+        let server = Server::start();
+        let started = Instant::now();
+
+        let (result, _) = stream(&server, "hang-before-headers", SHORT, GENEROUS).await;
+
+        assert!(matches!(result, Err(LlmError::Timeout)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_stream_that_never_finishes_is_bounded_by_the_total_timeout() {
+        let server = Server::start();
+        let started = Instant::now();
+
+        let (result, _) = stream(&server, "endless-pings", GENEROUS, SHORT).await;
+
+        assert!(matches!(result, Err(LlmError::Timeout)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn an_aichat_400_is_classified_like_a_non_streamed_answer() {
+        let server = Server::start();
+
+        let (result, deltas) = stream(&server, "rejected", GENEROUS, GENEROUS).await;
+
+        assert!(
+            matches!(result, Err(LlmError::Overloaded(ref m)) if m.contains("Too Many Requests")),
+            "{result:?}"
+        );
+        assert!(deltas.is_empty());
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn an_error_event_before_any_text_is_an_error() {
+        let server = Server::start();
+
+        let (result, _) = stream(&server, "error-first", GENEROUS, GENEROUS).await;
+
+        assert!(
+            matches!(result, Err(LlmError::Overloaded(ref m)) if m == "model is overloaded"),
+            "{result:?}"
+        );
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn an_error_event_after_some_text_keeps_the_partial_answer() {
+        let server = Server::start();
+
+        let (result, deltas) = stream(&server, "error-after-text", GENEROUS, GENEROUS).await;
+
+        let outcome = result.unwrap();
+        assert_eq!(deltas, vec!["partial"]);
+        assert_eq!(outcome.content, "partial");
+        assert!(outcome.cut_off);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_server_that_ignores_stream_true_is_read_as_one_delta() {
+        let server = Server::start();
+
+        let (result, deltas) = stream(&server, "not-streamed", GENEROUS, GENEROUS).await;
+
+        let outcome = result.unwrap();
+        assert_eq!(deltas, vec!["all at once"]);
+        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.usage.map(|u| u.completion_tokens), Some(3));
+        assert!(!outcome.cut_off);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_connection_that_breaks_mid_answer_keeps_the_partial_answer() {
+        // Arrange: a body stream that yields text, then a transport error.
+        let mut body = futures_util::stream::iter(vec![
+            Ok(chunk(json!({"content": "so far"}), None).into_bytes()),
+            Err("connection reset"),
+        ]);
+        let mut deltas = Vec::new();
+
+        let outcome = read_stream(&mut body, GENEROUS, &mut |d: &str| {
+            deltas.push(d.to_string())
+        })
+        .await
+        .unwrap();
+
+        assert_eq!(outcome.content, "so far");
+        assert!(outcome.cut_off);
+        let mut body = futures_util::stream::iter(vec![Err::<Vec<u8>, _>("connection reset")]);
+        let result = read_stream(&mut body, GENEROUS, &mut |_: &str| {}).await;
+        assert!(
+            matches!(result, Err(LlmError::Unreachable(_))),
+            "{result:?}"
+        );
     }
 }

@@ -4,8 +4,10 @@
 pub mod client;
 pub mod error;
 pub mod reasoning;
+pub mod sse;
 pub mod types;
 
 pub use client::LlmClient;
 pub use error::LlmError;
-pub use types::{ChatMessage, Completion, ModelInfo, Role, Usage};
+pub use sse::{SseDecoder, StreamEvent};
+pub use types::{ChatMessage, Completion, ModelInfo, Role, StreamOutcome, Usage};

@@ -99,6 +99,20 @@ pub struct Completion {
     pub usage: Option<Usage>,
 }
 
+/// How a streamed answer ended. The text was also handed out piece by piece while it arrived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamOutcome {
+    /// Every delta, joined.
+    pub content: String,
+    /// The last `finish_reason` the server sent (`stop`, `length`, …).
+    pub finish_reason: Option<String>,
+    /// Only when the server sends it (never aichat in streams).
+    pub usage: Option<Usage>,
+    /// The answer may be incomplete: the stream ended without any `finish_reason` (aichat ends an upstream
+    /// failure mid-answer like a normal end), or it broke or reported an error after some text had arrived.
+    pub cut_off: bool,
+}
+
 /// `GET /v1/models`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ModelList {

@@ -149,10 +149,15 @@ impl Job {
     }
 
     /// The chat whose jobs run one at a time in arrival order; `None` for jobs outside any chat's order
-    /// (compression runs beside the chat's turns).
+    /// (compression and `/cancel` run beside the chat's turns).
     pub fn ordered_chat(&self) -> Option<ChatId> {
         match &self.kind {
-            JobKind::Compress { .. } => None,
+            // `/cancel` must reach the turn it stops, not wait behind it.
+            JobKind::Compress { .. }
+            | JobKind::Command {
+                command: BotCommand::Cancel,
+                ..
+            } => None,
             _ => Some(self.chat_id()),
         }
     }

@@ -4,7 +4,8 @@
 
 use super::error::TelegramError;
 use super::types::{
-    BotCommandSpec, Envelope, GetUpdates, Message, SendChatAction, SendMessage, User,
+    BotCommandSpec, DeleteMessage, EditMessageText, Envelope, GetUpdates, Message, SendChatAction,
+    SendMessage, User,
 };
 use crate::ids::{ChatId, UpdateId};
 use crate::secret::{Redactor, Secret};
@@ -85,6 +86,34 @@ impl BotApi {
 
     pub async fn send_message(&self, message: &SendMessage) -> Result<Message, TelegramError> {
         self.call("sendMessage", message, CALL_TIMEOUT).await
+    }
+
+    /// Edits a message's text. "message is not modified" (the same text again) counts as success.
+    pub async fn edit_message_text(&self, edit: &EditMessageText) -> Result<(), TelegramError> {
+        match self
+            .call::<_, serde_json::Value>("editMessageText", edit, CALL_TIMEOUT)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_modified() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete_message(
+        &self,
+        chat_id: ChatId,
+        message_id: crate::ids::MessageId,
+    ) -> Result<bool, TelegramError> {
+        self.call(
+            "deleteMessage",
+            &DeleteMessage {
+                chat_id,
+                message_id,
+            },
+            CALL_TIMEOUT,
+        )
+        .await
     }
 
     pub async fn send_chat_action(

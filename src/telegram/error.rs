@@ -64,6 +64,26 @@ impl TelegramError {
         )
     }
 
+    fn rejected_with(&self, text: &str) -> bool {
+        matches!(self, TelegramError::Rejected { description, .. } if description.to_lowercase().contains(text))
+    }
+
+    /// 400 "message is not modified": the edit had the text the message already shows.
+    pub fn is_not_modified(&self) -> bool {
+        self.rejected_with("message is not modified")
+    }
+
+    /// 400 "message to edit not found" (the user deleted it).
+    pub fn is_edit_target_gone(&self) -> bool {
+        self.rejected_with("message to edit not found")
+            || self.rejected_with("message to delete not found")
+    }
+
+    /// 400 "can't parse entities": the HTML was refused; the text can still go as plain text.
+    pub fn is_entity_error(&self) -> bool {
+        self.rejected_with("can't parse entities")
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             TelegramError::RetryAfter { retry_after, .. } => Some(*retry_after),

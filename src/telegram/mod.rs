@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod error;
+pub mod format;
+pub mod pacing;
 pub mod split;
 pub mod types;
 

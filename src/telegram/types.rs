@@ -110,3 +110,18 @@ pub struct SendChatAction {
     pub chat_id: ChatId,
     pub action: &'static str,
 }
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EditMessageText {
+    pub chat_id: ChatId,
+    pub message_id: MessageId,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_mode: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeleteMessage {
+    pub chat_id: ChatId,
+    pub message_id: MessageId,
+}

@@ -12,4 +12,5 @@ mod operations;
 mod queue;
 mod reliability;
 mod sessions;
+mod streaming;
 mod support;

@@ -189,6 +189,8 @@ struct State {
     sent: Vec<SentMessage>,
     edits: Vec<EditedMessage>,
     chat_actions: Vec<(i64, String)>,
+    /// `(chat_id, message_id)` of every message the bot deleted.
+    deleted: Vec<(i64, i64)>,
     calls: Vec<ApiCall>,
     dropped_updates: Vec<Value>,
 }
@@ -436,6 +438,11 @@ impl FakeTelegram {
             .get(&chat_id)
             .and_then(|c| c.messages.get(&message_id))
             .map(|m| m.plain.clone())
+    }
+
+    /// `(chat_id, message_id)` of every message the bot deleted.
+    pub fn deleted(&self) -> Vec<(i64, i64)> {
+        lock(&self.shared.state).deleted.clone()
     }
 
     pub fn chat_actions(&self) -> Vec<(i64, String)> {
@@ -782,6 +789,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         "getme" => Ok(bot_user(&shared)),
         "sendmessage" => send_message(&shared, &params),
         "editmessagetext" => edit_message_text(&shared, &params),
+        "deletemessage" => delete_message(&shared, &params),
         "sendchataction" => send_chat_action(&shared, &params),
         "setmycommands" => set_my_commands(&shared, &params),
         "getmycommands" => Ok(Value::Array(lock(&shared.state).commands.clone())),
@@ -1167,6 +1175,22 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
         });
     }
     Ok(message)
+}
+
+/// `deleteMessage`: a bot may delete its own messages (and, in private chats, any): `true`; a message that
+/// does not exist: 400 "message to delete not found". Deleted messages are recorded.
+fn delete_message(shared: &Shared, params: &Params) -> ApiResult {
+    let mut st = lock(&shared.state);
+    let chat_id = params.chat_id(&st)?;
+    let message_id = params
+        .int("message_id")?
+        .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
+    let removed = st.chat(chat_id).messages.remove(&message_id);
+    if removed.is_none() {
+        return Err(ApiError::bad_request("message to delete not found"));
+    }
+    st.deleted.push((chat_id, message_id));
+    Ok(json!(true))
 }
 
 fn edit_message_text(shared: &Shared, params: &Params) -> ApiResult {

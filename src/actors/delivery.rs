@@ -1,0 +1,344 @@
+//! Getting one answer into Telegram: streamed into a growing message (and more messages when it outgrows
+//! 4096 UTF-16 units), then shown formatted, exactly once. Not an actor: plain async code a job runs.
+//!
+//! Every call goes through the process-wide [`Pacer`], so Telegram's limits are never hit on purpose; a 429
+//! still happening is obeyed (`retry_after` holds the chat, or everything). Each message of the answer is
+//! recorded in the job's progress as soon as it exists, so a retried job edits the messages it already sent
+//! instead of sending a second answer.
+
+use crate::ids::{ChatId, MessageId};
+use crate::queue::{Lease, Progress, Queue};
+use crate::telegram::format::{html_to_plain, markdown_to_telegram_html, split_html};
+use crate::telegram::pacing::Pacer;
+use crate::telegram::types::{EditMessageText, Message, ReplyParameters, SendMessage};
+use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
+use std::time::Duration;
+
+/// Sending one message is tried this many times on transient errors (5xx, network, 429).
+pub const SEND_ATTEMPTS: u32 = 5;
+/// First wait between send attempts (doubled each time) when Telegram gave no `retry_after`.
+pub const SEND_RETRY_BASE: Duration = Duration::from_millis(500);
+/// A `retry_after` longer than this is not waited out inside a job: the job fails and is retried later.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// What an answer's extra messages show when they cannot be deleted (the formatted answer needs fewer).
+const LEFTOVER_TEXT: &str = "…";
+
+/// The messages of one answer.
+pub struct Delivery<'a> {
+    api: &'a BotApi,
+    pacer: &'a Pacer,
+    queue: &'a Queue,
+    lease: &'a Lease,
+    chat: ChatId,
+    reply_to: Option<MessageId>,
+    /// In order: each message's id and the text it shows (`None`: sent by an earlier attempt, text unknown).
+    shown: Vec<(MessageId, Option<String>)>,
+}
+
+impl<'a> Delivery<'a> {
+    /// Picks up the messages an earlier attempt of the job sent (its recorded parts, in order).
+    pub fn new(
+        api: &'a BotApi,
+        pacer: &'a Pacer,
+        queue: &'a Queue,
+        lease: &'a Lease,
+        chat: ChatId,
+        reply_to: Option<MessageId>,
+        progress: &Progress,
+    ) -> Self {
+        let shown = progress
+            .parts
+            .iter()
+            .enumerate()
+            .take_while(|(n, (index, _))| *n == **index)
+            .map(|(_, (_, id))| (*id, None))
+            .collect();
+        Self {
+            api,
+            pacer,
+            queue,
+            lease,
+            chat,
+            reply_to,
+            shown,
+        }
+    }
+
+    /// Whether any message of the answer exists.
+    pub fn started(&self) -> bool {
+        !self.shown.is_empty()
+    }
+
+    /// While the answer streams: makes the messages show `text` (plain) as far as pacing allows now. A new
+    /// message goes at once (the first text appears as soon as it exists, overflow continues in a new
+    /// message); the growing last message is edited only when the chat's edit interval has passed and the
+    /// global budget has room, else the edit is skipped (the next one carries all the text).
+    pub async fn stream(&mut self, text: &str) -> Result<(), TelegramError> {
+        let pieces = split_message(text, MAX_MESSAGE_UTF16);
+        let count = pieces.len();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let current = self.shown.get(i).map(|(_, t)| t.clone());
+            match current {
+                None => self.send(i, piece, false).await?,
+                Some(Some(shown)) if shown == piece => {}
+                // A finished piece (the text moved on to a next message) is made right at once.
+                Some(_) if i + 1 < count => self.edit(i, piece, false, true).await?,
+                Some(_) => {
+                    if self.pacer.progress(self.chat) {
+                        self.edit(i, piece, false, false).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The complete answer: converted to Telegram HTML, split, and every message made to show exactly its
+    /// part (HTML that Telegram still refuses goes as plain text: no text is lost). Extra messages left from
+    /// streaming are deleted. Returns the id of the first message.
+    pub async fn finish(&mut self, markdown: &str) -> Result<Option<MessageId>, TelegramError> {
+        let html = markdown_to_telegram_html(markdown);
+        let pieces = split_html(&html, MAX_MESSAGE_UTF16);
+        let used = pieces.len().max(1);
+        for (i, piece) in pieces.into_iter().enumerate() {
+            if i < self.shown.len() {
+                self.edit(i, piece, true, true).await?;
+            } else {
+                self.send(i, piece, true).await?;
+            }
+        }
+        while self.shown.len() > used {
+            let Some((id, _)) = self.shown.pop() else {
+                break;
+            };
+            self.pacer.urgent(self.chat).await;
+            if self.api.delete_message(self.chat, id).await.is_err() {
+                let edit = EditMessageText {
+                    chat_id: self.chat,
+                    message_id: id,
+                    text: LEFTOVER_TEXT.to_string(),
+                    parse_mode: None,
+                };
+                let _ = self.api.edit_message_text(&edit).await;
+            }
+        }
+        Ok(self.shown.first().map(|(id, _)| *id))
+    }
+
+    /// A plain-text reply (commands, notices): split, each part shown exactly once.
+    pub async fn finish_plain(&mut self, text: &str) -> Result<Option<MessageId>, TelegramError> {
+        for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
+            .into_iter()
+            .enumerate()
+        {
+            if i < self.shown.len() {
+                self.edit(i, piece, false, true).await?;
+            } else {
+                self.send(i, piece, false).await?;
+            }
+        }
+        Ok(self.shown.first().map(|(id, _)| *id))
+    }
+
+    /// Sends part `index` as a new message (the first replies to the user's message) and records it.
+    async fn send(&mut self, index: usize, text: String, html: bool) -> Result<(), TelegramError> {
+        let reply_to = self.reply_to.filter(|_| index == 0);
+        let sent = match send_paced(
+            self.api,
+            self.pacer,
+            &outgoing(self.chat, text.clone(), reply_to, html),
+        )
+        .await
+        {
+            Err(e) if html && e.is_entity_error() => {
+                log::warn!(
+                    "chat {}: Telegram refused the formatting ({e}); sending plain text",
+                    self.chat
+                );
+                send_paced(
+                    self.api,
+                    self.pacer,
+                    &outgoing(self.chat, html_to_plain(&text), reply_to, false),
+                )
+                .await?
+            }
+            other => other?,
+        };
+        if let Err(e) = self
+            .queue
+            .record_part(self.lease, index, sent.message_id)
+            .await
+        {
+            // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
+            log::warn!(
+                "job {}: could not record delivered part {index}: {e}",
+                self.lease.id
+            );
+        }
+        if index < self.shown.len() {
+            if let Some(slot) = self.shown.get_mut(index) {
+                *slot = (sent.message_id, Some(text));
+            }
+        } else {
+            self.shown.push((sent.message_id, Some(text)));
+        }
+        Ok(())
+    }
+
+    /// Makes message `index` show `text`. An urgent edit waits its turn and is retried; a progress edit is
+    /// tried once (a 429 holds the chat and the edit is dropped). A deleted message is sent again.
+    async fn edit(
+        &mut self,
+        index: usize,
+        text: String,
+        html: bool,
+        urgent: bool,
+    ) -> Result<(), TelegramError> {
+        let Some((id, current)) = self.shown.get(index).cloned() else {
+            return Ok(());
+        };
+        if current.as_deref() == Some(text.as_str()) {
+            // Never send an identical edit.
+            return Ok(());
+        }
+        let edit = EditMessageText {
+            chat_id: self.chat,
+            message_id: id,
+            text: text.clone(),
+            parse_mode: html.then_some("HTML"),
+        };
+        let result = if urgent {
+            edit_paced(self.api, self.pacer, &edit).await
+        } else {
+            match self.api.edit_message_text(&edit).await {
+                Err(e) if e.retry_after().is_some() => {
+                    self.pacer
+                        .flood_wait(self.chat, e.retry_after().unwrap_or_default(), false);
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() => return Ok(()),
+                other => other,
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.is_edit_target_gone() => {
+                log::info!(
+                    "chat {}: message {id} was deleted; sending that part again",
+                    self.chat
+                );
+                return self.send(index, text, html).await;
+            }
+            Err(e) if html && e.is_entity_error() => {
+                log::warn!(
+                    "chat {}: Telegram refused the formatting ({e}); showing plain text",
+                    self.chat
+                );
+                let plain = EditMessageText {
+                    parse_mode: None,
+                    text: html_to_plain(&text),
+                    ..edit
+                };
+                edit_paced(self.api, self.pacer, &plain).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(slot) = self.shown.get_mut(index) {
+            slot.1 = Some(text);
+        }
+        Ok(())
+    }
+}
+
+fn outgoing(chat: ChatId, text: String, reply_to: Option<MessageId>, html: bool) -> SendMessage {
+    SendMessage {
+        chat_id: chat,
+        text,
+        parse_mode: html.then_some("HTML"),
+        reply_parameters: reply_to.map(|message_id| ReplyParameters {
+            message_id,
+            allow_sending_without_reply: true,
+        }),
+    }
+}
+
+/// Sends plain text of any length as as many messages as it takes (outside any delivery record: notices
+/// and failure messages). The first replies to `reply_to`.
+pub async fn send_plain(
+    api: &BotApi,
+    pacer: &Pacer,
+    chat: ChatId,
+    reply_to: Option<MessageId>,
+    text: &str,
+) -> Result<(), TelegramError> {
+    for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
+        .into_iter()
+        .enumerate()
+    {
+        send_paced(
+            api,
+            pacer,
+            &outgoing(chat, piece, reply_to.filter(|_| i == 0), false),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sends one message when the pacer allows, waiting out `retry_after` and retrying 5xx and network failures
+/// with back-off.
+pub async fn send_paced(
+    api: &BotApi,
+    pacer: &Pacer,
+    message: &SendMessage,
+) -> Result<Message, TelegramError> {
+    retrying(pacer, message.chat_id, "sendMessage", || {
+        api.send_message(message)
+    })
+    .await
+}
+
+/// Edits one message when the pacer allows, with the same retries.
+pub async fn edit_paced(
+    api: &BotApi,
+    pacer: &Pacer,
+    edit: &EditMessageText,
+) -> Result<(), TelegramError> {
+    retrying(pacer, edit.chat_id, "editMessageText", || {
+        api.edit_message_text(edit)
+    })
+    .await
+}
+
+async fn retrying<T, F, Fut>(
+    pacer: &Pacer,
+    chat: ChatId,
+    what: &str,
+    mut call: F,
+) -> Result<T, TelegramError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TelegramError>>,
+{
+    let mut wait = SEND_RETRY_BASE;
+    let mut attempt = 1;
+    loop {
+        pacer.urgent(chat).await;
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && attempt < SEND_ATTEMPTS => {
+                match e.retry_after() {
+                    Some(after) if after > MAX_RETRY_AFTER => return Err(e),
+                    Some(after) => pacer.flood_wait(chat, after, false),
+                    None => {
+                        actix_rt::time::sleep(wait).await;
+                        wait = wait.saturating_mul(2);
+                    }
+                }
+                log::warn!("{what} to chat {chat} failed ({e}); retrying (attempt {attempt}/{SEND_ATTEMPTS})");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
