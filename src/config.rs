@@ -47,8 +47,8 @@ pub const DEFAULT_MERGE_WINDOW_MS: u64 = 1500;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 /// At most one edit of a streaming answer per chat per this interval.
 pub const DEFAULT_STREAM_EDIT_INTERVAL_MS: u64 = 1000;
-/// Sends and edits per second for the whole bot; Telegram allows about 30.
-pub const DEFAULT_TELEGRAM_RATE_LIMIT: u32 = 25;
+/// Sends and edits in any rolling second for the whole bot; Telegram allows about 30.
+pub const DEFAULT_TELEGRAM_RATE_LIMIT: u32 = 28;
 /// A streamed answer that stays silent this long (before its first token, or between two) has failed.
 pub const DEFAULT_LLM_IDLE_TIMEOUT_SECS: u64 = 120;
 
@@ -252,7 +252,7 @@ impl Config {
     /// How sends and edits are paced (see [`crate::telegram::pacing`]).
     pub fn pacing(&self) -> crate::telegram::pacing::PacingSettings {
         crate::telegram::pacing::PacingSettings {
-            global_rate: f64::from(self.telegram_rate_limit),
+            global_rate: self.telegram_rate_limit as usize,
             edit_interval: self.stream_edit_interval,
             ..Default::default()
         }

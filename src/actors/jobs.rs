@@ -36,7 +36,7 @@ use std::time::Duration;
 /// Telegram shows "typing…" for at most 5 s; refresh a little before that.
 pub const TYPING_REFRESH: Duration = Duration::from_secs(4);
 /// How often a streaming answer looks at what arrived and updates the chat (pacing decides what goes).
-pub const STREAM_TICK: Duration = Duration::from_millis(200);
+pub const STREAM_TICK: Duration = Duration::from_millis(50);
 /// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
 pub const CUT_OFF_NOTE: &str =
     "\n\n_(The answer may be incomplete: the model server stopped early.)_";

@@ -3,7 +3,8 @@
 //! Telegram allows about 30 messages a second for the whole bot and about one a second per chat (short bursts
 //! are tolerated); edits count like sends, and ignoring 429s makes the penalties grow. One [`Pacer`] is shared
 //! by the whole process:
-//! - a global token bucket (`global_rate` per second, burst `global_rate`) that every send and edit draws on;
+//! - a global sliding window: in any rolling second at most `global_rate` calls go (sends and edits alike), so a
+//!   burst of first messages goes at once and a sustained load never passes Telegram's ~30 a second;
 //! - per chat, a minimum gap between two calls;
 //! - two classes: [`Class::Urgent`] (new messages, final edits) waits for its turn; [`Class::Progress`]
 //!   (intermediate streaming edits) only goes when the bucket has a reserve left and the chat's edit interval has
@@ -14,7 +15,7 @@
 //! Plain synchronisation (a std mutex held for microseconds), no actors: usable from every worker arbiter.
 
 use crate::ids::ChatId;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,9 +30,9 @@ pub enum Class {
 
 #[derive(Debug, Clone)]
 pub struct PacingSettings {
-    /// Calls per second for the whole bot (Telegram allows about 30).
-    pub global_rate: f64,
-    /// Share of the bucket kept free for urgent calls: progress edits only go above it.
+    /// Calls in any rolling second for the whole bot (Telegram allows about 30).
+    pub global_rate: usize,
+    /// Share of that budget kept free for urgent calls: progress edits only go while the window is below it.
     pub progress_reserve: f64,
     /// Minimum gap between two urgent calls to one chat.
     pub chat_gap: Duration,
@@ -42,7 +43,7 @@ pub struct PacingSettings {
 impl Default for PacingSettings {
     fn default() -> Self {
         Self {
-            global_rate: 25.0,
+            global_rate: 28,
             progress_reserve: 0.4,
             chat_gap: Duration::from_millis(350),
             edit_interval: Duration::from_millis(1000),
@@ -58,17 +59,26 @@ struct ChatState {
     last_used: Instant,
 }
 
+/// The window the global rate is counted over.
+const WINDOW: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 struct State {
-    tokens: f64,
-    refilled: Instant,
+    /// When the calls of the last second went, oldest first.
+    recent: VecDeque<Instant>,
+    /// The last time an urgent call had to wait: progress edits then give way entirely for a while.
+    urgent_waited: Option<Instant>,
     /// A global flood wait: nothing goes before this.
     held_until: Instant,
     chats: HashMap<ChatId, ChatState>,
+    last_prune: Instant,
 }
 
-/// Chats not written to for this long are forgotten (keeps the map small).
+/// Chats not written to for this long are forgotten (keeps the map small)…
 const CHAT_IDLE_FORGET: Duration = Duration::from_secs(300);
+/// …looked for when the map has more chats than this, at most this often.
+const PRUNE_ABOVE: usize = 1000;
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -91,10 +101,11 @@ impl Pacer {
         let now = Instant::now();
         Self {
             state: Mutex::new(State {
-                tokens: settings.global_rate,
-                refilled: now,
+                recent: VecDeque::new(),
+                urgent_waited: None,
                 held_until: now,
                 chats: HashMap::new(),
+                last_prune: now,
             }),
             settings,
         }
@@ -110,13 +121,19 @@ impl Pacer {
             return Decision::Go;
         };
         let s = &self.settings;
-        // Refill the bucket.
-        let elapsed = now.saturating_duration_since(st.refilled).as_secs_f64();
-        st.tokens = (st.tokens + elapsed * s.global_rate).min(s.global_rate);
-        st.refilled = now;
-        if st.chats.len() > 1000 {
+        while st
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            st.recent.pop_front();
+        }
+        if st.chats.len() > PRUNE_ABOVE
+            && now.saturating_duration_since(st.last_prune) > PRUNE_EVERY
+        {
             st.chats
                 .retain(|_, c| now.saturating_duration_since(c.last_used) < CHAT_IDLE_FORGET);
+            st.last_prune = now;
         }
         if now < st.held_until {
             return match class {
@@ -124,7 +141,9 @@ impl Pacer {
                 Class::Progress => Decision::Skip,
             };
         }
-        let tokens = st.tokens;
+        let used = st.recent.len();
+        let frees_at = st.recent.front().map(|t| *t + WINDOW);
+        let urgent_waited = st.urgent_waited;
         let chat_state = st.chats.entry(chat).or_insert(ChatState {
             next_call: now,
             next_progress: now,
@@ -135,16 +154,24 @@ impl Pacer {
                 if now < chat_state.next_call {
                     return Decision::Wait(chat_state.next_call - now);
                 }
-                if tokens < 1.0 {
-                    return Decision::Wait(Duration::from_secs_f64((1.0 - tokens) / s.global_rate));
+                if used >= s.global_rate.max(1) {
+                    let wait = frees_at.map_or(Duration::from_millis(1), |t| {
+                        t.saturating_duration_since(now)
+                    });
+                    st.urgent_waited = Some(now);
+                    return Decision::Wait(wait.max(Duration::from_millis(1)));
                 }
                 chat_state.next_call = now + s.chat_gap;
             }
             Class::Progress => {
-                let reserve = s.global_rate * s.progress_reserve;
+                // The budget is small: the float product is exact enough.
+                let room = (s.global_rate as f64 * (1.0 - s.progress_reserve)) as usize;
+                let urgent_pending =
+                    urgent_waited.is_some_and(|t| now.saturating_duration_since(t) < WINDOW);
                 if now < chat_state.next_call
                     || now < chat_state.next_progress
-                    || tokens < reserve + 1.0
+                    || used >= room
+                    || urgent_pending
                 {
                     return Decision::Skip;
                 }
@@ -153,7 +180,7 @@ impl Pacer {
             }
         }
         chat_state.last_used = now;
-        st.tokens -= 1.0;
+        st.recent.push_back(now);
         Decision::Go
     }
 
@@ -194,7 +221,7 @@ impl Pacer {
 mod tests {
     use super::*;
 
-    fn pacer(rate: f64) -> Pacer {
+    fn pacer(rate: usize) -> Pacer {
         Pacer::new(PacingSettings {
             global_rate: rate,
             progress_reserve: 0.4,
@@ -205,7 +232,7 @@ mod tests {
 
     #[test]
     fn one_chat_is_spaced_by_the_chat_gap_and_the_edit_interval() {
-        let p = pacer(30.0);
+        let p = pacer(30);
         let t0 = Instant::now();
         let c = ChatId(1);
         assert_eq!(p.decide(c, Class::Urgent, t0), Decision::Go);
@@ -233,14 +260,17 @@ mod tests {
 
     #[test]
     fn the_global_budget_is_never_exceeded_and_urgent_calls_keep_a_reserve() {
-        let p = pacer(30.0);
+        let p = pacer(30);
         let t0 = Instant::now();
-        // 100 chats all want to edit at once: only the part above the reserve goes.
+        // 100 chats all want to edit at once: only the part of the budget above the reserve goes.
         let progress = (0..100)
             .filter(|i| p.decide(ChatId(*i), Class::Progress, t0) == Decision::Go)
             .count();
-        assert_eq!(progress, 18, "down to the reserve of 12 (40% of 30)");
-        // Urgent calls use the reserve, then wait for the refill.
+        assert_eq!(
+            progress, 18,
+            "the reserve of 12 (40% of 30) is kept for urgent calls"
+        );
+        // Urgent calls use the reserve, then wait for the window to move on.
         let urgent = (100..200)
             .filter(|i| p.decide(ChatId(*i), Class::Urgent, t0) == Decision::Go)
             .count();
@@ -249,23 +279,70 @@ mod tests {
             p.decide(ChatId(300), Class::Urgent, t0),
             Decision::Wait(_)
         ));
-        // Within any one second, no more than the rate (plus the initial burst) goes.
-        let mut sent = 0;
-        for ms in (0..1000).step_by(10) {
+        // In any rolling second, at most 30 calls go, however hard they push.
+        let mut times = Vec::new();
+        for ms in 0..3000u64 {
             let now = t0 + Duration::from_millis(ms);
-            for i in 0..50 {
-                if p.decide(ChatId(1000 + ms as i64 * 100 + i), Class::Urgent, now) == Decision::Go
+            for i in 0..20 {
+                if p.decide(
+                    ChatId(1000 + (ms as i64 * 20 + i) % 5000),
+                    Class::Urgent,
+                    now,
+                ) == Decision::Go
                 {
-                    sent += 1;
+                    times.push(ms);
                 }
             }
         }
-        assert!(sent <= 30, "{sent} calls in the second after the burst");
+        for (i, start) in times.iter().enumerate() {
+            let in_window = times
+                .iter()
+                .skip(i)
+                .take_while(|t| **t < start + 1000)
+                .count();
+            assert!(
+                in_window <= 30,
+                "{in_window} calls in the second from {start} ms"
+            );
+        }
+        assert_eq!(
+            times.len(),
+            60,
+            "the full rate is used: 30 a second once the first second has passed"
+        );
+    }
+
+    #[test]
+    fn progress_edits_give_way_while_urgent_calls_wait() {
+        let p = pacer(2);
+        let t0 = Instant::now();
+        assert_eq!(p.decide(ChatId(1), Class::Urgent, t0), Decision::Go);
+        assert_eq!(p.decide(ChatId(2), Class::Urgent, t0), Decision::Go);
+        assert!(matches!(
+            p.decide(ChatId(3), Class::Urgent, t0),
+            Decision::Wait(_)
+        ));
+        // The window frees up, but a first message is still waiting its turn: no progress edit yet.
+        let later = t0 + Duration::from_millis(1100);
+        assert_eq!(
+            p.decide(
+                ChatId(4),
+                Class::Progress,
+                later - Duration::from_millis(200)
+            ),
+            Decision::Skip
+        );
+        assert_eq!(p.decide(ChatId(3), Class::Urgent, later), Decision::Go);
+        // A second after the last wait, with room in the window, progress edits go again.
+        assert_eq!(
+            p.decide(ChatId(5), Class::Progress, t0 + Duration::from_millis(2500)),
+            Decision::Go
+        );
     }
 
     #[test]
     fn a_flood_wait_holds_the_chat_or_everyone() {
-        let p = pacer(30.0);
+        let p = pacer(30);
         let t0 = Instant::now();
         p.flood_wait(ChatId(1), Duration::from_secs(5), false);
         assert!(

@@ -75,6 +75,8 @@ struct State {
     summary_once: VecDeque<Behaviour>,
     api_key: Option<String>,
     chunk_delay: Duration,
+    /// Wait before a stream's first token (no headers before it, like aichat).
+    first_token_delay: Duration,
     models: Vec<Value>,
     reject_unknown_models: bool,
     requests: Vec<Value>,
@@ -129,6 +131,7 @@ impl FakeLlm {
                 summary_once: VecDeque::new(),
                 api_key: None,
                 chunk_delay: Duration::ZERO,
+                first_token_delay: Duration::ZERO,
                 // aichat lists "default" first, then the configured models.
                 models: vec![model("default"), model("test-model")],
                 reject_unknown_models: false,
@@ -212,6 +215,11 @@ impl FakeLlm {
     /// Requires `Authorization: Bearer <key>` (aichat has no auth; OpenAI and most proxies do).
     pub fn require_api_key(&self, key: &str) {
         lock(&self.shared.state).api_key = Some(key.to_string());
+    }
+
+    /// Time to the first token of a stream (nothing, not even headers, is sent before it).
+    pub fn set_first_token_delay(&self, delay: Duration) {
+        lock(&self.shared.state).first_token_delay = delay;
     }
 
     /// Delay between streamed chunks, to make streams observable mid-way.
@@ -301,7 +309,7 @@ async fn chat_completions(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let (api_key, behaviour, chunk_delay, known_models) = {
+    let (api_key, behaviour, chunk_delay, first_token_delay, known_models) = {
         let mut st = lock(&shared.state);
         st.requests.push(match &parsed {
             Ok(v) => v.clone(),
@@ -321,7 +329,13 @@ async fn chat_completions(
                 .filter_map(|m| m["id"].as_str().map(str::to_string))
                 .collect::<Vec<_>>()
         });
-        (st.api_key.clone(), behaviour, st.chunk_delay, known_models)
+        (
+            st.api_key.clone(),
+            behaviour,
+            st.chunk_delay,
+            st.first_token_delay,
+            known_models,
+        )
     };
     shared.changed.notify_waiters();
 
@@ -393,6 +407,7 @@ async fn chat_completions(
         std::process::id() ^ u32::try_from(unix_now() & 0xffff_ffff).unwrap_or(0)
     );
     if request.stream {
+        tokio::time::sleep(first_token_delay).await;
         stream_answer(id, request.model, &answer, chunk_delay)
     } else {
         let prompt_tokens = estimate_tokens(request.prompt_chars);
