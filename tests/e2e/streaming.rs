@@ -206,7 +206,10 @@ async fn cancel_stops_the_answer_and_keeps_the_part_already_written() {
 
     env.telegram
         .push_text(ALLOWED_USER, ALLOWED_USER, "talk for a long time");
-    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+    wait_shown(&env, ALLOWED_USER, "a few words of the answer", |texts| {
+        texts.iter().any(|t| t.contains("word5 "))
+    })
+    .await;
     env.telegram
         .push_text(ALLOWED_USER, ALLOWED_USER, "/cancel");
     wait_shown(
