@@ -9,7 +9,7 @@
 use crate::ids::{ChatId, MessageId};
 use crate::queue::{Lease, Progress, Queue};
 use crate::telegram::format::{html_to_plain, markdown_to_telegram_html, split_html};
-use crate::telegram::pacing::Pacer;
+use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::types::{EditMessageText, Message, ReplyParameters, SendMessage};
 use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
 use std::time::Duration;
@@ -143,10 +143,17 @@ impl<'a> Delivery<'a> {
     /// Sends part `index` as a new message (the first replies to the user's message) and records it.
     async fn send(&mut self, index: usize, text: String, html: bool) -> Result<(), TelegramError> {
         let reply_to = self.reply_to.filter(|_| index == 0);
-        let sent = match send_paced(
+        // The first message of an answer is what the user is waiting for.
+        let class = if self.shown.is_empty() {
+            Class::First
+        } else {
+            Class::Urgent
+        };
+        let sent = match send_paced_as(
             self.api,
             self.pacer,
             &outgoing(self.chat, text.clone(), reply_to, html),
+            class,
         )
         .await
         {
@@ -292,7 +299,17 @@ pub async fn send_paced(
     pacer: &Pacer,
     message: &SendMessage,
 ) -> Result<Message, TelegramError> {
-    retrying(pacer, message.chat_id, "sendMessage", || {
+    send_paced_as(api, pacer, message, Class::Urgent).await
+}
+
+/// [`send_paced`] with a pacing class ([`Class::First`] for the message a user is waiting to see).
+pub async fn send_paced_as(
+    api: &BotApi,
+    pacer: &Pacer,
+    message: &SendMessage,
+    class: Class,
+) -> Result<Message, TelegramError> {
+    retrying(pacer, message.chat_id, "sendMessage", class, || {
         api.send_message(message)
     })
     .await
@@ -304,9 +321,13 @@ pub async fn edit_paced(
     pacer: &Pacer,
     edit: &EditMessageText,
 ) -> Result<(), TelegramError> {
-    retrying(pacer, edit.chat_id, "editMessageText", || {
-        api.edit_message_text(edit)
-    })
+    retrying(
+        pacer,
+        edit.chat_id,
+        "editMessageText",
+        Class::Urgent,
+        || api.edit_message_text(edit),
+    )
     .await
 }
 
@@ -314,6 +335,7 @@ async fn retrying<T, F, Fut>(
     pacer: &Pacer,
     chat: ChatId,
     what: &str,
+    class: Class,
     mut call: F,
 ) -> Result<T, TelegramError>
 where
@@ -323,7 +345,7 @@ where
     let mut wait = SEND_RETRY_BASE;
     let mut attempt = 1;
     loop {
-        pacer.urgent(chat).await;
+        pacer.wait_turn(chat, class).await;
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && attempt < SEND_ATTEMPTS => {

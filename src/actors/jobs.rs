@@ -478,11 +478,17 @@ impl JobRunner {
     ) -> Result<(String, Option<crate::llm::Usage>), JobError> {
         let received = Rc::new(RefCell::new(String::new()));
         let sink = received.clone();
+        // Wakes the loop at the first text, so it shows without waiting for the next tick.
+        let first_text = Rc::new(tokio::sync::Notify::new());
+        let first_signal = first_text.clone();
         let stream = self.llm.stream(
             prompt,
             self.config.llm_idle_timeout,
             self.config.job_timeout,
-            move |delta| sink.borrow_mut().push_str(delta),
+            move |delta| {
+                sink.borrow_mut().push_str(delta);
+                first_signal.notify_one();
+            },
         );
         tokio::pin!(stream);
         let cancel = self.generations.begin(chat);
@@ -494,6 +500,19 @@ impl JobRunner {
             tokio::select! {
                 result = &mut stream => break Some(result),
                 () = cancel.notified() => break None,
+                _ = async {
+                    if shown_len == 0 {
+                        first_text.notified().await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                } => {
+                    let text = strip_reasoning(&received.borrow());
+                    if !text.is_empty() {
+                        shown_len = text.len();
+                        delivery.stream(&text).await?;
+                    }
+                }
                 _ = tick.tick() => {
                     let text = strip_reasoning(&received.borrow());
                     if text.is_empty() {

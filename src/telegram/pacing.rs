@@ -6,7 +6,8 @@
 //! - a global sliding window: in any rolling second at most `global_rate` calls go (sends and edits alike), so a
 //!   burst of first messages goes at once and a sustained load never passes Telegram's ~30 a second;
 //! - per chat, a minimum gap between two calls;
-//! - two classes: [`Class::Urgent`] (new messages, final edits) waits for its turn; [`Class::Progress`]
+//! - three classes: [`Class::First`] (the first message of an answer: what a user waits to see) goes before
+//!   everything else; [`Class::Urgent`] (other new messages, final edits) waits for its turn; [`Class::Progress`]
 //!   (intermediate streaming edits) only goes when the bucket has a reserve left and the chat's edit interval has
 //!   passed, and is otherwise skipped — the next edit carries all the text anyway. So first messages and final
 //!   edits go before intermediate edits when the budget is tight;
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 /// What a call is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
+    /// The first message of an answer: must happen, and goes before the other urgent calls.
+    First,
     /// A new message, or the edit that makes a message final: must happen, waits its turn.
     Urgent,
     /// An intermediate edit while an answer streams: skipped when there is no room for it.
@@ -61,6 +64,8 @@ struct ChatState {
 
 /// The window the global rate is counted over.
 const WINDOW: Duration = Duration::from_secs(1);
+/// After a first message had to wait, other urgent calls hold back this long (and look again).
+const FIRST_PRIORITY: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 struct State {
@@ -68,6 +73,8 @@ struct State {
     recent: VecDeque<Instant>,
     /// The last time an urgent call had to wait: progress edits then give way entirely for a while.
     urgent_waited: Option<Instant>,
+    /// The last time a first message had to wait: other urgent calls then give way for a moment.
+    first_waited: Option<Instant>,
     /// A global flood wait: nothing goes before this.
     held_until: Instant,
     chats: HashMap<ChatId, ChatState>,
@@ -103,6 +110,7 @@ impl Pacer {
             state: Mutex::new(State {
                 recent: VecDeque::new(),
                 urgent_waited: None,
+                first_waited: None,
                 held_until: now,
                 chats: HashMap::new(),
                 last_prune: now,
@@ -137,28 +145,37 @@ impl Pacer {
         }
         if now < st.held_until {
             return match class {
-                Class::Urgent => Decision::Wait(st.held_until - now),
+                Class::First | Class::Urgent => Decision::Wait(st.held_until - now),
                 Class::Progress => Decision::Skip,
             };
         }
         let used = st.recent.len();
         let frees_at = st.recent.front().map(|t| *t + WINDOW);
         let urgent_waited = st.urgent_waited;
+        let first_pending = st
+            .first_waited
+            .is_some_and(|t| now.saturating_duration_since(t) < FIRST_PRIORITY);
         let chat_state = st.chats.entry(chat).or_insert(ChatState {
             next_call: now,
             next_progress: now,
             last_used: now,
         });
         match class {
-            Class::Urgent => {
+            Class::First | Class::Urgent => {
                 if now < chat_state.next_call {
                     return Decision::Wait(chat_state.next_call - now);
+                }
+                if class == Class::Urgent && first_pending {
+                    return Decision::Wait(FIRST_PRIORITY);
                 }
                 if used >= s.global_rate.max(1) {
                     let wait = frees_at.map_or(Duration::from_millis(1), |t| {
                         t.saturating_duration_since(now)
                     });
                     st.urgent_waited = Some(now);
+                    if class == Class::First {
+                        st.first_waited = Some(now);
+                    }
                     return Decision::Wait(wait.max(Duration::from_millis(1)));
                 }
                 chat_state.next_call = now + s.chat_gap;
@@ -186,8 +203,13 @@ impl Pacer {
 
     /// Waits until an urgent call to `chat` may go (and books it).
     pub async fn urgent(&self, chat: ChatId) {
+        self.wait_turn(chat, Class::Urgent).await;
+    }
+
+    /// Waits until a call of `class` (First or Urgent) to `chat` may go (and books it).
+    pub async fn wait_turn(&self, chat: ChatId, class: Class) {
         loop {
-            match self.decide(chat, Class::Urgent, Instant::now()) {
+            match self.decide(chat, class, Instant::now()) {
                 Decision::Go | Decision::Skip => return,
                 Decision::Wait(d) => actix_rt::time::sleep(d).await,
             }
@@ -338,6 +360,24 @@ mod tests {
             p.decide(ChatId(5), Class::Progress, t0 + Duration::from_millis(2500)),
             Decision::Go
         );
+    }
+
+    #[test]
+    fn first_messages_go_before_other_urgent_calls_when_the_budget_is_spent() {
+        let p = pacer(2);
+        let t0 = Instant::now();
+        assert_eq!(p.decide(ChatId(1), Class::Urgent, t0), Decision::Go);
+        assert_eq!(p.decide(ChatId(2), Class::Urgent, t0), Decision::Go);
+        assert!(matches!(
+            p.decide(ChatId(3), Class::First, t0),
+            Decision::Wait(_)
+        ));
+        let freed = t0 + Duration::from_millis(1010);
+        assert!(matches!(
+            p.decide(ChatId(4), Class::Urgent, t0 + Duration::from_millis(20)),
+            Decision::Wait(_)
+        ));
+        assert_eq!(p.decide(ChatId(3), Class::First, freed), Decision::Go);
     }
 
     #[test]

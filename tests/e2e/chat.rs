@@ -215,19 +215,29 @@ async fn a_long_answer_is_split_into_messages_telegram_accepts() {
 
     env.telegram
         .push_text(ALLOWED_USER, ALLOWED_USER, "tell me a long story");
-    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 2, T).await;
+    let strip = |s: &str| s.split_whitespace().collect::<String>();
+    // The answer streams in; wait for its final state (what the chat shows after the last edit).
+    let shown = |tg: &crate::support::FakeTelegram| -> Vec<String> {
+        tg.messages_to(ALLOWED_USER)
+            .iter()
+            .map(|m| {
+                tg.current_text(ALLOWED_USER, m.message_id)
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    env.telegram
+        .wait_until("the whole answer", T, |tg| {
+            shown(tg).iter().map(|t| strip(t)).collect::<String>() == strip(&answer)
+        })
+        .await;
 
-    assert_eq!(sent.len(), 2, "{sent:?}");
-    for m in &sent {
-        let units: usize = m.text.chars().map(char::len_utf16).sum();
+    let texts = shown(&env.telegram);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    for t in &texts {
+        let units: usize = t.chars().map(char::len_utf16).sum();
         assert!(units <= 4096, "a piece has {units} UTF-16 units");
     }
-    let strip = |s: &str| s.split_whitespace().collect::<String>();
-    let joined: String = sent.iter().map(|m| strip(&m.text)).collect();
-    assert!(
-        joined == strip(&answer),
-        "no text was lost or changed in the split"
-    );
 }
 
 #[actix_web::test]

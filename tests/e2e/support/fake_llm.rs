@@ -536,6 +536,14 @@ fn stream_answer(id: String, model: String, answer: &str, delay: Duration) -> Ht
         "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }],
     });
     events.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+    // Without a delay the whole stream is one write, as a fast server's answer would arrive (tests that do
+    // not look at streaming then see the complete answer at once; the SSE parsing is the same).
+    if delay.is_zero() {
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("cache-control", "no-cache"))
+            .body(events.concat());
+    }
 
     let stream = futures_util::stream::unfold(
         (events.into_iter(), true),
