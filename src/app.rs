@@ -8,6 +8,7 @@ use crate::context::ContextWindow;
 use crate::db::{self, DbError, DbPool};
 use crate::health::Health;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError};
 use crate::telegram::pacing::Pacer;
 use crate::tokens::{TokenCounter, TokenizerError};
@@ -29,6 +30,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     #[error("cannot set up the Redis client: {0}")]
     Redis(#[from] QueueError),
     #[error("cannot listen on {addr} (API_HOST/API_PORT): {source}")]
@@ -53,6 +56,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         let config = Arc::new(config);
         let health = Arc::new(Health::new());
+        let metrics = Arc::new(Metrics::new()?);
         let tokens = Arc::new(TokenCounter::load(config.tokenizer_path.as_deref())?);
         let pool = db::open(&config.database_path, (SESSION_THREADS + 1) as u32)?;
         let queue = Queue::new(
@@ -76,6 +80,7 @@ impl Application {
             tokens,
             window: Arc::new(ContextWindow::new(&config.context)),
             pacer: Arc::new(Pacer::new(config.pacing())),
+            metrics: metrics.clone(),
         };
         let root = RootSupervisor::new(services, exit_tx).start();
 
@@ -86,6 +91,9 @@ impl Application {
             sessions,
             poll_timeout: config.telegram.poll_timeout,
             redactor: config.redactor(),
+            metrics,
+            api_token: config.api_token.clone(),
+            database_path: config.database_path.clone(),
         };
         let addr = format!("{}:{}", config.api_host, config.api_port);
         let server = HttpServer::new(move || {

@@ -136,6 +136,8 @@ pub struct Config {
     pub stream_edit_interval: Duration,
     pub telegram_rate_limit: u32,
     pub llm_idle_timeout: Duration,
+    /// Enables the admin API (`/api/…`) and the dashboard; every call must carry it as a bearer token.
+    pub api_token: Option<Secret>,
 }
 
 /// Every problem found in the environment, reported together.
@@ -205,6 +207,7 @@ struct RawConfig {
     stream_edit_interval_ms: Option<String>,
     telegram_rate_limit: Option<String>,
     llm_idle_timeout: Option<String>,
+    api_token: Option<String>,
 }
 
 impl Config {
@@ -243,6 +246,7 @@ impl Config {
     pub fn redactor(&self) -> Redactor {
         let mut secrets = vec![self.telegram.token.clone()];
         secrets.extend(self.llm.api_key.clone());
+        secrets.extend(self.api_token.clone());
         if let Some(password) = redis_password(self.redis.url.expose()) {
             secrets.push(Secret::new(password));
         }
@@ -651,6 +655,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.llm_idle_timeout.as_deref(),
         DEFAULT_LLM_IDLE_TIMEOUT_SECS,
     );
+    let api_token = raw.api_token.map(|t| t.trim().to_string());
+    if api_token.as_ref().is_some_and(|t| t.len() < 16) {
+        p.push("API_TOKEN must be at least 16 characters long (it guards the admin API); generate one with e.g. `openssl rand -hex 24`.".into());
+    }
+    let api_token = api_token.map(Secret::new);
     let queue = match (job_lease, job_max_attempts, job_retry_delay, merge_window) {
         (Some(lease), Some(max_attempts), Some(retry_base), Some(merge_window)) => {
             Some(QueueSettings {
@@ -741,6 +750,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             stream_edit_interval,
             telegram_rate_limit,
             llm_idle_timeout,
+            api_token,
         }),
         _ => Err(ConfigError { problems: p }),
     }

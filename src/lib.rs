@@ -12,6 +12,7 @@
 //! - [`http`]: `/health` and `/ready`.
 //! - [`commands`]: the bot's commands: parsing, descriptions, help text.
 //! - [`context`]: the model's context window (configured or learned from the server) and prompt budget.
+//! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
 //! - [`health`]: shared liveness facts (restarts, polling state) that actors write and HTTP reads.
 //! - [`ids`], [`secret`], [`logging`], [`text`]: small shared pieces.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod ids;
 pub mod llm;
 pub mod logging;
+pub mod metrics;
 pub mod queue;
 pub mod secret;
 pub mod telegram;

@@ -60,6 +60,7 @@ pub struct WorkerDeps {
     pub pacer: Arc<Pacer>,
     /// Shared by all workers: the answers being generated, for `/cancel`.
     pub generations: Arc<Generations>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The answers being generated in this process, by chat, so that `/cancel` can stop one.
@@ -175,6 +176,7 @@ impl ChatWorker {
             window: deps.window.clone(),
             pacer: deps.pacer.clone(),
             generations: deps.generations.clone(),
+            metrics: deps.metrics.clone(),
         });
         Self {
             index,

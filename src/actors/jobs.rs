@@ -120,6 +120,7 @@ pub struct JobRunner {
     pub window: Arc<ContextWindow>,
     pub pacer: Arc<Pacer>,
     pub generations: Arc<Generations>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl JobRunner {

@@ -126,6 +126,11 @@ pub struct MarkBlocked {
     pub chat_id: ChatId,
 }
 
+/// From `/metrics`: how many chats the bot knows.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u64, SessionError>")]
+pub struct CountChats;
+
 /// From `/ready`: can the database be queried?
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), SessionError>")]
@@ -591,6 +596,17 @@ impl Handler<MarkBlocked> for SessionManager {
         self.guarded(ctx, "MarkBlocked", |this| {
             let mut conn = this.pool.get()?;
             Ok(queries::mark_blocked(&mut conn, msg.chat_id, now_unix())?)
+        })
+    }
+}
+
+impl Handler<CountChats> for SessionManager {
+    type Result = Result<u64, SessionError>;
+
+    fn handle(&mut self, _: CountChats, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "CountChats", |this| {
+            let mut conn = this.pool.get()?;
+            Ok(u64::try_from(queries::count_chats(&mut conn)?).unwrap_or(0))
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::llm::LlmClient;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::telegram::pacing::Pacer;
 use crate::tokens::TokenCounter;
@@ -52,6 +53,7 @@ pub struct Services {
     pub tokens: Arc<TokenCounter>,
     pub window: Arc<ContextWindow>,
     pub pacer: Arc<Pacer>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct RootSupervisor {
@@ -62,6 +64,7 @@ pub struct RootSupervisor {
     tokens: Arc<TokenCounter>,
     window: Arc<ContextWindow>,
     pacer: Arc<Pacer>,
+    metrics: Arc<Metrics>,
     exit: mpsc::UnboundedSender<ExitRequest>,
     permits: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
@@ -79,6 +82,7 @@ impl RootSupervisor {
             tokens,
             window,
             pacer,
+            metrics,
         } = services;
         let permits = Arc::new(Semaphore::new(config.max_concurrent_jobs));
         Self {
@@ -89,6 +93,7 @@ impl RootSupervisor {
             tokens,
             window,
             pacer,
+            metrics,
             exit,
             permits,
             in_flight: Arc::new(InFlight::default()),
@@ -125,6 +130,7 @@ impl Actor for RootSupervisor {
             window: self.window.clone(),
             pacer: self.pacer.clone(),
             generations: Arc::new(Generations::default()),
+            metrics: self.metrics.clone(),
         };
         // Each worker gets its own arbiter (thread): jobs are spread over the cores.
         for index in 0..self.config.workers {

@@ -33,6 +33,10 @@ pub fn mark_blocked(conn: &mut SqliteConnection, chat: ChatId, at: i64) -> QResu
     Ok(())
 }
 
+pub fn count_chats(conn: &mut SqliteConnection) -> QResult<i64> {
+    chats::table.select(count_star()).first(conn)
+}
+
 pub fn find_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<ChatRow>> {
     chats::table
         .find(chat.0)

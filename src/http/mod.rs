@@ -1,13 +1,16 @@
 //! The HTTP server for operators: `GET /health` (the process runs) and `GET /ready` (it can do its work).
 
+use crate::actors::session_manager::CountChats;
 use crate::actors::session_manager::{Ping, SessionManager};
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
-use crate::secret::Redactor;
+use crate::secret::{Redactor, Secret};
 use crate::telegram::client::POLL_GRACE;
 use actix::Addr;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,11 +25,36 @@ pub struct AppState {
     /// The long-poll wait: a successful `getUpdates` older than this (plus grace) means polling is stuck.
     pub poll_timeout: Duration,
     pub redactor: Redactor,
+    pub metrics: Arc<Metrics>,
+    /// `API_TOKEN`: the admin API and dashboard answer only when it is set, and only to it.
+    pub api_token: Option<Secret>,
+    /// The SQLite file (backups go next to it).
+    pub database_path: PathBuf,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
+    cfg.route("/metrics", web::get().to(metrics))
+        .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready));
+}
+
+/// Prometheus text format. Gauges that mirror other state are refreshed first.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.set_restarts(&state.health.restarts());
+    if let Ok(Ok(stats)) = tokio::time::timeout(CHECK_TIMEOUT, state.queue.stats()).await {
+        state.metrics.set_queue(&stats);
+    }
+    if let Ok(Ok(Ok(n))) =
+        tokio::time::timeout(CHECK_TIMEOUT, state.sessions.send(CountChats)).await
+    {
+        state
+            .metrics
+            .sessions
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
