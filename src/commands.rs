@@ -36,6 +36,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "system",
         "Show or set this chat's system prompt (/system reset for the default)",
     ),
+    ("cancel", "Stop the answer being written"),
+    ("retry", "Write the last answer again"),
 ];
 
 /// For `setMyCommands`.

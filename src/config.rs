@@ -47,7 +47,7 @@ pub const DEFAULT_MERGE_WINDOW_MS: u64 = 1500;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 /// At most one edit of a streaming answer per chat per this interval.
 pub const DEFAULT_STREAM_EDIT_INTERVAL_MS: u64 = 1000;
-/// Sends and edits in any rolling second for the whole bot; Telegram allows about 30.
+/// Sends and edits in any rolling 1.1 s for the whole bot (see `telegram::pacing`); Telegram allows about 30 a second.
 pub const DEFAULT_TELEGRAM_RATE_LIMIT: u32 = 28;
 /// A streamed answer that stays silent this long (before its first token, or between two) has failed.
 pub const DEFAULT_LLM_IDLE_TIMEOUT_SECS: u64 = 120;

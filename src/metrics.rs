@@ -175,6 +175,12 @@ impl Metrics {
             .inc();
     }
 
+    /// An observer for `BotApi` that counts every Telegram call.
+    pub fn telegram_observer(self: &std::sync::Arc<Self>) -> crate::telegram::client::CallObserver {
+        let metrics = self.clone();
+        std::sync::Arc::new(move |method, result| metrics.telegram_call(method, result))
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -162,7 +162,8 @@ impl ChatWorker {
         }
         let config = &deps.config;
         let runner = Rc::new(JobRunner {
-            api: BotApi::new(&config.telegram.api_url, &config.telegram.token),
+            api: BotApi::new(&config.telegram.api_url, &config.telegram.token)
+                .with_observer(deps.metrics.telegram_observer()),
             llm: LlmClient::new(
                 &config.llm.base_url,
                 &config.llm.model,

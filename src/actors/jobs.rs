@@ -137,7 +137,7 @@ impl JobRunner {
             outcome = work => outcome,
             never = keep_alive(&self.queue, &lease) => match never {},
         };
-        match outcome {
+        let result = match outcome {
             Ok(Ok(Ok(()))) => {
                 self.acknowledge(&lease).await;
                 log::debug!(
@@ -145,6 +145,7 @@ impl JobRunner {
                     lease.id,
                     started.elapsed()
                 );
+                "done"
             }
             Ok(Ok(Err(JobError::Telegram(TelegramError::Forbidden { description, .. })))) => {
                 // The user blocked the bot (or it left the group): nothing can be delivered; end quietly.
@@ -156,10 +157,11 @@ impl JobRunner {
                     log::warn!("cannot mark chat {chat} as blocked: {e}");
                 }
                 self.acknowledge(&lease).await;
+                "blocked"
             }
             Ok(Ok(Err(e))) => {
                 self.failed(&lease, &e.to_string(), e.retryable(), e.user_message())
-                    .await;
+                    .await
             }
             Ok(Err(_elapsed)) => {
                 let reason = format!(
@@ -172,7 +174,7 @@ impl JobRunner {
                     false,
                     Some(LlmError::Timeout.user_message()),
                 )
-                .await;
+                .await
             }
             Err(panic) => {
                 self.failed(
@@ -181,9 +183,17 @@ impl JobRunner {
                     true,
                     Some(INTERNAL_ERROR),
                 )
-                .await;
+                .await
             }
-        }
+        };
+        self.metrics
+            .jobs
+            .with_label_values(&[lease.priority.as_str(), result])
+            .inc();
+        self.metrics
+            .job_seconds
+            .with_label_values(&[kind_label(&lease.job.kind)])
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// A job the queue gave up on because every attempt was cut short (the process died each time).
@@ -223,34 +233,52 @@ impl JobRunner {
         }
     }
 
-    async fn failed(&self, lease: &Lease, reason: &str, retry: bool, tell: Option<&'static str>) {
+    /// Records a failed attempt (retry or dead letter, telling the user when it is final); returns the
+    /// outcome's metrics label.
+    async fn failed(
+        &self,
+        lease: &Lease,
+        reason: &str,
+        retry: bool,
+        tell: Option<&'static str>,
+    ) -> &'static str {
         let chat = lease.job.chat_id();
         match self.queue.fail(lease, reason, retry).await {
-            Ok(FailOutcome::Retry(after)) => log::warn!(
-                "job {} for chat {chat} failed (attempt {}): {reason}; retrying in {after:?}",
-                lease.id,
-                lease.attempt
-            ),
+            Ok(FailOutcome::Retry(after)) => {
+                log::warn!(
+                    "job {} for chat {chat} failed (attempt {}): {reason}; retrying in {after:?}",
+                    lease.id,
+                    lease.attempt
+                );
+                "retried"
+            }
             Ok(FailOutcome::Dead) => {
                 log::warn!(
                     "job {} for chat {chat} failed for good (attempt {}): {reason}; dead-lettered",
                     lease.id,
                     lease.attempt
                 );
-                if let (Some(text), false) = (tell, matches!(lease.job.kind, JobKind::Compress { .. })) {
+                if let (Some(text), false) =
+                    (tell, matches!(lease.job.kind, JobKind::Compress { .. }))
+                {
                     if let Err(e) = self.send_text(chat, reply_target(&lease.job), text).await {
                         log::warn!("could not tell chat {chat} about the failure: {e}");
                     }
                 }
+                "dead"
             }
             Ok(FailOutcome::Stale) => {
-                log::warn!("job {} failed after its lease was lost: {reason}", lease.id)
+                log::warn!("job {} failed after its lease was lost: {reason}", lease.id);
+                "stale"
             }
-            Err(e) => log::error!(
-                "job {} failed ({reason}) and the queue cannot record it ({e}); it runs again when its lease \
-                 expires",
-                lease.id
-            ),
+            Err(e) => {
+                log::error!(
+                    "job {} failed ({reason}) and the queue cannot record it ({e}); it runs again when its \
+                     lease expires",
+                    lease.id
+                );
+                "unrecorded"
+            }
         }
     }
 
@@ -343,6 +371,9 @@ impl JobRunner {
                     .compressor
                     .send(CompressChat { chat_id: *chat_id })
                     .await??;
+                if matches!(outcome, CompressOutcome::Compressed { .. }) {
+                    self.metrics.compressions.inc();
+                }
                 if let (CompressOutcome::Compressed { before, after, .. }, true) =
                     (outcome, self.config.compression_notice)
                 {
@@ -477,6 +508,9 @@ impl JobRunner {
         prompt: &[crate::llm::ChatMessage],
         delivery: &mut Delivery<'_>,
     ) -> Result<(String, Option<crate::llm::Usage>), JobError> {
+        let asked = std::time::Instant::now();
+        // Observed once, at the first token.
+        let mut first_token = Some(self.metrics.llm_first_token_seconds.clone());
         let received = Rc::new(RefCell::new(String::new()));
         let sink = received.clone();
         // Wakes the loop at the first text, so it shows without waiting for the next tick.
@@ -487,6 +521,9 @@ impl JobRunner {
             self.config.llm_idle_timeout,
             self.config.job_timeout,
             move |delta| {
+                if let Some(ttft) = first_token.take() {
+                    ttft.observe(asked.elapsed().as_secs_f64());
+                }
                 sink.borrow_mut().push_str(delta);
                 first_signal.notify_one();
             },
@@ -678,6 +715,16 @@ async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
             }
             Err(e) => log::warn!("cannot extend the lease of job {}: {e}", lease.id),
         }
+    }
+}
+
+/// The metrics label of a job's kind.
+fn kind_label(kind: &JobKind) -> &'static str {
+    match kind {
+        JobKind::Chat { .. } => "chat",
+        JobKind::Command { .. } => "command",
+        JobKind::Notice { .. } => "notice",
+        JobKind::Compress { .. } => "compress",
     }
 }
 

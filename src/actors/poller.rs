@@ -9,6 +9,7 @@ use crate::commands::{self, Parsed};
 use crate::config::{AccessList, Config};
 use crate::health::Health;
 use crate::ids::UpdateId;
+use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, Notice, Priority, Queue, QueueError};
 use crate::telegram::types::Update;
 use crate::telegram::{BotApi, TelegramError};
@@ -57,12 +58,14 @@ struct Polled {
     next_offset: Option<UpdateId>,
     queued: usize,
     received: usize,
+    kinds: Vec<&'static str>,
 }
 
 // ---- Actor -------------------------------------------------------------------------------------------------
 
 pub struct TelegramPoller {
     api: BotApi,
+    metrics: Arc<Metrics>,
     queue: Queue,
     config: Arc<Config>,
     health: Arc<Health>,
@@ -83,10 +86,13 @@ impl TelegramPoller {
         config: Arc<Config>,
         queue: Queue,
         health: Arc<Health>,
+        metrics: Arc<Metrics>,
         fatal: Recipient<Fatal>,
     ) -> Self {
         Self {
-            api: BotApi::new(&config.telegram.api_url, &config.telegram.token),
+            api: BotApi::new(&config.telegram.api_url, &config.telegram.token)
+                .with_observer(metrics.telegram_observer()),
+            metrics,
             queue,
             config,
             health,
@@ -154,6 +160,7 @@ impl Handler<Poll> for TelegramPoller {
                 next_offset: plan.next_offset,
                 queued,
                 received: raw.len(),
+                kinds: plan.kinds,
             })
         };
         let guarded = async move {
@@ -198,6 +205,9 @@ impl TelegramPoller {
                         polled.received,
                         polled.queued
                     );
+                }
+                for kind in &polled.kinds {
+                    self.metrics.updates.with_label_values(&[kind]).inc();
                 }
                 self.offset = polled.next_offset.or(self.offset);
                 self.first_poll_done = true;
@@ -263,6 +273,8 @@ pub struct BatchPlan {
     pub next_offset: Option<UpdateId>,
     /// Updates confirmed without a job (kinds we ignore, malformed ones, other bots' commands).
     pub ignored: usize,
+    /// One label per update, for the metrics: `text`, `command`, `non_text`, `refused`, `ignored`, `malformed`.
+    pub kinds: Vec<&'static str>,
 }
 
 /// Pure: turns raw updates into jobs. A malformed update is logged and skipped, never fatal; its id still
@@ -288,18 +300,32 @@ pub fn plan_batch(
             Err(e) => {
                 log::warn!("skipping a malformed update (id {id:?}): {e}");
                 plan.ignored += 1;
+                plan.kinds.push("malformed");
                 continue;
             }
         };
         match job_for(&update, access, bot_username, background_threshold_tokens) {
             Some((priority, kind)) => {
+                plan.kinds.push(match &kind {
+                    JobKind::Chat { .. } => "text",
+                    JobKind::Command { .. } => "command",
+                    JobKind::Notice {
+                        notice: Notice::AccessDenied { .. },
+                        ..
+                    } => "refused",
+                    JobKind::Notice { .. } => "non_text",
+                    JobKind::Compress { .. } => "other",
+                });
                 plan.jobs.push((
                     update.update_id,
                     priority,
                     Job::from_update(update.update_id, kind),
                 ));
             }
-            None => plan.ignored += 1,
+            None => {
+                plan.ignored += 1;
+                plan.kinds.push("ignored");
+            }
         }
     }
     plan
@@ -452,5 +478,9 @@ mod tests {
             }
         ));
         assert_eq!(plan.ignored, 3);
+        assert_eq!(
+            plan.kinds,
+            ["malformed", "malformed", "malformed", "non_text"]
+        );
     }
 }

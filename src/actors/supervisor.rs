@@ -142,11 +142,15 @@ impl Actor for RootSupervisor {
             self.workers.push((arbiter, addr));
         }
 
-        let (config, queue, health) =
-            (self.config.clone(), self.queue.clone(), self.health.clone());
+        let (config, queue, health, metrics) = (
+            self.config.clone(),
+            self.queue.clone(),
+            self.health.clone(),
+            self.metrics.clone(),
+        );
         let fatal = ctx.address().recipient();
         self.poller = Some(Supervisor::start(move |_| {
-            TelegramPoller::new(config, queue, health, fatal)
+            TelegramPoller::new(config, queue, health, metrics, fatal)
         }));
         log::info!(
             "started: {} workers, up to {} jobs at once, model {} at {}",

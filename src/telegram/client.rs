@@ -24,12 +24,16 @@ pub const MAX_UPDATES_PER_CALL: u8 = 100;
 /// The update kinds the bot handles; `allowed_updates` is sticky on Telegram's side, so always send it.
 pub const ALLOWED_UPDATES: &[&str] = &["message"];
 
+/// Told the method and result (`ok`, `429`, `4xx`, `5xx`, `network`, `timeout`) of every call (metrics).
+pub type CallObserver = std::sync::Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct BotApi {
     http: awc::Client,
     /// `{api_url}/bot{token}/`; never logged.
     base: String,
     redactor: Redactor,
+    observer: Option<CallObserver>,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -48,7 +52,14 @@ impl BotApi {
             http,
             base: format!("{}/bot{}/", api_url.trim_end_matches('/'), token.expose()),
             redactor: Redactor::new([token.clone()]),
+            observer: None,
         }
+    }
+
+    /// Reports every call's result to `observer`.
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub async fn get_me(&self) -> Result<User, TelegramError> {
@@ -130,6 +141,31 @@ impl BotApi {
     }
 
     async fn call<P, R>(
+        &self,
+        method: &'static str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<R, TelegramError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
+        let result = self.call_once(method, params, timeout).await;
+        if let Some(observe) = &self.observer {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(TelegramError::RetryAfter { .. }) => "429",
+                Err(TelegramError::Server { .. }) => "5xx",
+                Err(TelegramError::Network { .. } | TelegramError::Decode { .. }) => "network",
+                Err(TelegramError::Timeout { .. }) => "timeout",
+                Err(_) => "4xx",
+            };
+            observe(method, outcome);
+        }
+        result
+    }
+
+    async fn call_once<P, R>(
         &self,
         method: &'static str,
         params: &P,

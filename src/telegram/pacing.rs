@@ -3,8 +3,9 @@
 //! Telegram allows about 30 messages a second for the whole bot and about one a second per chat (short bursts
 //! are tolerated); edits count like sends, and ignoring 429s makes the penalties grow. One [`Pacer`] is shared
 //! by the whole process:
-//! - a global sliding window: in any rolling second at most `global_rate` calls go (sends and edits alike), so a
-//!   burst of first messages goes at once and a sustained load never passes Telegram's ~30 a second;
+//! - a global sliding window: in any rolling 1.1 s at most `global_rate` calls go (sends and edits alike), so a
+//!   burst of first messages goes at once and a sustained load never passes Telegram's ~30 a second (the
+//!   extra 0.1 s absorbs the time between our decision and the call reaching Telegram);
 //! - per chat, a minimum gap between two calls;
 //! - three classes: [`Class::First`] (the first message of an answer: what a user waits to see) goes before
 //!   everything else; [`Class::Urgent`] (other new messages, final edits) waits for its turn; [`Class::Progress`]

@@ -190,3 +190,92 @@ async fn the_bot_token_never_appears_in_the_logs_even_at_trace_level() {
         "part of the token leaked into the logs"
     );
 }
+
+/// `GET /metrics`, parsed with a Prometheus text-format parser.
+async fn scrape(bot: &BotProcess) -> prometheus_parse::Scrape {
+    let (status, body) = bot.get_json("/metrics").await;
+    assert_eq!(status, 200);
+    let text = body.as_str().expect("the metrics are text").to_string();
+    let lines = text.lines().map(|l| Ok(l.to_string())).collect::<Vec<_>>();
+    prometheus_parse::Scrape::parse(lines.into_iter()).expect("valid Prometheus text format")
+}
+
+/// The value of a sample (0 when absent), by name and labels.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => {
+                buckets.last().map_or(0.0, |b| b.count)
+            }
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[actix_web::test]
+async fn metrics_parse_as_prometheus_text_and_move_as_a_job_runs() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    let before = scrape(&bot).await;
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "count me");
+    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+    // The job is acknowledged right after the answer is stored.
+    let deadline = tokio::time::Instant::now() + T;
+    let after = loop {
+        let now = scrape(&bot).await;
+        if sample(&now, "aichat_bot_jobs_total", &[("outcome", "done")]) >= 1.0
+            || tokio::time::Instant::now() > deadline
+        {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(
+        moved("aichat_bot_updates_received_total", &[("kind", "text")]),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "aichat_bot_jobs_total",
+            &[("priority", "high"), ("outcome", "done")]
+        ),
+        1.0
+    );
+    assert!(
+        moved(
+            "aichat_bot_telegram_calls_total",
+            &[("method", "sendMessage"), ("result", "ok")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "aichat_bot_telegram_calls_total",
+            &[("method", "getUpdates"), ("result", "ok")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        moved("aichat_bot_job_duration_seconds_count", &[("kind", "chat")]),
+        1.0
+    );
+    assert_eq!(moved("aichat_bot_llm_first_token_seconds_count", &[]), 1.0);
+    assert_eq!(sample(&after, "aichat_bot_sessions", &[]), 1.0);
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|s| s.metric == "aichat_bot_queue_jobs"),
+        "queue depths are exported"
+    );
+}
