@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-redis.sh
+scripts/ensure-chromium.sh
 cargo fmt --check
 scripts/check-schema.sh
 cargo clippy --locked --all-targets -- -D warnings

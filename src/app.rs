@@ -1,6 +1,7 @@
 //! The application: builds every part from a [`Config`] and runs until SIGTERM/SIGINT or a fatal error.
 //! `main` and the tests use it the same way.
 
+use crate::activity::Activity;
 use crate::actors::session_manager::{self, SessionManager};
 use crate::actors::supervisor::{ExitRequest, RootSupervisor, Services, Shutdown};
 use crate::config::Config;
@@ -57,6 +58,7 @@ impl Application {
         let config = Arc::new(config);
         let health = Arc::new(Health::new());
         let metrics = Arc::new(Metrics::new()?);
+        let activity = Arc::new(Activity::default());
         let tokens = Arc::new(TokenCounter::load(config.tokenizer_path.as_deref())?);
         let pool = db::open(&config.database_path, (SESSION_THREADS + 1) as u32)?;
         let queue = Queue::new(
@@ -81,6 +83,7 @@ impl Application {
             window: Arc::new(ContextWindow::new(&config.context)),
             pacer: Arc::new(Pacer::new(config.pacing())),
             metrics: metrics.clone(),
+            activity: activity.clone(),
         };
         let root = RootSupervisor::new(services, exit_tx).start();
 
@@ -94,6 +97,7 @@ impl Application {
             metrics,
             api_token: config.api_token.clone(),
             database_path: config.database_path.clone(),
+            activity,
         };
         let addr = format!("{}:{}", config.api_host, config.api_port);
         let server = HttpServer::new(move || {

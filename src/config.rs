@@ -297,6 +297,12 @@ impl Config {
             ("DATABASE_URL", self.database_path.display().to_string()),
             ("API_HOST", self.api_host.clone()),
             ("API_PORT", self.api_port.to_string()),
+            (
+                "API_TOKEN",
+                self.api_token
+                    .as_ref()
+                    .map_or("(not set: no admin API)".into(), |_| "<redacted>".into()),
+            ),
             ("WORKERS", self.workers.to_string()),
             ("MAX_CONCURRENT_JOBS", self.max_concurrent_jobs.to_string()),
             ("JOB_TIMEOUT", self.job_timeout.as_secs().to_string()),

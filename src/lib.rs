@@ -9,16 +9,18 @@
 //! - [`llm`]: OpenAI-compatible chat-completions client over awc.
 //! - [`queue`]: jobs and the prioritized Redis queue.
 //! - [`db`]: SQLite through Diesel: schema, models, queries, embedded migrations.
-//! - [`http`]: `/health` and `/ready`.
+//! - [`http`]: `/health`, `/ready`, `/metrics`, and the admin API under `/api` (when `API_TOKEN` is set).
 //! - [`commands`]: the bot's commands: parsing, descriptions, help text.
 //! - [`context`]: the model's context window (configured or learned from the server) and prompt budget.
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
+//! - [`activity`]: the jobs running now and those that ended recently (shutdown, dashboard).
 //! - [`health`]: shared liveness facts (restarts, polling state) that actors write and HTTP reads.
-//! - [`ids`], [`secret`], [`logging`], [`text`]: small shared pieces.
+//! - [`ids`], [`paging`], [`secret`], [`logging`], [`text`]: small shared pieces.
 //!
 //! `telegram`, `llm`, `queue` and `db` know nothing of actors.
 
+pub mod activity;
 pub mod actors;
 pub mod app;
 pub mod commands;
@@ -31,6 +33,7 @@ pub mod ids;
 pub mod llm;
 pub mod logging;
 pub mod metrics;
+pub mod paging;
 pub mod queue;
 pub mod secret;
 pub mod telegram;

@@ -16,6 +16,14 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `candidate` is this secret, compared in constant time: how long the comparison takes does
+    /// not depend on where the first wrong byte is, so a caller cannot guess the secret byte by byte. (It
+    /// does tell a wrong length at once; the length is not the secret.)
+    pub fn verify(&self, candidate: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(candidate).into()
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -70,6 +78,17 @@ mod tests {
     fn debug_and_display_never_show_the_value() {
         let s = Secret::new("123456:ABCDEF");
         assert!(!format!("{s:?}{s}").contains("ABCDEF"));
+    }
+
+    #[test]
+    fn verify_accepts_only_the_exact_secret() {
+        let s = Secret::new("0123456789abcdef-token");
+        assert!(s.verify(b"0123456789abcdef-token"));
+        assert!(!s.verify(b"0123456789abcdef-tokeN"));
+        assert!(!s.verify(b"X123456789abcdef-token"));
+        assert!(!s.verify(b"0123456789abcdef-toke"));
+        assert!(!s.verify(b"0123456789abcdef-token "));
+        assert!(!s.verify(b""));
     }
 
     #[test]

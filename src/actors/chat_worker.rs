@@ -5,6 +5,7 @@
 //! task on the worker's arbiter. A slow model therefore never makes other chats queue behind it. Jobs run
 //! outside the actor's context, so a worker restart does not cut the jobs it already started.
 
+use crate::activity::Activity;
 use crate::actors::compressor::Compressor;
 use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
@@ -12,7 +13,7 @@ use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
-use crate::ids::{ChatId, JobId};
+use crate::ids::ChatId;
 use crate::llm::LlmClient;
 use crate::queue::{Lease, Queue, QueueError, Taken, Taker};
 use crate::telegram::pacing::Pacer;
@@ -52,7 +53,7 @@ pub struct WorkerDeps {
     /// Shared by all workers: one permit per job in flight.
     pub permits: Arc<Semaphore>,
     /// Shared by all workers: the leases of the jobs running now.
-    pub in_flight: Arc<InFlight>,
+    pub activity: Arc<Activity>,
     pub health: Arc<Health>,
     pub tokens: Arc<TokenCounter>,
     pub window: Arc<ContextWindow>,
@@ -101,42 +102,6 @@ impl Generations {
             }
             None => false,
         }
-    }
-}
-
-/// The jobs running in this process, so that shutdown can wait for them and hand back the unfinished ones.
-#[derive(Debug, Default)]
-pub struct InFlight {
-    leases: Mutex<HashMap<JobId, Lease>>,
-}
-
-impl InFlight {
-    fn insert(&self, lease: &Lease) {
-        if let Ok(mut map) = self.leases.lock() {
-            map.insert(lease.id.clone(), lease.clone());
-        }
-    }
-
-    fn remove(&self, id: &JobId) {
-        if let Ok(mut map) = self.leases.lock() {
-            map.remove(id);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.leases.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The leases of the jobs still running.
-    pub fn leases(&self) -> Vec<Lease> {
-        self.leases
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
     }
 }
 
@@ -283,7 +248,7 @@ impl ChatWorker {
     /// Runs the job as its own task on this arbiter; the permit is released when it ends.
     fn spawn_job(&self, lease: Lease, permit: OwnedSemaphorePermit) {
         let runner = self.runner.clone();
-        let in_flight = self.deps.in_flight.clone();
+        let activity = self.deps.activity.clone();
         log::debug!(
             "worker {} runs job {} (attempt {}) for chat {}",
             self.index,
@@ -291,11 +256,11 @@ impl ChatWorker {
             lease.attempt,
             lease.job.chat_id()
         );
-        in_flight.insert(&lease);
+        activity.start(&lease, self.index);
         actix_rt::spawn(async move {
             let id = lease.id.clone();
-            runner.run(lease).await;
-            in_flight.remove(&id);
+            let outcome = runner.run(lease).await;
+            activity.end(&id, outcome);
             drop(permit);
         });
     }

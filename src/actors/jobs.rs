@@ -4,6 +4,7 @@
 //! A job never fails silently: any failure is logged once (with its cause) and the user gets a short,
 //! human message — never a Rust error, never the bot token.
 
+use crate::activity::kind_label;
 use crate::actors::chat_worker::Generations;
 use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
 use crate::actors::delivery::{send_plain, Delivery};
@@ -126,7 +127,7 @@ pub struct JobRunner {
 impl JobRunner {
     /// Runs a leased job to its end — acknowledged, retried later, or dead-lettered with the user told —
     /// within `JOB_TIMEOUT`, catching panics, and keeping its lease alive meanwhile.
-    pub async fn run(&self, lease: Lease) {
+    pub async fn run(&self, lease: Lease) -> &'static str {
         let chat = lease.job.chat_id();
         let started = std::time::Instant::now();
         let work = catch_panic(tokio::time::timeout(
@@ -194,6 +195,7 @@ impl JobRunner {
             .job_seconds
             .with_label_values(&[kind_label(&lease.job.kind)])
             .observe(started.elapsed().as_secs_f64());
+        result
     }
 
     /// A job the queue gave up on because every attempt was cut short (the process died each time).
@@ -715,16 +717,6 @@ async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
             }
             Err(e) => log::warn!("cannot extend the lease of job {}: {e}", lease.id),
         }
-    }
-}
-
-/// The metrics label of a job's kind.
-fn kind_label(kind: &JobKind) -> &'static str {
-    match kind {
-        JobKind::Chat { .. } => "chat",
-        JobKind::Command { .. } => "command",
-        JobKind::Notice { .. } => "notice",
-        JobKind::Compress { .. } => "compress",
     }
 }
 

@@ -8,16 +8,20 @@
 //! wrote meanwhile, while an immediate one waits its turn (busy_timeout).
 
 use crate::actors::supervision::catch_panic_sync;
-use crate::db::models::{ChatStats, MessageRow, NewChat, NewMessage, NewSummary};
+use crate::db::models::{
+    ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
+};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, MessageId};
 use crate::llm::{ChatMessage, Role, Usage};
+use crate::paging::Page;
 use crate::queue::ChatRef;
 use crate::text::now_unix;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use diesel::{Connection, SqliteConnection};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How the summary is put in front of the model.
@@ -136,6 +140,48 @@ pub struct CountChats;
 #[rtype(result = "Result<(), SessionError>")]
 pub struct Ping;
 
+/// From the admin API (`GET /api/sessions`): one page of chats, most recently active first, with their
+/// figures, and how many chats there are.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ChatList, SessionError>")]
+pub struct ListChats {
+    pub page: Page,
+}
+
+/// From the admin API (`GET /api/sessions/{id}`): the chat's row, its `/stats` figures and the summary in
+/// use. `None`: no such chat.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<ChatDetail>, SessionError>")]
+pub struct GetChat {
+    pub chat_id: ChatId,
+}
+
+/// From the admin API (`GET /api/sessions/{id}/messages`): one page of the chat's messages, oldest first
+/// (folded ones included), and all its summaries. `None`: no such chat.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<MessageList>, SessionError>")]
+pub struct ListMessages {
+    pub chat_id: ChatId,
+    pub page: Page,
+}
+
+/// From the admin API (`DELETE /api/sessions/{id}`): deletes the chat with its messages, summaries and
+/// usage. `false`: no such chat. A job of the chat still queued runs as usual and starts it afresh.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, SessionError>")]
+pub struct DeleteChat {
+    pub chat_id: ChatId,
+}
+
+/// From the admin API (`POST /api/backup`): writes a consistent copy of the database to `target` (`VACUUM
+/// INTO`), which must not exist. Blocks this thread for as long as the copy takes; the other thread goes on
+/// serving the bot.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<BackupOutcome, SessionError>")]
+pub struct Backup {
+    pub target: PathBuf,
+}
+
 /// What a turn sends to the LLM.
 #[derive(Debug, Clone, Default)]
 pub struct TurnContext {
@@ -164,6 +210,44 @@ pub struct SystemPrompt {
     pub own: Option<String>,
     /// `SYSTEM_PROMPT`, if set.
     pub default: Option<String>,
+}
+
+/// A page of chats (see [`ListChats`]).
+#[derive(Debug, Clone)]
+pub struct ChatList {
+    /// All chats, not only this page's.
+    pub total: u64,
+    pub chats: Vec<ChatOverview>,
+}
+
+/// One chat (see [`GetChat`]).
+#[derive(Debug, Clone)]
+pub struct ChatDetail {
+    pub chat: ChatRow,
+    pub stats: ChatStats,
+    /// The summary in use (the newest), if the chat was compressed.
+    pub summary: Option<SummaryRow>,
+}
+
+/// A page of one chat's messages (see [`ListMessages`]).
+#[derive(Debug, Clone)]
+pub struct MessageList {
+    /// All the chat's messages, not only this page's.
+    pub total: u64,
+    pub messages: Vec<MessageRow>,
+    /// Oldest first; the last one is in use.
+    pub summaries: Vec<SummaryRow>,
+}
+
+/// What [`Backup`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupOutcome {
+    Created {
+        path: PathBuf,
+        bytes: u64,
+    },
+    /// Something is already there; it was left alone.
+    Exists,
 }
 
 /// The material of one compression.
@@ -619,6 +703,107 @@ impl Handler<Ping> for SessionManager {
             let mut conn = this.pool.get()?;
             diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn)?;
             Ok(())
+        })
+    }
+}
+
+impl Handler<ListChats> for SessionManager {
+    type Result = Result<ChatList, SessionError>;
+
+    fn handle(&mut self, msg: ListChats, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "ListChats", |this| {
+            let mut conn = this.pool.get()?;
+            conn.transaction::<_, SessionError, _>(|conn| {
+                Ok(ChatList {
+                    total: u64::try_from(queries::count_chats(conn)?).unwrap_or(0),
+                    chats: queries::chat_overviews(conn, msg.page)?,
+                })
+            })
+        })
+    }
+}
+
+impl Handler<GetChat> for SessionManager {
+    type Result = Result<Option<ChatDetail>, SessionError>;
+
+    fn handle(&mut self, msg: GetChat, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "GetChat", |this| {
+            let mut conn = this.pool.get()?;
+            conn.transaction::<_, SessionError, _>(|conn| {
+                let Some(chat) = queries::find_chat(conn, msg.chat_id)? else {
+                    return Ok(None);
+                };
+                Ok(Some(ChatDetail {
+                    chat,
+                    stats: queries::chat_stats(conn, msg.chat_id)?,
+                    summary: queries::latest_summary(conn, msg.chat_id)?,
+                }))
+            })
+        })
+    }
+}
+
+impl Handler<ListMessages> for SessionManager {
+    type Result = Result<Option<MessageList>, SessionError>;
+
+    fn handle(&mut self, msg: ListMessages, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "ListMessages", |this| {
+            let mut conn = this.pool.get()?;
+            conn.transaction::<_, SessionError, _>(|conn| {
+                if queries::find_chat(conn, msg.chat_id)?.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(MessageList {
+                    total: u64::try_from(queries::count_messages(conn, msg.chat_id)?).unwrap_or(0),
+                    messages: queries::messages_page(conn, msg.chat_id, msg.page)?,
+                    summaries: queries::summaries_of(conn, msg.chat_id)?,
+                }))
+            })
+        })
+    }
+}
+
+impl Handler<DeleteChat> for SessionManager {
+    type Result = Result<bool, SessionError>;
+
+    fn handle(&mut self, msg: DeleteChat, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "DeleteChat", |this| {
+            let mut conn = this.pool.get()?;
+            conn.immediate_transaction::<_, SessionError, _>(|conn| {
+                Ok(queries::delete_chat(conn, msg.chat_id)?)
+            })
+        })
+    }
+}
+
+impl Handler<Backup> for SessionManager {
+    type Result = Result<BackupOutcome, SessionError>;
+
+    fn handle(&mut self, msg: Backup, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.guarded(ctx, "Backup", |this| {
+            // SQLite would also overwrite an existing empty file; a dangling symlink counts as existing.
+            if std::fs::symlink_metadata(&msg.target).is_ok() {
+                return Ok(BackupOutcome::Exists);
+            }
+            let Some(target) = msg.target.to_str() else {
+                return Err(SessionError::Internal(format!(
+                    "the backup path {} is not valid UTF-8",
+                    msg.target.display()
+                )));
+            };
+            let mut conn = this.pool.get()?;
+            queries::vacuum_into(&mut conn, target)?;
+            let bytes = std::fs::metadata(&msg.target)
+                .map(|m| m.len())
+                .map_err(|e| {
+                    SessionError::Internal(format!(
+                        "the backup was written but cannot be read: {e}"
+                    ))
+                })?;
+            Ok(BackupOutcome::Created {
+                path: msg.target,
+                bytes,
+            })
         })
     }
 }

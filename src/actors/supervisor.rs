@@ -1,7 +1,8 @@
 //! RootSupervisor: starts and wires every actor, restarts the ones that fail (through actix's `Supervisor`
 //! with each actor's back-off), turns fatal errors into a process exit, and runs the graceful shutdown.
 
-use crate::actors::chat_worker::{ChatWorker, Generations, InFlight, StopTaking, WorkerDeps};
+use crate::activity::Activity;
+use crate::actors::chat_worker::{ChatWorker, Generations, StopTaking, WorkerDeps};
 use crate::actors::compressor::Compressor;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
@@ -54,6 +55,7 @@ pub struct Services {
     pub window: Arc<ContextWindow>,
     pub pacer: Arc<Pacer>,
     pub metrics: Arc<Metrics>,
+    pub activity: Arc<Activity>,
 }
 
 pub struct RootSupervisor {
@@ -67,7 +69,7 @@ pub struct RootSupervisor {
     metrics: Arc<Metrics>,
     exit: mpsc::UnboundedSender<ExitRequest>,
     permits: Arc<Semaphore>,
-    in_flight: Arc<InFlight>,
+    activity: Arc<Activity>,
     poller: Option<Addr<TelegramPoller>>,
     workers: Vec<(Arbiter, Addr<ChatWorker>)>,
 }
@@ -83,6 +85,7 @@ impl RootSupervisor {
             window,
             pacer,
             metrics,
+            activity,
         } = services;
         let permits = Arc::new(Semaphore::new(config.max_concurrent_jobs));
         Self {
@@ -96,7 +99,7 @@ impl RootSupervisor {
             metrics,
             exit,
             permits,
-            in_flight: Arc::new(InFlight::default()),
+            activity,
             poller: None,
             workers: Vec::new(),
         }
@@ -124,7 +127,7 @@ impl Actor for RootSupervisor {
             sessions: self.sessions.clone(),
             compressor,
             permits: self.permits.clone(),
-            in_flight: self.in_flight.clone(),
+            activity: self.activity.clone(),
             health: self.health.clone(),
             tokens: self.tokens.clone(),
             window: self.window.clone(),
@@ -241,7 +244,7 @@ impl Handler<Shutdown> for RootSupervisor {
         for (_, worker) in &self.workers {
             worker.do_send(StopTaking);
         }
-        let in_flight = self.in_flight.clone();
+        let in_flight = self.activity.clone();
         let permits = self.permits.clone();
         let queue = self.queue.clone();
         let deadline = Instant::now() + msg.grace;

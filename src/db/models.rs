@@ -90,3 +90,18 @@ pub struct ChatStats {
     /// Summaries made (compressions) since the last `/clear`.
     pub compressions: i64,
 }
+
+/// One chat in the admin API's list: its row and its figures.
+#[derive(Debug, Clone)]
+pub struct ChatOverview {
+    pub chat: ChatRow,
+    pub user_messages: i64,
+    pub assistant_messages: i64,
+    /// Sum of stored token counts (our count) of all its messages, folded ones included.
+    pub tokens: i64,
+    /// As reported by the LLM server.
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// When its newest message was stored (Unix seconds), if it has any.
+    pub last_message_at: Option<i64>,
+}

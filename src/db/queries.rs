@@ -1,11 +1,15 @@
 //! Queries. Each takes a connection, so callers choose the transaction.
 
-use super::models::{ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow};
+use super::models::{
+    ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
+};
 use super::schema::{chats, messages, summaries, usage};
 use crate::ids::ChatId;
+use crate::paging::Page;
 use diesel::dsl::{count_star, max, min, sum};
 use diesel::prelude::*;
 use diesel::SqliteConnection;
+use std::collections::HashMap;
 
 type QResult<T> = Result<T, diesel::result::Error>;
 
@@ -216,6 +220,125 @@ pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStat
     Ok(stats)
 }
 
+/// `OFFSET` and `LIMIT` of a page.
+fn bounds(page: Page) -> (i64, i64) {
+    (
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+        i64::from(page.per_page()),
+    )
+}
+
+/// Per chat and role: messages, their tokens, the newest one's time.
+type RoleFigures = (i64, String, i64, Option<i64>, Option<i64>);
+
+/// One page of chats, most recently active first (then by id), with their figures.
+pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<ChatOverview>> {
+    let (offset, limit) = bounds(page);
+    let rows: Vec<ChatRow> = chats::table
+        .order((chats::updated_at.desc(), chats::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(ChatRow::as_select())
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let by_role: Vec<RoleFigures> = messages::table
+        .filter(messages::chat_id.eq_any(&ids))
+        .group_by((messages::chat_id, messages::role))
+        .select((
+            messages::chat_id,
+            messages::role,
+            count_star(),
+            sum(messages::tokens),
+            max(messages::created_at),
+        ))
+        .load(conn)?;
+    let usage: HashMap<i64, (i64, i64)> = usage::table
+        .filter(usage::chat_id.eq_any(&ids))
+        .select((
+            usage::chat_id,
+            usage::prompt_tokens,
+            usage::completion_tokens,
+        ))
+        .load::<(i64, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(id, p, c)| (id, (p, c)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|chat| {
+            let (prompt_tokens, completion_tokens) = usage.get(&chat.id).copied().unwrap_or((0, 0));
+            let mut overview = ChatOverview {
+                user_messages: 0,
+                assistant_messages: 0,
+                tokens: 0,
+                prompt_tokens,
+                completion_tokens,
+                last_message_at: None,
+                chat,
+            };
+            for (_, role, n, tokens, last) in by_role.iter().filter(|r| r.0 == overview.chat.id) {
+                match role.as_str() {
+                    "user" => overview.user_messages = *n,
+                    "assistant" => overview.assistant_messages = *n,
+                    _ => {}
+                }
+                overview.tokens += tokens.unwrap_or(0);
+                overview.last_message_at = overview.last_message_at.max(*last);
+            }
+            overview
+        })
+        .collect())
+}
+
+/// How many messages the chat has, folded ones included.
+pub fn count_messages(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
+    messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .select(count_star())
+        .first(conn)
+}
+
+/// One page of the chat's messages, folded ones included, oldest first.
+pub fn messages_page(
+    conn: &mut SqliteConnection,
+    chat: ChatId,
+    page: Page,
+) -> QResult<Vec<MessageRow>> {
+    let (offset, limit) = bounds(page);
+    messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .order(messages::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(conn)
+}
+
+/// Every summary of the chat, oldest first (the last one is in use).
+pub fn summaries_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<SummaryRow>> {
+    summaries::table
+        .filter(summaries::chat_id.eq(chat.0))
+        .order(summaries::id.asc())
+        .select(SummaryRow::as_select())
+        .load(conn)
+}
+
+/// Deletes the chat; its messages, summaries and usage go with it (`ON DELETE CASCADE`, with the pool's
+/// `foreign_keys = ON`). Returns whether the chat existed.
+pub fn delete_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<bool> {
+    Ok(diesel::delete(chats::table.find(chat.0)).execute(conn)? > 0)
+}
+
+/// Writes a consistent copy of the whole database to `path` (`VACUUM INTO`): a compact, standalone SQLite
+/// file, made while the bot keeps writing. SQLite refuses a `path` that exists and is not empty. Cannot run
+/// inside a transaction.
+pub fn vacuum_into(conn: &mut SqliteConnection, path: &str) -> QResult<()> {
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(path)
+        .execute(conn)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +436,96 @@ mod tests {
         assert_eq!((s.first_at, s.last_at), (Some(100), Some(100)));
         let empty = chat_stats(&mut conn, ChatId(999)).unwrap();
         assert_eq!(empty, ChatStats::default());
+    }
+
+    #[test]
+    fn chat_overviews_page_the_chats_with_their_figures() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        for id in [1, 2, 3] {
+            chat(&mut conn, id);
+        }
+        insert_message(&mut conn, &msg(2, "user", "a", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(2, "assistant", "b", Some(2))).unwrap();
+        insert_message(&mut conn, &msg(2, "user", "c", Some(3))).unwrap();
+        add_usage(&mut conn, ChatId(2), 30, 5).unwrap();
+
+        let first = chat_overviews(&mut conn, Page::new(Some(1), Some(2)).unwrap()).unwrap();
+        let second = chat_overviews(&mut conn, Page::new(Some(2), Some(2)).unwrap()).unwrap();
+
+        let ids = |v: &[ChatOverview]| v.iter().map(|o| o.chat.id).collect::<Vec<_>>();
+        assert_eq!((ids(&first), ids(&second)), (vec![1, 2], vec![3]));
+        let two = &first[1];
+        assert_eq!(
+            (two.user_messages, two.assistant_messages, two.tokens),
+            (2, 1, 30)
+        );
+        assert_eq!((two.prompt_tokens, two.completion_tokens), (30, 5));
+        assert_eq!(two.last_message_at, Some(100));
+        assert_eq!(
+            (first[0].user_messages, first[0].last_message_at),
+            (0, None)
+        );
+    }
+
+    #[test]
+    fn deleting_a_chat_takes_its_messages_summaries_and_usage_with_it() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 4);
+        chat(&mut conn, 5);
+        insert_message(&mut conn, &msg(4, "user", "a", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(5, "user", "b", Some(1))).unwrap();
+        add_usage(&mut conn, ChatId(4), 1, 1).unwrap();
+        let summary = NewSummary {
+            chat_id: 4,
+            content: "s",
+            tokens: 1,
+            first_message_id: 1,
+            last_message_id: 1,
+            created_at: 1,
+        };
+        fold_into_summary(&mut conn, &summary, 1).unwrap();
+
+        assert!(delete_chat(&mut conn, ChatId(4)).unwrap());
+
+        assert!(!delete_chat(&mut conn, ChatId(4)).unwrap(), "already gone");
+        assert_eq!(count_messages(&mut conn, ChatId(4)).unwrap(), 0);
+        assert!(summaries_of(&mut conn, ChatId(4)).unwrap().is_empty());
+        assert_eq!(
+            chat_stats(&mut conn, ChatId(4)).unwrap(),
+            ChatStats::default()
+        );
+        assert_eq!(count_messages(&mut conn, ChatId(5)).unwrap(), 1);
+    }
+
+    #[test]
+    fn messages_come_in_pages_oldest_first() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 6);
+        for (i, text) in ["a", "b", "c"].into_iter().enumerate() {
+            insert_message(&mut conn, &msg(6, "user", text, Some(i as i64))).unwrap();
+        }
+        let page = messages_page(&mut conn, ChatId(6), Page::new(Some(2), Some(2)).unwrap());
+        let texts: Vec<String> = page.unwrap().into_iter().map(|m| m.content).collect();
+        assert_eq!(texts, ["c"]);
+        assert_eq!(count_messages(&mut conn, ChatId(6)).unwrap(), 3);
+    }
+
+    #[test]
+    fn vacuum_into_writes_a_database_that_opens_and_refuses_an_existing_file() {
+        let (dir, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 8);
+        let target = dir.path().join("copy.db");
+        let target_str = target.to_str().unwrap();
+
+        vacuum_into(&mut conn, target_str).unwrap();
+
+        let copy = db::open(&target, 1).unwrap();
+        assert_eq!(count_chats(&mut copy.get().unwrap()).unwrap(), 1);
+        assert!(vacuum_into(&mut conn, target_str).is_err());
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The HTTP server for operators: `GET /health` (the process runs) and `GET /ready` (it can do its work).
+//! The HTTP server for operators: `GET /health` (the process runs), `GET /ready` (it can do its work),
+//! `GET /metrics` (Prometheus), and the admin API under `/api` ([`admin`], only with `API_TOKEN`).
+
+pub mod admin;
 
 use crate::actors::session_manager::CountChats;
 use crate::actors::session_manager::{Ping, SessionManager};
@@ -30,13 +33,37 @@ pub struct AppState {
     pub api_token: Option<Secret>,
     /// The SQLite file (backups go next to it).
     pub database_path: PathBuf,
+    /// What the workers are doing (dashboard).
+    pub activity: Arc<crate::activity::Activity>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics))
+    cfg.route("/", web::get().to(dashboard))
+        .route("/metrics", web::get().to(metrics))
         .route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready));
+        .route("/ready", web::get().to(ready))
+        .configure(admin::routes);
 }
+
+/// The dashboard: one self-contained page (no CDN: the machine may be offline) that reads `/health`, `/ready`
+/// and the admin API with the token the operator enters. Absent, like the admin API, without `API_TOKEN`.
+async fn dashboard(state: web::Data<AppState>) -> HttpResponse {
+    if state.api_token.is_none() {
+        return HttpResponse::NotFound().json(
+            json!({"error": "the dashboard is off: set API_TOKEN to enable it", "status": 404}),
+        );
+    }
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+        ))
+        .body(DASHBOARD_HTML)
+}
+
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 /// Prometheus text format. Gauges that mirror other state are refreshed first.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -81,6 +81,7 @@ pub fn classify(status: u16, message: String) -> LlmError {
         "service unavailable",
         "timed out",
         "timeout",
+        "error sending request", // aichat (reqwest) when the upstream cannot be reached
     ]
     .iter()
     .any(|k| lower.contains(k));
@@ -106,6 +107,13 @@ mod tests {
         ));
         assert!(matches!(
             classify(400, "error sending request: operation timed out".into()),
+            LlmError::Server { .. }
+        ));
+        assert!(matches!(
+            classify(
+                400,
+                "error sending request for url (http://127.0.0.1:9/v1/chat/completions)".into()
+            ),
             LlmError::Server { .. }
         ));
         assert!(matches!(

@@ -30,6 +30,11 @@ impl Priority {
             Priority::Low => "low",
         }
     }
+
+    /// The inverse of [`Priority::as_str`].
+    pub fn parse(s: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 /// What the bot knows of a chat when a message arrives; stored with the session.

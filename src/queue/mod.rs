@@ -5,5 +5,6 @@ pub mod redis_queue;
 
 pub use job::{ChatRef, Job, JobKind, Notice, Priority};
 pub use redis_queue::{
-    FailOutcome, Lease, Progress, Queue, QueueError, QueueSettings, QueueStats, Taken, Taker,
+    DeadJob, DeadPage, FailOutcome, Lease, Progress, Queue, QueueError, QueueSettings, QueueStats,
+    Requeued, Taken, Taker,
 };

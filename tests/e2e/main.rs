@@ -6,7 +6,9 @@
     clippy::indexing_slicing
 )]
 
+mod admin;
 mod chat;
+mod dashboard;
 mod fakes_selftest;
 mod operations;
 mod queue;

@@ -1,0 +1,716 @@
+//! The admin API under `/api`: sessions (list, show, messages, delete), the queue's figures, dead letters
+//! (list, re-queue, drop) and database backups. See `docs/api.md`.
+//!
+//! It answers only when `API_TOKEN` is set (otherwise every `/api/...` path is 404, as if it did not exist),
+//! and only to `Authorization: Bearer <API_TOKEN>` (otherwise 401), compared in constant time. Every answer,
+//! errors included, is JSON; an error is `{"error": "...", "status": N}`. Malformed input (query, path, body)
+//! is a 400, never a 500.
+
+use super::AppState;
+use crate::actors::session_manager::{
+    Backup, BackupOutcome, ChatDetail, ChatList, DeleteChat, GetChat, ListChats, ListMessages,
+    MessageList, SessionError, SessionManager,
+};
+use crate::db::models::{ChatOverview, ChatRow, MessageRow, SummaryRow};
+use crate::ids::{ChatId, JobId};
+use crate::paging::Page;
+use crate::queue::{DeadJob, QueueError, Requeued};
+use actix::dev::ToEnvelope;
+use actix::{Handler, Message};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpResponse, ResponseError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A SessionManager read or delete that takes longer than this is reported as 503 (the database is busy,
+/// e.g. both of its threads are writing). A backup is not bounded: it takes as long as the copy takes.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request body (only `POST /api/backup` has one, a file name).
+const MAX_BODY_BYTES: usize = 4096;
+/// The longest backup file name (the pattern's `{0,99}` plus its first character).
+const MAX_BACKUP_NAME: usize = 100;
+/// The longest job id accepted in a path; the bot's own are `u{update_id}` and `compress-{chat}`.
+const MAX_JOB_ID: usize = 200;
+/// Files SQLite keeps next to the database: a backup must never take one of these names.
+const SQLITE_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Registers the `/api` scope: the token check around every route, JSON errors for bad input, unknown paths
+/// and wrong methods.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .wrap(from_fn(require_token))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(format!("bad query parameters: {e}")).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(format!("bad path parameter: {e}")).into()
+            }))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY_BYTES)
+                    .error_handler(|e, _| json_error(&e).into()),
+            )
+            .service(resource("/sessions").route(web::get().to(list_sessions)))
+            .service(
+                resource("/sessions/{chat_id}")
+                    .route(web::get().to(get_session))
+                    .route(web::delete().to(delete_session)),
+            )
+            .service(resource("/sessions/{chat_id}/messages").route(web::get().to(list_messages)))
+            .service(resource("/queue").route(web::get().to(queue_stats)))
+            .service(resource("/activity").route(web::get().to(activity)))
+            .service(resource("/dead").route(web::get().to(list_dead)))
+            .service(resource("/dead/{id}").route(web::delete().to(drop_dead)))
+            .service(resource("/dead/{id}/retry").route(web::post().to(retry_dead)))
+            .service(resource("/backup").route(web::post().to(backup)))
+            .default_service(web::to(|| async {
+                ApiError::not_found("no such endpoint")
+            })),
+    );
+}
+
+/// A resource whose other methods answer 405 in JSON.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this endpoint",
+        )
+    }))
+}
+
+// ---- Errors ------------------------------------------------------------------------------------------------
+
+/// An error answer: `{"error": message, "status": status}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    /// A SessionManager failure, logged here (where it is handled) with its cause.
+    fn session(what: &str, e: &SessionError) -> Self {
+        log::error!("admin API: {what} failed: {e}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} failed: {e}"),
+        )
+    }
+
+    /// A Redis failure: 503 while Redis cannot be reached, 500 for an answer the bot does not understand.
+    fn queue(state: &AppState, what: &str, e: &QueueError) -> Self {
+        let text = state.redactor.redact(&e.to_string()).into_owned();
+        log::error!("admin API: {what} failed: {text}");
+        let status = match e {
+            QueueError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueueError::Redis(_) | QueueError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::new(status, format!("{what} failed: {text}"))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(json!({"error": self.message, "status": self.status.as_u16()}))
+    }
+}
+
+impl actix_web::Responder for ApiError {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &actix_web::HttpRequest) -> HttpResponse {
+        self.error_response()
+    }
+}
+
+/// A body that is too large is 413; any other unreadable body (not JSON, wrong fields) is 400.
+fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError;
+    match e {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        other => ApiError::bad_request(format!("bad JSON body: {other}")),
+    }
+}
+
+// ---- Authentication ----------------------------------------------------------------------------------------
+
+/// 404 for everything while `API_TOKEN` is unset; 401 without the right bearer token.
+async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let token = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.api_token.clone());
+    let refusal = match token {
+        None => Some(ApiError::not_found("no such endpoint")),
+        Some(token) if !authorized(req.headers().get(header::AUTHORIZATION), &token) => {
+            Some(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong API token: send `Authorization: Bearer <API_TOKEN>`",
+            ))
+        }
+        Some(_) => None,
+    };
+    match refusal {
+        Some(error) => Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body()),
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+    }
+}
+
+/// Whether the `Authorization` header carries `token` as a bearer token.
+fn authorized(header: Option<&HeaderValue>, token: &crate::secret::Secret) -> bool {
+    header
+        .and_then(|h| h.to_str().ok())
+        .and_then(bearer)
+        .is_some_and(|candidate| token.verify(candidate.as_bytes()))
+}
+
+/// The credentials of `Bearer <credentials>` (the scheme in any case, RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim_start())
+}
+
+// ---- Sessions ----------------------------------------------------------------------------------------------
+
+/// `?page=&per_page=`; both optional.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Result<Page, ApiError> {
+        Page::new(self.page, self.per_page).map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+}
+
+async fn list_sessions(
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let list = ask(&state, "listing the sessions", ListChats { page }).await?;
+    Ok(HttpResponse::Ok().json(sessions_json(page, &list)))
+}
+
+async fn get_session(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id = ChatId(path.into_inner());
+    match ask(&state, "reading the session", GetChat { chat_id }).await? {
+        Some(detail) => Ok(HttpResponse::Ok().json(session_json(&detail))),
+        None => Err(no_session(chat_id)),
+    }
+}
+
+async fn list_messages(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id = ChatId(path.into_inner());
+    let page = query.page()?;
+    let msg = ListMessages { chat_id, page };
+    match ask(&state, "listing the messages", msg).await? {
+        Some(list) => Ok(HttpResponse::Ok().json(messages_json(chat_id, page, &list))),
+        None => Err(no_session(chat_id)),
+    }
+}
+
+async fn delete_session(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id = ChatId(path.into_inner());
+    if ask(&state, "deleting the session", DeleteChat { chat_id }).await? {
+        log::info!("admin API: session {chat_id} deleted");
+        Ok(HttpResponse::Ok().json(json!({"deleted": true, "id": chat_id.0})))
+    } else {
+        Err(no_session(chat_id))
+    }
+}
+
+fn no_session(chat_id: ChatId) -> ApiError {
+    ApiError::not_found(format!("no session with id {chat_id}"))
+}
+
+/// Sends a message to the SessionManager, bounded by [`SESSION_TIMEOUT`].
+async fn ask<M, T>(state: &AppState, what: &str, msg: M) -> Result<T, ApiError>
+where
+    M: Message<Result = Result<T, SessionError>> + Send + 'static,
+    T: Send + 'static,
+    SessionManager: Handler<M>,
+    <SessionManager as actix::Actor>::Context: ToEnvelope<SessionManager, M>,
+{
+    match tokio::time::timeout(SESSION_TIMEOUT, state.sessions.send(msg)).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(e))) => Err(ApiError::session(what, &e)),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{what} failed: the session manager is unavailable ({e})"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{what} failed: the database did not answer within {SESSION_TIMEOUT:?}"),
+        )),
+    }
+}
+
+fn chat_json(chat: &ChatRow) -> Value {
+    json!({
+        "id": chat.id,
+        "kind": chat.kind,
+        "title": chat.title,
+        "blocked_at": chat.blocked_at,
+        "created_at": chat.created_at,
+        "updated_at": chat.updated_at,
+    })
+}
+
+fn overview_json(o: &ChatOverview) -> Value {
+    let mut v = chat_json(&o.chat);
+    if let Some(map) = v.as_object_mut() {
+        map.extend([
+            (
+                "messages".into(),
+                json!(o.user_messages + o.assistant_messages),
+            ),
+            ("user_messages".into(), json!(o.user_messages)),
+            ("assistant_messages".into(), json!(o.assistant_messages)),
+            ("tokens".into(), json!(o.tokens)),
+            ("prompt_tokens".into(), json!(o.prompt_tokens)),
+            ("completion_tokens".into(), json!(o.completion_tokens)),
+            ("last_message_at".into(), json!(o.last_message_at)),
+            (
+                "last_activity_at".into(),
+                json!(o.last_message_at.unwrap_or(0).max(o.chat.updated_at)),
+            ),
+        ]);
+    }
+    v
+}
+
+fn sessions_json(page: Page, list: &ChatList) -> Value {
+    json!({
+        "page": page.number(),
+        "per_page": page.per_page(),
+        "total": list.total,
+        "sessions": list.chats.iter().map(overview_json).collect::<Vec<_>>(),
+    })
+}
+
+fn session_json(detail: &ChatDetail) -> Value {
+    let mut chat = chat_json(&detail.chat);
+    if let Some(map) = chat.as_object_mut() {
+        map.insert("system_prompt".into(), json!(detail.chat.system_prompt));
+    }
+    let s = &detail.stats;
+    json!({
+        "session": chat,
+        "stats": {
+            "user_messages": s.user_messages,
+            "assistant_messages": s.assistant_messages,
+            "tokens": s.tokens,
+            "prompt_tokens": s.prompt_tokens,
+            "completion_tokens": s.completion_tokens,
+            "first_at": s.first_at,
+            "last_at": s.last_at,
+            "compressions": s.compressions,
+        },
+        "summary": detail.summary.as_ref().map(|summary| json!({
+            "id": summary.id,
+            "tokens": summary.tokens,
+            "chars": summary.content.chars().count(),
+            "first_message_id": summary.first_message_id,
+            "last_message_id": summary.last_message_id,
+            "created_at": summary.created_at,
+        })),
+    })
+}
+
+fn message_json(m: &MessageRow) -> Value {
+    json!({
+        "type": "message",
+        "id": m.id,
+        "role": m.role,
+        "content": m.content,
+        "tokens": m.tokens,
+        "telegram_message_id": m.telegram_message_id,
+        "created_at": m.created_at,
+        "folded": m.folded,
+    })
+}
+
+fn summary_json(s: &SummaryRow, in_use: bool) -> Value {
+    json!({
+        "type": "summary",
+        "id": s.id,
+        "content": s.content,
+        "tokens": s.tokens,
+        "first_message_id": s.first_message_id,
+        "last_message_id": s.last_message_id,
+        "created_at": s.created_at,
+        "in_use": in_use,
+    })
+}
+
+fn messages_json(chat_id: ChatId, page: Page, list: &MessageList) -> Value {
+    let newest = list.summaries.last().map(|s| s.id);
+    json!({
+        "session_id": chat_id.0,
+        "page": page.number(),
+        "per_page": page.per_page(),
+        "total": list.total,
+        "messages": list.messages.iter().map(message_json).collect::<Vec<_>>(),
+        "summaries": list
+            .summaries
+            .iter()
+            .map(|s| summary_json(s, Some(s.id) == newest))
+            .collect::<Vec<_>>(),
+    })
+}
+
+// ---- Queue and dead letters --------------------------------------------------------------------------------
+
+async fn queue_stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stats = state
+        .queue
+        .stats()
+        .await
+        .map_err(|e| ApiError::queue(&state, "reading the queue", &e))?;
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+/// `GET /api/activity`: the jobs running now (with their worker) and the jobs that ended recently.
+async fn activity(state: web::Data<AppState>) -> HttpResponse {
+    let (running, recent) = state.activity.snapshot();
+    HttpResponse::Ok().json(json!({ "running": running, "recent": recent }))
+}
+
+async fn list_dead(
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let dead = state
+        .queue
+        .dead_jobs(page)
+        .await
+        .map_err(|e| ApiError::queue(&state, "listing the dead jobs", &e))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "page": page.number(),
+        "per_page": page.per_page(),
+        "total": dead.total,
+        "jobs": dead.jobs.iter().map(dead_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn retry_dead(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(path.into_inner())?;
+    let outcome = state
+        .queue
+        .requeue_dead(&id)
+        .await
+        .map_err(|e| ApiError::queue(&state, "re-queueing the job", &e))?;
+    let queued = match outcome {
+        Requeued::Ready => "ready",
+        Requeued::Waiting => "waiting",
+        Requeued::NotFound => return Err(no_dead_job(&id)),
+        Requeued::Conflict => {
+            return Err(ApiError::conflict(format!(
+                "a job with id {id} is queued again; drop the dead one instead"
+            )))
+        }
+    };
+    log::info!("admin API: dead job {id} re-queued ({queued})");
+    Ok(HttpResponse::Ok().json(json!({"requeued": true, "id": id.0, "state": queued})))
+}
+
+async fn drop_dead(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(path.into_inner())?;
+    let dropped = state
+        .queue
+        .drop_dead(&id)
+        .await
+        .map_err(|e| ApiError::queue(&state, "dropping the job", &e))?;
+    if !dropped {
+        return Err(no_dead_job(&id));
+    }
+    log::info!("admin API: dead job {id} dropped");
+    Ok(HttpResponse::Ok().json(json!({"dropped": true, "id": id.0})))
+}
+
+fn no_dead_job(id: &JobId) -> ApiError {
+    ApiError::not_found(format!("no dead job with id {id}"))
+}
+
+/// A job id from a path: letters, digits, `-`, `_`, `.` (what the bot makes), so it cannot reach other keys.
+fn job_id(raw: String) -> Result<JobId, ApiError> {
+    let valid = !raw.is_empty()
+        && raw.len() <= MAX_JOB_ID
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(JobId(raw))
+    } else {
+        Err(ApiError::bad_request(format!(
+            "a job id is 1 to {MAX_JOB_ID} letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+fn dead_json(job: &DeadJob) -> Value {
+    let payload = job.payload.as_deref().map(|raw| {
+        serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+    });
+    json!({
+        "id": job.id.0,
+        "reason": job.reason,
+        "dead_at_ms": job.dead_at_ms,
+        "attempts": job.attempts,
+        "priority": job.priority,
+        "chat": job.chat.map(|c| c.0),
+        "enqueued_at_ms": job.enqueued_at_ms,
+        "last_error": job.last_error,
+        "merged_messages": job.merged,
+        "payload": payload,
+    })
+}
+
+// ---- Backup ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupRequest {
+    name: String,
+}
+
+async fn backup(
+    state: web::Data<AppState>,
+    body: web::Json<BackupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let target = backup_target(&state.database_path, &body.name)?;
+    let msg = Backup {
+        target: target.clone(),
+    };
+    // Not bounded by SESSION_TIMEOUT: a large database takes as long as it takes.
+    let outcome = match state.sessions.send(msg).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => return Err(ApiError::session("the backup", &e)),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the backup failed: the session manager is unavailable ({e})"),
+            ))
+        }
+    };
+    match outcome {
+        BackupOutcome::Created { path, bytes } => {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            log::info!(
+                "admin API: database backed up to {} ({bytes} bytes)",
+                path.display()
+            );
+            Ok(HttpResponse::Created().json(json!({
+                "name": body.name,
+                "path": path.display().to_string(),
+                "bytes": bytes,
+            })))
+        }
+        BackupOutcome::Exists => Err(ApiError::conflict(format!(
+            "{} already exists; choose another name",
+            target.display()
+        ))),
+    }
+}
+
+/// Where the backup `name` goes: the database's directory. The name matches
+/// `^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$` (so no path separators, no `..`, nothing absolute) and is not the
+/// database's own file or one SQLite keeps beside it (`-wal`, `-shm`, `-journal`).
+fn backup_target(database: &Path, name: &str) -> Result<PathBuf, ApiError> {
+    let well_formed = name.len() <= MAX_BACKUP_NAME
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !well_formed {
+        return Err(ApiError::bad_request(
+            "name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$: a plain file name, no directories",
+        ));
+    }
+    let own = database
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let taken = name == own
+        || SQLITE_SIDE_FILES
+            .iter()
+            .any(|suffix| name == format!("{own}{suffix}"));
+    if taken {
+        return Err(ApiError::bad_request(
+            "name is the database's own file (or one SQLite keeps beside it); choose another",
+        ));
+    }
+    let dir = database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok(dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn only_the_exact_bearer_token_is_authorized() {
+        let token = Secret::new("a-long-enough-admin-token");
+        let header = |v: &'static str| HeaderValue::from_static(v);
+        assert!(authorized(
+            Some(&header("Bearer a-long-enough-admin-token")),
+            &token
+        ));
+        assert!(authorized(
+            Some(&header("bearer  a-long-enough-admin-token")),
+            &token
+        ));
+        assert!(!authorized(None, &token));
+        assert!(!authorized(
+            Some(&header("Bearer a-long-enough-admin-tokeN")),
+            &token
+        ));
+        assert!(!authorized(
+            Some(&header("Basic a-long-enough-admin-token")),
+            &token
+        ));
+        assert!(!authorized(
+            Some(&header("a-long-enough-admin-token")),
+            &token
+        ));
+        assert!(!authorized(Some(&header("Bearer ")), &token));
+    }
+
+    #[test]
+    fn a_backup_name_is_a_plain_file_name_beside_the_database() {
+        let db = Path::new("/var/lib/bot/sessions.db");
+        assert_eq!(
+            backup_target(db, "backup-2026-11-24.db"),
+            Ok(PathBuf::from("/var/lib/bot/backup-2026-11-24.db"))
+        );
+        assert_eq!(
+            backup_target(Path::new("sessions.db"), "b.db"),
+            Ok(PathBuf::from("./b.db"))
+        );
+        let long = "a".repeat(MAX_BACKUP_NAME);
+        assert!(backup_target(db, &long).is_ok());
+        for bad in [
+            "",
+            "../x.db",
+            "/tmp/x.db",
+            "a/b.db",
+            ".hidden",
+            "..",
+            "-x",
+            "a b",
+            "x\\y",
+            "é.db",
+            "sessions.db",
+            "sessions.db-wal",
+            "sessions.db-shm",
+            "sessions.db-journal",
+            &format!("{long}a"),
+        ] {
+            let err = backup_target(db, bad).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_job_id_in_a_path_is_letters_digits_and_dashes() {
+        assert!(job_id("u123".into()).is_ok());
+        assert!(job_id("compress--1001234".into()).is_ok());
+        for bad in ["", "a:b", "u1 2", "x*", &"u".repeat(MAX_JOB_ID + 1)] {
+            assert!(job_id(bad.to_string()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_error_answers_with_its_status_in_json() {
+        let response = ApiError::bad_request("per_page must be between 1 and 500").error_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let unauthorized = ApiError::new(StatusCode::UNAUTHORIZED, "no").error_response();
+        assert_eq!(
+            unauthorized.headers().get(header::WWW_AUTHENTICATE),
+            Some(&HeaderValue::from_static("Bearer"))
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The dashboard in a real headless browser (Debian's chromium): the page renders the live figures.
+
+use crate::support::bot::ALLOWED_USER;
+use crate::support::{BotProcess, TestEnv};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const TOKEN: &str = "dashboard-test-token-0123456789";
+
+/// Loads `url` in headless chromium and returns the DOM after the page's scripts ran.
+fn render(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let output = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Let the page's fetches finish before the DOM is dumped.
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run chromium ({e}): run scripts/ensure-chromium.sh"));
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn dashboard_url(bot: &BotProcess) -> String {
+    format!("{}/#token={TOKEN}", bot.base_url())
+}
+
+#[actix_web::test]
+async fn the_dashboard_renders_live_figures_including_a_processed_job() {
+    let mut env = TestEnv::start();
+    env.set("API_TOKEN", TOKEN);
+    let bot = env.spawn_bot().await;
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "hello dashboard");
+    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+    // The job ends right after its answer is stored.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let dom = tokio::task::spawn_blocking({
+        let url = dashboard_url(&bot);
+        move || render(&url)
+    })
+    .await
+    .unwrap();
+
+    let text = |id: &str| -> String {
+        let start = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in {dom:.3000}"));
+        dom[start..].chars().take(1500).collect()
+    };
+    assert!(text("status").contains(">ok<"), "{}", text("status"));
+    assert!(text("ready").contains(">ready<"), "{}", text("ready"));
+    assert!(
+        text("version").contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        text("version")
+    );
+    assert!(
+        text("recent").contains("1001") && text("recent").contains("done"),
+        "the processed job: {}",
+        text("recent")
+    );
+    assert!(
+        text("sessions").contains("1001"),
+        "the session: {}",
+        text("sessions")
+    );
+    assert!(
+        dom.contains("<span id=\"error\" class=\"bad\"></span>"),
+        "no error shown: {}",
+        text("error")
+    );
+}
+
+#[actix_web::test]
+async fn the_dashboard_asks_for_the_token_and_shows_no_data_without_it() {
+    let mut env = TestEnv::start();
+    env.set("API_TOKEN", TOKEN);
+    let bot = env.spawn_bot().await;
+
+    let dom = tokio::task::spawn_blocking({
+        let url = format!("{}/#token=wrong-token-wrong-token", bot.base_url());
+        move || render(&url)
+    })
+    .await
+    .unwrap();
+
+    assert!(
+        dom.contains("id=\"login\" style=\"display: block;\""),
+        "{dom:.2000}"
+    );
+    assert!(!dom.contains(">1001<"));
+}
