@@ -178,6 +178,7 @@ impl RootSupervisor {
             self.config.llm.api_key.clone(),
         );
         let window = self.window.clone();
+        let model = self.config.llm.model.clone();
         ctx.spawn(
             async move {
                 for attempt in 1..=MODEL_INFO_ATTEMPTS {
@@ -193,7 +194,12 @@ impl RootSupervisor {
                             return;
                         }
                         Ok(None) => {
-                            log::info!("the model server does not list the model; context window {}", window.window());
+                            log::warn!(
+                                "the model server does not list AICHAT_MODEL={} in /v1/models (aichat wants \
+                                 `client:model` or `default`); using a context window of {} tokens",
+                                model,
+                                window.window()
+                            );
                             return;
                         }
                         Err(e) if attempt < MODEL_INFO_ATTEMPTS => {

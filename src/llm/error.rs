@@ -82,6 +82,8 @@ pub fn classify(status: u16, message: String) -> LlmError {
         "timed out",
         "timeout",
         "error sending request", // aichat (reqwest) when the upstream cannot be reached
+        "server_error",          // OpenAI's error type for its own failures, passed on by aichat
+        "internal server error",
     ]
     .iter()
     .any(|k| lower.contains(k));
