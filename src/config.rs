@@ -49,6 +49,8 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
 pub const DEFAULT_STREAM_EDIT_INTERVAL_MS: u64 = 1000;
 /// Sends and edits in any rolling 1.1 s for the whole bot (see `telegram::pacing`); Telegram allows about 30 a second.
 pub const DEFAULT_TELEGRAM_RATE_LIMIT: u32 = 28;
+/// Telegram allows about one message a second to one chat, with short bursts; 350 ms keeps it under 3 a second.
+pub const DEFAULT_TELEGRAM_CHAT_GAP_MS: u64 = 350;
 /// A streamed answer that stays silent this long (before its first token, or between two) has failed.
 pub const DEFAULT_LLM_IDLE_TIMEOUT_SECS: u64 = 120;
 
@@ -135,6 +137,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub stream_edit_interval: Duration,
     pub telegram_rate_limit: u32,
+    /// Minimum gap between two calls to one chat.
+    pub telegram_chat_gap: Duration,
     pub llm_idle_timeout: Duration,
     /// Enables the admin API (`/api/…`) and the dashboard; every call must carry it as a bearer token.
     pub api_token: Option<Secret>,
@@ -206,6 +210,7 @@ struct RawConfig {
     shutdown_grace: Option<String>,
     stream_edit_interval_ms: Option<String>,
     telegram_rate_limit: Option<String>,
+    telegram_chat_gap_ms: Option<String>,
     llm_idle_timeout: Option<String>,
     api_token: Option<String>,
 }
@@ -258,6 +263,7 @@ impl Config {
         crate::telegram::pacing::PacingSettings {
             global_rate: self.telegram_rate_limit as usize,
             edit_interval: self.stream_edit_interval,
+            chat_gap: self.telegram_chat_gap,
             ..Default::default()
         }
     }
@@ -350,6 +356,10 @@ impl Config {
                 self.stream_edit_interval.as_millis().to_string(),
             ),
             ("TELEGRAM_RATE_LIMIT", self.telegram_rate_limit.to_string()),
+            (
+                "TELEGRAM_CHAT_GAP_MS",
+                self.telegram_chat_gap.as_millis().to_string(),
+            ),
             (
                 "LLM_IDLE_TIMEOUT",
                 self.llm_idle_timeout.as_secs().to_string(),
@@ -652,9 +662,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         "TELEGRAM_RATE_LIMIT",
         raw.telegram_rate_limit.as_deref(),
         DEFAULT_TELEGRAM_RATE_LIMIT,
-        1..=1000,
-        "calls per second",
+        0..=1000,
+        "calls (0: no limit)",
     );
+    let telegram_chat_gap = number(
+        &mut p,
+        "TELEGRAM_CHAT_GAP_MS",
+        raw.telegram_chat_gap_ms.as_deref(),
+        DEFAULT_TELEGRAM_CHAT_GAP_MS,
+        0..=10_000,
+        "milliseconds",
+    )
+    .map(Duration::from_millis);
     let llm_idle_timeout = seconds(
         &mut p,
         "LLM_IDLE_TIMEOUT",
@@ -697,6 +716,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         shutdown_grace,
         stream_edit_interval,
         telegram_rate_limit,
+        telegram_chat_gap,
         llm_idle_timeout,
     ) {
         (
@@ -718,6 +738,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(shutdown_grace),
             Some(stream_edit_interval),
             Some(telegram_rate_limit),
+            Some(telegram_chat_gap),
             Some(llm_idle_timeout),
         ) if p.is_empty() => Ok(Config {
             telegram: TelegramConfig {
@@ -755,6 +776,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             shutdown_grace,
             stream_edit_interval,
             telegram_rate_limit,
+            telegram_chat_gap,
             llm_idle_timeout,
             api_token,
         }),

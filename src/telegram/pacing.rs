@@ -34,7 +34,8 @@ pub enum Class {
 
 #[derive(Debug, Clone)]
 pub struct PacingSettings {
-    /// Calls in any rolling second for the whole bot (Telegram allows about 30).
+    /// Calls in any rolling window for the whole bot (Telegram allows about 30 a second). 0: no global limit
+    /// (a self-hosted Bot API server, or benchmarks against a fake without limits).
     pub global_rate: usize,
     /// Share of that budget kept free for urgent calls: progress edits only go while the window is below it.
     pub progress_reserve: f64,
@@ -171,7 +172,7 @@ impl Pacer {
                 if class == Class::Urgent && first_pending {
                     return Decision::Wait(FIRST_PRIORITY);
                 }
-                if used >= s.global_rate.max(1) {
+                if s.global_rate > 0 && used >= s.global_rate {
                     let wait = frees_at.map_or(Duration::from_millis(1), |t| {
                         t.saturating_duration_since(now)
                     });
@@ -185,7 +186,11 @@ impl Pacer {
             }
             Class::Progress => {
                 // The budget is small: the float product is exact enough.
-                let room = (s.global_rate as f64 * (1.0 - s.progress_reserve)) as usize;
+                let room = if s.global_rate == 0 {
+                    usize::MAX
+                } else {
+                    (s.global_rate as f64 * (1.0 - s.progress_reserve)) as usize
+                };
                 let urgent_pending =
                     urgent_waited.is_some_and(|t| now.saturating_duration_since(t) < WINDOW);
                 if now < chat_state.next_call

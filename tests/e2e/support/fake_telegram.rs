@@ -119,6 +119,8 @@ pub struct SentMessage {
     /// What the user sees: tags stripped, entities decoded, surrounding whitespace trimmed
     /// (Telegram trims it).
     pub plain: String,
+    /// When the fake accepted it (for latency measurements).
+    pub at: Instant,
 }
 
 /// One successful `editMessageText`.
@@ -1154,6 +1156,7 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
         parse_mode,
         reply_to: reply_target.as_ref().map(|(id, _, _)| *id),
         plain: rendered.plain.clone(),
+        at: Instant::now(),
     });
     let mut message = json!({
         "message_id": message_id,
