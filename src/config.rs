@@ -617,17 +617,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         1..=100,
         "attempts",
     );
-    let job_retry_delay = number(
+    let job_retry_delay = seconds_in(
         &mut p,
         "JOB_RETRY_DELAY",
-        raw.job_retry_delay
-            .as_deref()
-            .map(|s| s.trim().trim_end_matches('s')),
+        raw.job_retry_delay.as_deref(),
         DEFAULT_JOB_RETRY_DELAY_SECS,
         0..=120,
-        "seconds",
-    )
-    .map(Duration::from_secs);
+    );
     let merge_window = number(
         &mut p,
         "MERGE_WINDOW_MS",
@@ -637,17 +633,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         "milliseconds",
     )
     .map(Duration::from_millis);
-    let shutdown_grace = number(
+    let shutdown_grace = seconds_in(
         &mut p,
         "SHUTDOWN_GRACE",
-        raw.shutdown_grace
-            .as_deref()
-            .map(|s| s.trim().trim_end_matches('s')),
+        raw.shutdown_grace.as_deref(),
         DEFAULT_SHUTDOWN_GRACE_SECS,
         0..=3600,
-        "seconds",
-    )
-    .map(Duration::from_secs);
+    );
     let stream_edit_interval = number(
         &mut p,
         "STREAM_EDIT_INTERVAL_MS",
@@ -840,8 +832,19 @@ where
 
 /// Whole seconds, with an optional `s` suffix (`300` or `300s`).
 fn seconds(p: &mut Vec<String>, name: &str, value: Option<&str>, default: u64) -> Option<Duration> {
+    seconds_in(p, name, value, default, 1..=86_400)
+}
+
+/// Whole seconds within `range`, with an optional `s` suffix.
+fn seconds_in(
+    p: &mut Vec<String>,
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Option<Duration> {
     let trimmed = value.map(|s| s.trim().trim_end_matches('s').to_string());
-    number(p, name, trimmed.as_deref(), default, 1..=86_400, "seconds").map(Duration::from_secs)
+    number(p, name, trimmed.as_deref(), default, range, "seconds").map(Duration::from_secs)
 }
 
 /// Accepts a plain path or the `sqlite://path`, `sqlite:path` and `file:path` forms.

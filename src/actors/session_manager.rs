@@ -424,16 +424,7 @@ impl Handler<BeginTurn> for SessionManager {
                 if system_tokens + new_tokens > msg.budget {
                     return Ok(None);
                 }
-                queries::upsert_chat(
-                    conn,
-                    &NewChat {
-                        id: msg.chat.id.0,
-                        kind: &msg.chat.kind,
-                        title: msg.chat.title.as_deref(),
-                        created_at: now,
-                        updated_at: now,
-                    },
-                )?;
+                queries::upsert_chat(conn, &new_chat(&msg.chat, now))?;
                 for (id, text, tokens) in &counted {
                     queries::insert_message(
                         conn,
@@ -544,16 +535,7 @@ impl Handler<SetSystemPrompt> for SessionManager {
             let now = now_unix();
             let mut conn = this.pool.get()?;
             conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                queries::upsert_chat(
-                    conn,
-                    &NewChat {
-                        id: msg.chat.id.0,
-                        kind: &msg.chat.kind,
-                        title: msg.chat.title.as_deref(),
-                        created_at: now,
-                        updated_at: now,
-                    },
-                )?;
+                queries::upsert_chat(conn, &new_chat(&msg.chat, now))?;
                 queries::set_system_prompt(conn, msg.chat.id, msg.prompt.as_deref())?;
                 Ok(())
             })?;
@@ -855,6 +837,17 @@ fn build_prompt(loaded: Loaded, budget: usize) -> TurnContext {
         tokens: used,
         trimmed,
         refused: None,
+    }
+}
+
+/// The chat row a message or command brings along (created, or refreshed, by `upsert_chat`).
+fn new_chat(chat: &ChatRef, now: i64) -> NewChat<'_> {
+    NewChat {
+        id: chat.id.0,
+        kind: &chat.kind,
+        title: chat.title.as_deref(),
+        created_at: now,
+        updated_at: now,
     }
 }
 
