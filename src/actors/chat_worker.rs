@@ -10,6 +10,7 @@ use crate::actors::compressor::Compressor;
 use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
 use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
+use crate::actors::turns::TurnBatcher;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
@@ -30,6 +31,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// A worker that lost Redis retries sooner than other actors: it should resume within seconds of Redis
 /// coming back.
 const WORKER_RESTART_MAX_DELAY: Duration = Duration::from_secs(5);
+/// The most jobs a worker takes in one Redis call, when that many are ready and that many permits are free.
+pub const TAKE_BATCH: usize = 16;
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
@@ -49,6 +52,8 @@ pub struct WorkerDeps {
     pub config: Arc<Config>,
     pub queue: Queue,
     pub sessions: Addr<SessionManager>,
+    /// Shared by all workers: the jobs' turn steps, stored in batches.
+    pub turns: TurnBatcher,
     pub compressor: Addr<Compressor>,
     /// Shared by all workers: one permit per job in flight.
     pub permits: Arc<Semaphore>,
@@ -135,6 +140,7 @@ impl ChatWorker {
                 config.llm.api_key.clone(),
             ),
             sessions: deps.sessions.clone(),
+            turns: deps.turns.clone(),
             compressor: deps.compressor.clone(),
             queue: deps.queue.clone(),
             config: deps.config.clone(),
@@ -193,34 +199,44 @@ impl Handler<TakeNext> for ChatWorker {
         let taker = self.taker.take();
         let take = async move {
             // A closed semaphore means shutdown: take nothing more.
-            let Ok(permit) = permits.acquire_owned().await else {
+            let Ok(first) = permits.clone().acquire_owned().await else {
                 return Ok::<_, QueueError>(None);
             };
+            // Under load, several jobs in one call: as many as permits are free right now.
+            let mut held = vec![first];
+            while held.len() < TAKE_BATCH {
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => held.push(permit),
+                    Err(_) => break,
+                }
+            }
             let mut taker = match taker {
                 Some(t) => t,
                 None => queue.taker().await?,
             };
-            let job = taker.take().await?;
-            Ok(Some((taker, permit, job)))
+            let jobs = taker.take_many(held.len()).await?;
+            Ok(Some((taker, held, jobs)))
         };
         ctx.spawn(take.into_actor(self).map(|result, act, ctx| match result {
             Ok(None) => act.stopping = true,
-            Ok(Some((taker, permit, job))) => {
+            Ok(Some((taker, held, jobs))) => {
                 act.taker = Some(taker);
                 act.backoff.reset();
-                match job {
-                    Some(Taken::Job(lease)) => act.spawn_job(lease, permit),
-                    Some(Taken::GaveUp(job)) => {
-                        let runner = act.runner.clone();
-                        actix_rt::spawn(async move {
-                            runner.gave_up(job).await;
-                            drop(permit);
-                        });
+                // Permits left over (fewer jobs were ready) are released as `held` is dropped.
+                for (job, permit) in jobs.into_iter().zip(held) {
+                    match job {
+                        Taken::Job(lease) => act.spawn_job(lease, permit),
+                        Taken::GaveUp(job) => {
+                            let runner = act.runner.clone();
+                            actix_rt::spawn(async move {
+                                runner.gave_up(job).await;
+                                drop(permit);
+                            });
+                        }
+                        Taken::Unreadable { id, reason } => {
+                            log::error!("job {id} cannot be read and was dead-lettered: {reason}");
+                        }
                     }
-                    Some(Taken::Unreadable { id, reason }) => {
-                        log::error!("job {id} cannot be read and was dead-lettered: {reason}");
-                    }
-                    None => {}
                 }
                 ctx.notify(TakeNext);
             }

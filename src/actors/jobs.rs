@@ -14,6 +14,7 @@ use crate::actors::session_manager::{
 };
 use crate::actors::session_manager::{DropLastAnswer, MarkBlocked};
 use crate::actors::supervision::catch_panic;
+use crate::actors::turns::TurnBatcher;
 use crate::commands::{self, BotCommand};
 use crate::config::Config;
 use crate::context::ContextWindow;
@@ -36,6 +37,9 @@ use std::time::Duration;
 
 /// Telegram shows "typing…" for at most 5 s; refresh a little before that.
 pub const TYPING_REFRESH: Duration = Duration::from_secs(4);
+/// "typing…" is shown only when the model has not started its answer this long after being asked: a quick
+/// answer is its own sign of life, and saves a Telegram call.
+pub const TYPING_DELAY: Duration = Duration::from_millis(300);
 /// How often a streaming answer looks at what arrived and updates the chat (pacing decides what goes).
 pub const STREAM_TICK: Duration = Duration::from_millis(50);
 /// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
@@ -114,6 +118,8 @@ pub struct JobRunner {
     pub api: BotApi,
     pub llm: LlmClient,
     pub sessions: Addr<SessionManager>,
+    /// The SessionManager's turn steps, batched with those of the other jobs.
+    pub turns: TurnBatcher,
     pub compressor: Addr<Compressor>,
     pub queue: Queue,
     pub config: Arc<Config>,
@@ -285,11 +291,8 @@ impl JobRunner {
     }
 
     async fn execute(&self, lease: &Lease) -> Result<(), JobError> {
-        let progress = if lease.has_progress {
-            self.queue.progress(&lease.id).await?
-        } else {
-            Progress::default()
-        };
+        // Read as the job was taken, with the messages merged into it.
+        let progress = &lease.progress;
         match &lease.job.kind {
             JobKind::Chat {
                 chat,
@@ -297,12 +300,8 @@ impl JobRunner {
                 text,
                 ..
             } => {
-                let mut merged = progress.merged.clone();
-                if progress.answer.is_none() {
-                    merged.extend(self.queue.absorb_followers(lease).await?);
-                }
                 let mut messages = vec![(*message_id, text.clone())];
-                for job in merged {
+                for job in progress.merged.clone() {
                     if let JobKind::Chat {
                         message_id, text, ..
                     } = job.kind
@@ -317,7 +316,7 @@ impl JobRunner {
                         messages.len()
                     );
                 }
-                self.chat_turn(lease, &progress, chat.clone(), messages)
+                self.chat_turn(lease, progress, chat.clone(), messages)
                     .await
             }
             JobKind::Command {
@@ -333,7 +332,7 @@ impl JobRunner {
                 if again.is_empty() {
                     self.deliver(
                         lease,
-                        &progress,
+                        progress,
                         chat.id,
                         Some(*message_id),
                         NOTHING_TO_RETRY,
@@ -342,7 +341,7 @@ impl JobRunner {
                     return Ok(());
                 }
                 log::info!("chat {}: regenerating the last answer", chat.id);
-                self.chat_turn(lease, &progress, chat.clone(), again).await
+                self.chat_turn(lease, progress, chat.clone(), again).await
             }
             JobKind::Command {
                 chat,
@@ -351,7 +350,7 @@ impl JobRunner {
                 ..
             } => {
                 let text = self.command(chat, command).await?;
-                self.deliver(lease, &progress, chat.id, Some(*message_id), &text)
+                self.deliver(lease, progress, chat.id, Some(*message_id), &text)
                     .await?;
                 Ok(())
             }
@@ -364,7 +363,7 @@ impl JobRunner {
                     Notice::AccessDenied { user_id } => access_denied_text(*user_id),
                     Notice::TextOnly => TEXT_ONLY.to_string(),
                 };
-                self.deliver(lease, &progress, *chat_id, *reply_to, &text)
+                self.deliver(lease, progress, *chat_id, *reply_to, &text)
                     .await?;
                 Ok(())
             }
@@ -383,8 +382,7 @@ impl JobRunner {
                         self.tokens.corrected(self.llm.model(), before),
                         self.tokens.corrected(self.llm.model(), after),
                     );
-                    self.deliver(lease, &progress, *chat_id, None, &note)
-                        .await?;
+                    self.deliver(lease, progress, *chat_id, None, &note).await?;
                 }
                 Ok(())
             }
@@ -407,8 +405,8 @@ impl JobRunner {
         // The window is in the server's tokens; the database counts ours.
         let budget = self.raw_tokens(self.window.prompt_budget());
         let context = self
-            .sessions
-            .send(BeginTurn {
+            .turns
+            .begin(BeginTurn {
                 chat,
                 messages,
                 budget,
@@ -460,7 +458,13 @@ impl JobRunner {
                     self.tokens
                         .observe(model, context.tokens, usage.prompt_tokens);
                 }
-                self.queue.save_answer(lease, &shown).await?;
+                if delivery.started() {
+                    // Saved before the shown parts are edited into it, so a retry shows the same answer.
+                    self.queue.save_answer(lease, &shown).await?;
+                } else {
+                    // Nothing shown yet: saved with the first part sent, in the same Redis call.
+                    delivery.save_with_first_part(&shown);
+                }
                 (shown, usage)
             }
         };
@@ -474,8 +478,8 @@ impl JobRunner {
                 .to_string(),
         };
         let context_tokens = self
-            .sessions
-            .send(FinishTurn {
+            .turns
+            .finish(FinishTurn {
                 chat_id,
                 content: stored,
                 telegram_message_id: first,
@@ -501,7 +505,7 @@ impl JobRunner {
         Ok(())
     }
 
-    /// Streams the model's answer into the chat: "typing…" until the first text, then the text as it grows
+    /// Streams the model's answer into the chat: "typing…" (from [`TYPING_DELAY`]) until the first text, then the text as it grows
     /// (paced), until the stream ends or `/cancel`. Returns the answer to show (reasoning removed, with a note
     /// when it was cut short or stopped) and the server's usage.
     async fn generate(
@@ -532,12 +536,14 @@ impl JobRunner {
         );
         tokio::pin!(stream);
         let cancel = self.generations.begin(chat);
-        self.show_typing(chat).await;
-        let mut last_typing = tokio::time::Instant::now();
+        let mut last_typing: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(STREAM_TICK);
         let mut shown_len = 0;
         let result = loop {
             tokio::select! {
+                // In this order: an answer that is already complete is shown once, formatted, without
+                // streaming it first.
+                biased;
                 result = &mut stream => break Some(result),
                 () = cancel.notified() => break None,
                 _ = async {
@@ -556,9 +562,13 @@ impl JobRunner {
                 _ = tick.tick() => {
                     let text = strip_reasoning(&received.borrow());
                     if text.is_empty() {
-                        if last_typing.elapsed() >= TYPING_REFRESH {
+                        let due = match last_typing {
+                            None => asked.elapsed() >= TYPING_DELAY,
+                            Some(at) => at.elapsed() >= TYPING_REFRESH,
+                        };
+                        if due {
                             self.show_typing(chat).await;
-                            last_typing = tokio::time::Instant::now();
+                            last_typing = Some(tokio::time::Instant::now());
                         }
                     } else if text.len() != shown_len {
                         shown_len = text.len();

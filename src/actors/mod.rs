@@ -6,6 +6,7 @@
 //! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job).
 //! - [`compressor::Compressor`] summarises long conversations.
 //! - [`supervision`]: back-off and panic capture shared by all of them.
+//! - [`turns::TurnBatcher`]: group commit of the jobs' turn steps (one SQLite transaction for many).
 
 pub mod chat_worker;
 pub mod compressor;
@@ -15,3 +16,4 @@ pub mod poller;
 pub mod session_manager;
 pub mod supervision;
 pub mod supervisor;
+pub mod turns;

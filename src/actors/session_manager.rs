@@ -55,6 +55,27 @@ pub struct FinishTurn {
     pub usage: Option<Usage>,
 }
 
+/// The turn steps of many jobs, stored in ONE transaction (one commit for all of them; see
+/// [`crate::actors::turns::TurnBatcher`]). If a step fails, the batch is rolled back and each step is run
+/// again in a transaction of its own: a failing step changes nothing and does not fail the others. Replies
+/// one result per step, in order.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Result<TurnReply, SessionError>>")]
+pub struct Turns(pub Vec<TurnStep>);
+
+#[derive(Debug)]
+pub enum TurnStep {
+    Begin(BeginTurn),
+    Finish(FinishTurn),
+}
+
+/// A [`TurnStep`]'s result: what [`BeginTurn`] or [`FinishTurn`] would reply.
+#[derive(Debug)]
+pub enum TurnReply {
+    Begun(TurnContext),
+    Finished(usize),
+}
+
 /// `/clear`: forgets the chat's history, summaries and usage. Replies with the number of messages deleted.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, SessionError>")]
@@ -352,6 +373,104 @@ impl SessionManager {
             .or_else(|| self.default_system_prompt.clone())
     }
 
+    fn turn_step(
+        &self,
+        conn: &mut SqliteConnection,
+        step: &TurnStep,
+    ) -> Result<TurnReply, SessionError> {
+        match step {
+            TurnStep::Begin(m) => self.begin_turn(conn, m).map(TurnReply::Begun),
+            TurnStep::Finish(m) => self.finish_turn(conn, m).map(TurnReply::Finished),
+        }
+    }
+
+    /// [`BeginTurn`] inside the caller's transaction.
+    fn begin_turn(
+        &self,
+        conn: &mut SqliteConnection,
+        msg: &BeginTurn,
+    ) -> Result<TurnContext, SessionError> {
+        let now = now_unix();
+        let counted: Vec<(MessageId, &str, usize)> = msg
+            .messages
+            .iter()
+            .map(|(id, text)| (*id, text.as_str(), self.tokens.count_message(text)))
+            .collect();
+        let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
+        let chat_prompt = queries::find_chat(conn, msg.chat.id)?.and_then(|c| c.system_prompt);
+        let system = self.system_prompt(chat_prompt);
+        let system_tokens = system
+            .as_deref()
+            .map_or(0, |s| self.tokens.count_message(s));
+        if system_tokens + new_tokens > msg.budget {
+            return Ok(TurnContext {
+                refused: Some(new_tokens),
+                ..TurnContext::default()
+            });
+        }
+        queries::upsert_chat(conn, &new_chat(&msg.chat, now))?;
+        for (id, text, tokens) in &counted {
+            queries::insert_message(
+                conn,
+                &NewMessage {
+                    chat_id: msg.chat.id.0,
+                    role: Role::User.as_str(),
+                    content: text,
+                    tokens: clamp_i32(*tokens),
+                    telegram_message_id: Some(id.0),
+                    created_at: now,
+                },
+            )?;
+        }
+        let summary = queries::latest_summary(conn, msg.chat.id)?;
+        let loaded = Loaded {
+            system,
+            system_tokens,
+            summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
+            summary: summary.map(|s| s.content),
+            history: queries::active_history(conn, msg.chat.id)?,
+        };
+        Ok(build_prompt(loaded, msg.budget))
+    }
+
+    /// [`FinishTurn`] inside the caller's transaction.
+    fn finish_turn(
+        &self,
+        conn: &mut SqliteConnection,
+        msg: &FinishTurn,
+    ) -> Result<usize, SessionError> {
+        let tokens = self.tokens.count_message(&msg.content);
+        let added = queries::insert_message(
+            conn,
+            &NewMessage {
+                chat_id: msg.chat_id.0,
+                role: Role::Assistant.as_str(),
+                content: &msg.content,
+                tokens: clamp_i32(tokens),
+                telegram_message_id: msg.telegram_message_id.map(|m| m.0),
+                created_at: now_unix(),
+            },
+        )?;
+        if let (true, Some(usage)) = (added, msg.usage) {
+            queries::add_usage(
+                conn,
+                msg.chat_id,
+                i64::try_from(usage.prompt_tokens).unwrap_or(i64::MAX),
+                i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
+            )?;
+        }
+        // The context's size without loading it: system prompt + summary + the sum of the unfolded turns.
+        let system = self
+            .system_prompt(queries::find_chat(conn, msg.chat_id)?.and_then(|c| c.system_prompt));
+        let system_tokens = system
+            .as_deref()
+            .map_or(0, |s| self.tokens.count_message(s));
+        let summary_tokens =
+            queries::latest_summary(conn, msg.chat_id)?.map_or(0, |s| to_usize(s.tokens));
+        let history = usize::try_from(queries::active_tokens(conn, msg.chat_id)?).unwrap_or(0);
+        Ok(system_tokens + summary_tokens + history)
+    }
+
     /// System prompt, summary and unfolded turns of a chat, read in one transaction.
     fn load_context(
         &self,
@@ -406,47 +525,8 @@ impl Handler<BeginTurn> for SessionManager {
 
     fn handle(&mut self, msg: BeginTurn, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.guarded(ctx, "BeginTurn", |this| {
-            let now = now_unix();
-            let counted: Vec<(MessageId, &str, usize)> = msg
-                .messages
-                .iter()
-                .map(|(id, text)| (*id, text.as_str(), this.tokens.count_message(text)))
-                .collect();
-            let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
             let mut conn = this.pool.get()?;
-            let loaded = conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                let system = this.system_prompt(
-                    queries::find_chat(conn, msg.chat.id)?.and_then(|c| c.system_prompt),
-                );
-                let system_tokens = system
-                    .as_deref()
-                    .map_or(0, |s| this.tokens.count_message(s));
-                if system_tokens + new_tokens > msg.budget {
-                    return Ok(None);
-                }
-                queries::upsert_chat(conn, &new_chat(&msg.chat, now))?;
-                for (id, text, tokens) in &counted {
-                    queries::insert_message(
-                        conn,
-                        &NewMessage {
-                            chat_id: msg.chat.id.0,
-                            role: Role::User.as_str(),
-                            content: text,
-                            tokens: clamp_i32(*tokens),
-                            telegram_message_id: Some(id.0),
-                            created_at: now,
-                        },
-                    )?;
-                }
-                Ok(Some(this.load_context(conn, msg.chat.id)?))
-            })?;
-            Ok(match loaded {
-                None => TurnContext {
-                    refused: Some(new_tokens),
-                    ..TurnContext::default()
-                },
-                Some(loaded) => build_prompt(loaded, msg.budget),
-            })
+            conn.immediate_transaction(|conn| this.begin_turn(conn, &msg))
         })
     }
 }
@@ -456,31 +536,47 @@ impl Handler<FinishTurn> for SessionManager {
 
     fn handle(&mut self, msg: FinishTurn, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.guarded(ctx, "FinishTurn", |this| {
-            let tokens = this.tokens.count_message(&msg.content);
             let mut conn = this.pool.get()?;
-            conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                let added = queries::insert_message(
-                    conn,
-                    &NewMessage {
-                        chat_id: msg.chat_id.0,
-                        role: Role::Assistant.as_str(),
-                        content: &msg.content,
-                        tokens: clamp_i32(tokens),
-                        telegram_message_id: msg.telegram_message_id.map(|m| m.0),
-                        created_at: now_unix(),
-                    },
-                )?;
-                if let (true, Some(usage)) = (added, msg.usage) {
-                    queries::add_usage(
-                        conn,
-                        msg.chat_id,
-                        i64::try_from(usage.prompt_tokens).unwrap_or(i64::MAX),
-                        i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
-                    )?;
-                }
-                Ok(this.load_context(conn, msg.chat_id)?.tokens())
-            })
+            conn.immediate_transaction(|conn| this.finish_turn(conn, &msg))
         })
+    }
+}
+
+impl Handler<Turns> for SessionManager {
+    type Result = Vec<Result<TurnReply, SessionError>>;
+
+    fn handle(&mut self, msg: Turns, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let steps = msg.0;
+        let count = steps.len();
+        let stored = self.guarded(ctx, "Turns", |this| {
+            let mut conn = this.pool.get()?;
+            let together = conn.immediate_transaction(|conn| {
+                steps
+                    .iter()
+                    .map(|step| this.turn_step(conn, step))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            match together {
+                Ok(replies) => Ok(replies.into_iter().map(Ok).collect()),
+                // One step failed, so nothing was stored: each step again on its own, so only the failing
+                // one fails.
+                Err(_) if count > 1 => Ok(steps
+                    .iter()
+                    .map(|step| conn.immediate_transaction(|conn| this.turn_step(conn, step)))
+                    .collect()),
+                Err(e) => Ok(vec![Err(e)]),
+            }
+        });
+        match stored {
+            Ok(replies) => replies,
+            // No connection, or a panic: every step gets the error.
+            Err(e) => {
+                let reason = e.to_string();
+                (0..count)
+                    .map(|_| Err(SessionError::Internal(reason.clone())))
+                    .collect()
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::actors::chat_worker::{ChatWorker, Generations, StopTaking, WorkerDeps
 use crate::actors::compressor::Compressor;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
+use crate::actors::turns::TurnBatcher;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
@@ -125,6 +126,7 @@ impl Actor for RootSupervisor {
             config: self.config.clone(),
             queue: self.queue.clone(),
             sessions: self.sessions.clone(),
+            turns: TurnBatcher::start(self.sessions.clone()),
             compressor,
             permits: self.permits.clone(),
             activity: self.activity.clone(),

@@ -13,6 +13,10 @@ use std::collections::HashMap;
 
 type QResult<T> = Result<T, diesel::result::Error>;
 
+// Single rows are read with `get_result` (the first row of the cursor), not `first` (`LIMIT ?`): SQLite
+// re-prepares a statement whose LIMIT is a bound parameter every time it is bound (its value may change the
+// plan), which cost a full parse per query.
+
 /// Creates the chat, or refreshes its kind and title (a chat that writes is not blocked any more).
 pub fn upsert_chat(conn: &mut SqliteConnection, chat: &NewChat<'_>) -> QResult<()> {
     diesel::insert_into(chats::table)
@@ -38,14 +42,14 @@ pub fn mark_blocked(conn: &mut SqliteConnection, chat: ChatId, at: i64) -> QResu
 }
 
 pub fn count_chats(conn: &mut SqliteConnection) -> QResult<i64> {
-    chats::table.select(count_star()).first(conn)
+    chats::table.select(count_star()).get_result(conn)
 }
 
 pub fn find_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<ChatRow>> {
     chats::table
         .find(chat.0)
         .select(ChatRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -74,7 +78,7 @@ pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> 
         .filter(messages::chat_id.eq(chat.0))
         .filter(messages::folded.eq(false))
         .select(sum(messages::tokens))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(total.unwrap_or(0))
 }
 
@@ -83,7 +87,7 @@ pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     let total: Option<i64> = messages::table
         .filter(messages::chat_id.eq(chat.0))
         .select(sum(messages::tokens))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(total.unwrap_or(0))
 }
 
@@ -93,7 +97,7 @@ pub fn latest_summary(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Opti
         .filter(summaries::chat_id.eq(chat.0))
         .order(summaries::id.desc())
         .select(SummaryRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -190,17 +194,17 @@ pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStat
     let (first_at, last_at): (Option<i64>, Option<i64>) = messages::table
         .filter(messages::chat_id.eq(chat.0))
         .select((min(messages::created_at), max(messages::created_at)))
-        .first(conn)?;
+        .get_result(conn)?;
     let (prompt_tokens, completion_tokens): (i64, i64) = usage::table
         .find(chat.0)
         .select((usage::prompt_tokens, usage::completion_tokens))
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .unwrap_or((0, 0));
     let compressions: i64 = summaries::table
         .filter(summaries::chat_id.eq(chat.0))
         .select(count_star())
-        .first(conn)?;
+        .get_result(conn)?;
     let mut stats = ChatStats {
         first_at,
         last_at,
@@ -295,7 +299,7 @@ pub fn count_messages(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64>
     messages::table
         .filter(messages::chat_id.eq(chat.0))
         .select(count_star())
-        .first(conn)
+        .get_result(conn)
 }
 
 /// One page of the chat's messages, folded ones included, oldest first.

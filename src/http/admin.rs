@@ -131,7 +131,9 @@ impl ApiError {
         log::error!("admin API: {what} failed: {text}");
         let status = match e {
             QueueError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            QueueError::Redis(_) | QueueError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            QueueError::Redis(_) | QueueError::Timeout(_) | QueueError::Batch(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         Self::new(status, format!("{what} failed: {text}"))
     }

@@ -18,6 +18,9 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const MAX_STREAM_BYTES: usize = MAX_BODY_BYTES;
 /// How long a TCP connection may take; a local gateway answers at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// After `[DONE]`, the rest of a streamed body is read for at most this long and this much (see [`drain`]).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+const DRAIN_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct LlmClient {
@@ -195,13 +198,37 @@ impl LlmClient {
                     usage: completion.usage,
                 });
             }
-            read_stream(&mut response, idle_timeout, &mut on_delta).await
+            let outcome = read_stream(&mut response, idle_timeout, &mut on_delta).await;
+            // The answer is complete at `[DONE]`; the body's end usually follows in the same write. Reading it
+            // (in the background, so the answer does not wait) lets the connection go back to the pool instead
+            // of being closed: no new TCP connection per answer.
+            actix_rt::spawn(drain(response));
+            outcome
         };
         match tokio::time::timeout(total_timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(LlmError::Timeout),
         }
     }
+}
+
+/// Reads what is left of a body (at most [`DRAIN_BYTES`] within [`DRAIN_TIMEOUT`]), so its connection can be
+/// reused; gives up quietly otherwise (the connection is then closed).
+async fn drain<S, B, E>(mut body: S)
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(Ok(bytes)) = body.next().await {
+            left = left.saturating_sub(bytes.as_ref().len());
+            if left == 0 {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads an SSE body chunk by chunk until `[DONE]`, its end, an error event or an idle gap.

@@ -28,6 +28,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// Bounds one ordinary Redis call (a local Redis answers in well under a millisecond).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,6 +49,27 @@ pub enum QueueError {
     Timeout(Duration),
     #[error("unexpected answer from a queue script: {0}")]
     Protocol(String),
+    /// A batch of operations failed as a whole (see [`APPLY_BATCH`]); the first error, as text.
+    #[error("{0}")]
+    Batch(String),
+}
+
+/// The most records and acknowledgements applied in one Redis call. They come from all running jobs: one call
+/// is sent as soon as one is waiting, and those arriving meanwhile go together in the next.
+pub const APPLY_BATCH: usize = 128;
+
+/// A record or an acknowledgement for `lua/apply.lua`.
+#[derive(Debug)]
+enum Op {
+    Ack,
+    Record(Vec<(String, String)>),
+}
+
+struct Pending {
+    op: Op,
+    id: JobId,
+    attempt: u32,
+    reply: oneshot::Sender<Result<bool, QueueError>>,
 }
 
 /// How jobs are leased and retried.
@@ -108,8 +130,15 @@ pub struct Lease {
     pub attempt: u32,
     pub priority: Priority,
     pub job: Job,
-    /// An earlier attempt recorded progress (see [`Queue::progress`]).
-    pub has_progress: bool,
+    /// What earlier attempts did, and the messages merged into this job (read as it was taken).
+    pub progress: Progress,
+}
+
+impl Lease {
+    /// An earlier attempt recorded progress, or messages were merged into the job.
+    pub fn has_progress(&self) -> bool {
+        self.progress != Progress::default()
+    }
 }
 
 /// What a worker got from the queue.
@@ -129,12 +158,32 @@ pub enum Taken {
 /// What an earlier attempt of a job already did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// The complete answer, saved before any of it was sent.
+    /// The complete answer, saved before (or with) the first part of it that was sent.
     pub answer: Option<String>,
     /// Parts of the answer already delivered: part index → Telegram message id.
     pub parts: BTreeMap<usize, MessageId>,
     /// Jobs (messages) merged into this one.
     pub merged: Vec<Job>,
+}
+
+impl Progress {
+    /// From the fields of a job's hash (other fields are ignored).
+    fn from_fields(fields: impl IntoIterator<Item = (String, String)>) -> Progress {
+        let mut progress = Progress::default();
+        for (name, value) in fields {
+            if name == "answer" {
+                progress.answer = Some(value);
+            } else if name == "merged" {
+                let payloads: Vec<String> = serde_json::from_str(&value).unwrap_or_default();
+                progress.merged = decode_all(&payloads);
+            } else if let Some(index) = name.strip_prefix("part:") {
+                if let (Ok(i), Ok(m)) = (index.parse::<usize>(), value.parse::<i64>()) {
+                    progress.parts.insert(i, MessageId(m));
+                }
+            }
+        }
+        progress
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,12 +246,11 @@ pub enum Requeued {
 struct Scripts {
     enqueue: Script,
     take: Script,
-    ack: Script,
+    apply: Script,
     fail: Script,
     extend: Script,
     release: Script,
     absorb: Script,
-    record: Script,
     stats: Script,
     dead: Script,
     requeue: Script,
@@ -215,12 +263,11 @@ impl Scripts {
         Self {
             enqueue: s(include_str!("lua/enqueue.lua")),
             take: s(include_str!("lua/take.lua")),
-            ack: s(include_str!("lua/ack.lua")),
+            apply: s(include_str!("lua/apply.lua")),
             fail: s(include_str!("lua/fail.lua")),
             extend: s(include_str!("lua/extend.lua")),
             release: s(include_str!("lua/release.lua")),
             absorb: s(include_str!("lua/absorb.lua")),
-            record: s(include_str!("lua/record.lua")),
             stats: s(include_str!("lua/stats.lua")),
             dead: s(include_str!("lua/dead.lua")),
             requeue: s(include_str!("lua/requeue.lua")),
@@ -256,6 +303,8 @@ pub struct Queue {
     prefix: String,
     settings: QueueSettings,
     scripts: Arc<Scripts>,
+    /// Records and acknowledgements go to the task that applies them in batches (`None` in that task).
+    ops: Option<mpsc::UnboundedSender<Pending>>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -271,12 +320,20 @@ impl Queue {
     /// Must be called inside the actix/tokio runtime.
     pub fn new(url: &str, prefix: &str, settings: QueueSettings) -> Result<Queue, QueueError> {
         let client = redis::Client::open(url)?;
-        Ok(Queue {
+        let direct = Queue {
             conn: Self::manager(&client)?,
             client,
             prefix: prefix.to_string(),
             settings,
             scripts: Arc::new(Scripts::new()),
+            ops: None,
+        };
+        let (ops, pending) = mpsc::unbounded_channel();
+        // Ends when every clone of the queue is dropped.
+        tokio::spawn(apply_batches(direct.reopen()?, pending));
+        Ok(Queue {
+            ops: Some(ops),
+            ..direct
         })
     }
 
@@ -382,21 +439,46 @@ impl Queue {
         })
     }
 
-    /// Takes the next job without waiting.
+    /// Takes the next job without waiting (see [`Queue::try_take_many`]).
     pub async fn try_take(&self) -> Result<Option<Taken>, QueueError> {
+        Ok(self.try_take_many(1).await?.into_iter().next())
+    }
+
+    /// Takes up to `count` jobs in one step, without waiting. A chat job absorbs its chat's messages waiting
+    /// within the merge window (see [`Queue::absorb_followers`]) in the same step; each lease carries its
+    /// progress.
+    pub async fn try_take_many(&self, count: usize) -> Result<Vec<Taken>, QueueError> {
         let mut inv = self.scripts.take.prepare_invoke();
         inv.arg(&self.prefix)
             .arg(now_ms())
             .arg(millis(self.settings.lease))
-            .arg(self.settings.max_attempts);
+            .arg(self.settings.max_attempts)
+            .arg(millis(self.settings.merge_window))
+            .arg(count.max(1));
         let mut conn = self.conn.clone();
-        let reply: Option<(String, String, String, u32, String, String)> =
+        let reply: Vec<(String, String, String, u32, String, Vec<String>)> =
             bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        let Some((kind, id, payload, attempt, prio, progress)) = reply else {
-            return Ok(None);
-        };
-        let id = JobId(id);
-        let job = match Job::decode(&payload) {
+        let mut taken = Vec::with_capacity(reply.len());
+        for (kind, id, payload, attempt, prio, fields) in reply {
+            taken.push(
+                self.taken(kind, JobId(id), &payload, attempt, &prio, fields)
+                    .await?,
+            );
+        }
+        Ok(taken)
+    }
+
+    /// One entry of `lua/take.lua`'s answer.
+    async fn taken(
+        &self,
+        kind: String,
+        id: JobId,
+        payload: &str,
+        attempt: u32,
+        prio: &str,
+        fields: Vec<String>,
+    ) -> Result<Taken, QueueError> {
+        let job = match Job::decode(payload) {
             Ok(job) => job,
             Err(reason) => {
                 if kind == "job" {
@@ -410,34 +492,25 @@ impl Queue {
                     )
                     .await?;
                 }
-                return Ok(Some(Taken::Unreadable { id, reason }));
+                return Ok(Taken::Unreadable { id, reason });
             }
         };
         if kind == "dead" {
-            return Ok(Some(Taken::GaveUp(job)));
+            return Ok(Taken::GaveUp(job));
         }
-        let priority = match prio.as_str() {
-            "high" => Priority::High,
-            "default" => Priority::Default,
-            _ => Priority::Low,
-        };
-        Ok(Some(Taken::Job(Lease {
+        Ok(Taken::Job(Lease {
             id,
             attempt,
-            priority,
+            priority: Priority::parse(prio).unwrap_or(Priority::Low),
             job,
-            has_progress: progress == "1",
-        })))
+            progress: Progress::from_fields(pairs(fields)),
+        }))
     }
 
     /// The job is done: it is forgotten and its chat's next job becomes ready. `false` if the lease was lost
     /// (another worker took the job over after this one's lease expired).
     pub async fn ack(&self, lease: &Lease) -> Result<bool, QueueError> {
-        let mut inv = self.scripts.ack.prepare_invoke();
-        inv.arg(&self.prefix).arg(&lease.id.0).arg(lease.attempt);
-        let mut conn = self.conn.clone();
-        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        Ok(n == 1)
+        self.submit(lease, Op::Ack).await
     }
 
     /// The attempt failed: retried later with back-off if `retry` and attempts remain, else dead-lettered.
@@ -529,26 +602,13 @@ impl Queue {
                 .query_async(&mut conn),
         )
         .await?;
-        let mut progress = Progress::default();
-        for (name, value) in fields {
-            if name == "answer" {
-                progress.answer = Some(value);
-            } else if name == "merged" {
-                let payloads: Vec<String> = serde_json::from_str(&value).unwrap_or_default();
-                progress.merged = decode_all(&payloads);
-            } else if let Some(index) = name.strip_prefix("part:") {
-                if let (Ok(i), Ok(m)) = (index.parse::<usize>(), value.parse::<i64>()) {
-                    progress.parts.insert(i, MessageId(m));
-                }
-            }
-        }
-        Ok(progress)
+        Ok(Progress::from_fields(fields))
     }
 
     /// Saves the complete answer before any of it is sent, so a retry sends the same answer. `false` if the
     /// caller no longer holds the job.
     pub async fn save_answer(&self, lease: &Lease, answer: &str) -> Result<bool, QueueError> {
-        self.record(lease, "answer", answer).await
+        self.record(lease, &[("answer", answer)]).await
     }
 
     /// Records that part `index` of the answer was delivered as Telegram message `message`.
@@ -558,20 +618,101 @@ impl Queue {
         index: usize,
         message: MessageId,
     ) -> Result<bool, QueueError> {
-        self.record(lease, &format!("part:{index}"), &message.0.to_string())
+        self.record(lease, &[(&format!("part:{index}"), &message.0.to_string())])
             .await
     }
 
-    async fn record(&self, lease: &Lease, field: &str, value: &str) -> Result<bool, QueueError> {
-        let mut inv = self.scripts.record.prepare_invoke();
-        inv.arg(&self.prefix)
-            .arg(&lease.id.0)
-            .arg(lease.attempt)
-            .arg(field)
-            .arg(value);
+    /// Records the first delivered part together with the complete answer it is part of, in one step: for
+    /// an answer that was complete before any of it was sent (a retry then sends the same answer).
+    pub async fn record_first_part(
+        &self,
+        lease: &Lease,
+        answer: &str,
+        message: MessageId,
+    ) -> Result<bool, QueueError> {
+        self.record(
+            lease,
+            &[("answer", answer), ("part:0", &message.0.to_string())],
+        )
+        .await
+    }
+
+    async fn record(&self, lease: &Lease, fields: &[(&str, &str)]) -> Result<bool, QueueError> {
+        let fields = fields
+            .iter()
+            .map(|(f, v)| ((*f).to_string(), (*v).to_string()))
+            .collect();
+        self.submit(lease, Op::Record(fields)).await
+    }
+
+    /// Applies a record or an acknowledgement, batched with those of the other running jobs.
+    async fn submit(&self, lease: &Lease, op: Op) -> Result<bool, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            op,
+            id: lease.id.clone(),
+            attempt: lease.attempt,
+            reply,
+        };
+        match &self.ops {
+            Some(ops) => match ops.send(pending) {
+                Ok(()) => answer.await.unwrap_or_else(|_| {
+                    Err(QueueError::Batch("the queue's batch task stopped".into()))
+                }),
+                // The task is gone (its runtime stopped): apply it directly.
+                Err(mpsc::error::SendError(pending)) => self.apply_now(vec![pending]).await,
+            },
+            None => self.apply_now(vec![pending]).await,
+        }
+    }
+
+    /// One `lua/apply.lua` call for `batch`; answers each operation's sender and returns the first's result.
+    async fn apply_now(&self, batch: Vec<Pending>) -> Result<bool, QueueError> {
+        let mut inv = self.scripts.apply.prepare_invoke();
+        inv.arg(&self.prefix);
+        for p in &batch {
+            match &p.op {
+                Op::Ack => {
+                    inv.arg("ack").arg(&p.id.0).arg(p.attempt);
+                }
+                Op::Record(fields) => {
+                    inv.arg("record")
+                        .arg(&p.id.0)
+                        .arg(p.attempt)
+                        .arg(fields.len());
+                    for (f, v) in fields {
+                        inv.arg(f).arg(v);
+                    }
+                }
+            }
+        }
         let mut conn = self.conn.clone();
-        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        Ok(n == 1)
+        let results: Result<Vec<i64>, QueueError> =
+            bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await;
+        let mut first = None;
+        match results {
+            Ok(results) if results.len() == batch.len() => {
+                for (p, n) in batch.into_iter().zip(results) {
+                    first.get_or_insert(Ok(n == 1));
+                    let _ = p.reply.send(Ok(n == 1));
+                }
+            }
+            other => {
+                let reason = match other {
+                    Err(e) => e.to_string(),
+                    Ok(r) => format!(
+                        "apply answered {} results for {} operations",
+                        r.len(),
+                        batch.len()
+                    ),
+                };
+                for p in batch {
+                    first.get_or_insert_with(|| Err(QueueError::Batch(reason.clone())));
+                    let _ = p.reply.send(Err(QueueError::Batch(reason.clone())));
+                }
+            }
+        }
+        first.unwrap_or(Ok(false))
     }
 
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
@@ -676,6 +817,24 @@ fn dead_job(id: String, fields: Vec<Option<String>>) -> DeadJob {
     }
 }
 
+/// Applies the records and acknowledgements of all running jobs in batches, one Redis call at a time.
+async fn apply_batches(queue: Queue, mut pending: mpsc::UnboundedReceiver<Pending>) {
+    let mut batch = Vec::with_capacity(APPLY_BATCH);
+    while pending.recv_many(&mut batch, APPLY_BATCH).await > 0 {
+        let _ = queue.apply_now(std::mem::take(&mut batch)).await;
+    }
+}
+
+/// `[k1, v1, k2, v2, …]` → `[(k1, v1), (k2, v2), …]` (a flattened hash from a script).
+fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(flat.len() / 2);
+    let mut iter = flat.into_iter();
+    while let (Some(k), Some(v)) = (iter.next(), iter.next()) {
+        out.push((k, v));
+    }
+    out
+}
+
 fn decode_all(payloads: &[String]) -> Vec<Job> {
     payloads
         .iter()
@@ -699,8 +858,14 @@ impl Taker {
     /// Waits up to [`TAKE_BLOCK`] for a job. A job made ready wakes a waiting worker at once (a blocking pop
     /// on the wake list, no polling).
     pub async fn take(&mut self) -> Result<Option<Taken>, QueueError> {
-        if let Some(taken) = self.queue.try_take().await? {
-            return Ok(Some(taken));
+        Ok(self.take_many(1).await?.into_iter().next())
+    }
+
+    /// Like [`Taker::take`], but takes up to `count` jobs in one step when that many are ready.
+    pub async fn take_many(&mut self, count: usize) -> Result<Vec<Taken>, QueueError> {
+        let taken = self.queue.try_take_many(count).await?;
+        if !taken.is_empty() {
+            return Ok(taken);
         }
         let wake = self.queue.key(&["wake"]);
         let woken: Option<(String, String)> = bounded(
@@ -713,6 +878,6 @@ impl Taker {
         .await?;
         // Woken or not, look once more: a retry or an expired lease may be due.
         let _ = woken;
-        self.queue.try_take().await
+        self.queue.try_take_many(count).await
     }
 }

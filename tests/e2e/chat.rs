@@ -52,16 +52,33 @@ async fn an_allowed_user_gets_the_llm_answer_in_their_own_chat() {
         "nothing went to another chat"
     );
     assert!(
-        env.telegram
-            .chat_actions()
-            .contains(&(ALLOWED_USER, "typing".to_string())),
-        "the user saw 'typing…' while the model worked: {}",
+        env.telegram.chat_actions().is_empty(),
+        "an answer that comes at once needs no 'typing…': {}",
         env.telegram.dump()
     );
     let commands = env.telegram.commands();
     assert!(
         commands.iter().any(|c| c.to_string().contains("clear")),
         "the command list was registered with setMyCommands: {commands:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_slow_model_shows_typing_until_its_first_words() {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    env.llm.set_first_token_delay(Duration::from_millis(1500));
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "Take your time");
+    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    assert_eq!(sent[0].plain, "echo: Take your time");
+    assert_eq!(
+        env.telegram.chat_actions(),
+        vec![(ALLOWED_USER, "typing".to_string())],
+        "'typing…' once, while the model had not started: {}",
+        env.telegram.dump()
     );
 }
 

@@ -700,7 +700,7 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
         "nothing done yet"
     );
 
-    assert!(!first.has_progress);
+    assert!(!first.has_progress());
     assert!(q.save_answer(&first, "a long answer").await.unwrap());
     assert!(q.record_part(&first, 0, MessageId(501)).await.unwrap());
     assert!(q.record_part(&first, 1, MessageId(502)).await.unwrap());
@@ -710,7 +710,7 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
     let second = take(&q).await;
     assert_eq!(second.attempt, first.attempt);
     assert!(
-        second.has_progress,
+        second.has_progress(),
         "the next attempt knows there is progress to read"
     );
     let progress = q.progress(&second.id).await.unwrap();

@@ -70,3 +70,78 @@ end
 local function owns(id, token)
   return redis.call('HGET', k('job', id), 'attempts') == token
 end
+
+-- Merges into chat job `id` the chat's next waiting messages that arrived within `window` ms of each other
+-- (Telegram splits a long paste into several messages). Their payloads are kept in the job (`merged`), so a
+-- retry sees the same merged turn. Returns the payloads absorbed now.
+local function absorb(id, window)
+  local out = {}
+  if window <= 0 then
+    return out
+  end
+  local key = k('job', id)
+  local chat = redis.call('HGET', key, 'chat')
+  if not chat or chat == '' or redis.call('HGET', key, 'mergeable') ~= '1' then
+    return out
+  end
+  local last = tonumber(redis.call('HGET', key, 'last_enqueued') or redis.call('HGET', key, 'enqueued'))
+  local merged = nil
+  while true do
+    local nxt = redis.call('LINDEX', k('chat', chat, 'pending'), 0)
+    if not nxt then
+      break
+    end
+    local nkey = k('job', nxt)
+    if redis.call('HGET', nkey, 'mergeable') ~= '1' then
+      break
+    end
+    local at = tonumber(redis.call('HGET', nkey, 'enqueued'))
+    if at - last > window then
+      break
+    end
+    redis.call('LPOP', k('chat', chat, 'pending'))
+    redis.call('HINCRBY', k('stats'), 'chat_waiting', -1)
+    local payload = redis.call('HGET', nkey, 'payload')
+    merged = merged or cjson.decode(redis.call('HGET', key, 'merged') or '[]')
+    table.insert(merged, payload)
+    table.insert(out, payload)
+    last = at
+    redis.call('DEL', nkey)
+    redis.call('HINCRBY', k('stats'), 'merged', 1)
+  end
+  if #out > 0 then
+    redis.call('HSET', key, 'merged', cjson.encode(merged), 'last_enqueued', last, 'progress', '1')
+  end
+  return out
+end
+
+-- The job is done: forget it and pass its chat's turn on. Returns 0 when the caller no longer holds the job
+-- (another worker took it over, or it was dead-lettered). A job whose lease expired but that nobody took yet
+-- is still acknowledged: its stale id in the ready list is skipped by `take`.
+local function ack(id, token)
+  if not owns(id, token) then
+    return 0
+  end
+  local key = k('job', id)
+  local chat = redis.call('HGET', key, 'chat')
+  redis.call('ZREM', k('leases'), id)
+  redis.call('DEL', key)
+  advance(chat, id)
+  redis.call('HINCRBY', k('stats'), 'completed', 1)
+  return 1
+end
+
+-- Records progress of a running job (its saved answer, a delivered part: `fields` is a flat list of names
+-- and values), only while the caller holds it: a worker that lost its lease cannot recreate the hash of a job
+-- that was finished or dead-lettered. Returns 1, or 0 if the caller no longer holds the job.
+local function record(id, token, fields)
+  if not owns(id, token) then
+    return 0
+  end
+  local key = k('job', id)
+  for i = 1, #fields - 1, 2 do
+    redis.call('HSET', key, fields[i], fields[i + 1])
+  end
+  redis.call('HSET', key, 'progress', '1')
+  return 1
+end

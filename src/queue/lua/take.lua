@@ -1,10 +1,13 @@
--- Takes the next job, strictly high > default > low, FIFO within a priority, and leases it.
--- ARGV: prefix, now_ms, lease_ms, max_attempts.
--- First returns expired leases and due retries to the front of their queue.
--- Returns nil, {'job', id, payload, attempt, prio, progress} (progress is '1' when an earlier attempt saved
--- an answer, delivered parts or merged messages) or, for a job that used up its attempts without ever
--- finishing (the process died each time), {'dead', id, payload, attempt, prio, ''} after dead-lettering it.
-local now, lease, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+-- Takes the next jobs (up to `count`), strictly high > default > low, FIFO within a priority, and leases them.
+-- ARGV: prefix, now_ms, lease_ms, max_attempts, merge_window_ms, count.
+-- First returns expired leases and due retries to the front of their queue. A chat job with no saved answer
+-- absorbs the chat's messages waiting within the merge window (see `absorb`), in the same step.
+-- Returns a list (empty: nothing ready) of entries {'job', id, payload, attempt, prio, fields} (fields: the job
+-- hash, flattened, when an earlier attempt saved an answer or delivered parts or messages were merged; else
+-- empty) or, for a job that used up its attempts without ever finishing (the process died each time),
+-- {'dead', id, payload, attempt, prio, {}} after dead-lettering it.
+local now, lease, max, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local count = tonumber(ARGV[6] or '1')
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('leases'), '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', k('leases'), id)
@@ -17,22 +20,42 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('delayed'), '-inf', now, 'LIMI
   make_ready(id, true)
 end
 
-for _, prio in ipairs({'high', 'default', 'low'}) do
-  local id = redis.call('LPOP', k('ready', prio))
-  while id do
-    local key = k('job', id)
-    -- A stale id (its job was acknowledged while it waited here) is dropped.
-    if redis.call('EXISTS', key) == 1 then
-      local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-      local payload = redis.call('HGET', key, 'payload')
-      if attempt > max then
-        dead_letter(id, 'gave up: taken ' .. (attempt - 1) .. ' times without finishing', now)
-        return {'dead', id, payload, attempt, prio, ''}
+-- The next ready job, strictly by priority, FIFO within one; nil when none is ready.
+local function take_one()
+  for _, prio in ipairs({'high', 'default', 'low'}) do
+    local id = redis.call('LPOP', k('ready', prio))
+    while id do
+      local key = k('job', id)
+      -- A stale id (its job was acknowledged while it waited here) is dropped.
+      if redis.call('EXISTS', key) == 1 then
+        local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+        local payload = redis.call('HGET', key, 'payload')
+        if attempt > max then
+          dead_letter(id, 'gave up: taken ' .. (attempt - 1) .. ' times without finishing', now)
+          return {'dead', id, payload, attempt, prio, {}}
+        end
+        redis.call('ZADD', k('leases'), now + lease, id)
+        if redis.call('HEXISTS', key, 'answer') == 0 then
+          absorb(id, window)
+        end
+        local fields = {}
+        if redis.call('HGET', key, 'progress') == '1' then
+          fields = redis.call('HGETALL', key)
+        end
+        return {'job', id, payload, attempt, prio, fields}
       end
-      redis.call('ZADD', k('leases'), now + lease, id)
-      return {'job', id, payload, attempt, prio, redis.call('HGET', key, 'progress') or ''}
+      id = redis.call('LPOP', k('ready', prio))
     end
-    id = redis.call('LPOP', k('ready', prio))
   end
+  return nil
 end
-return nil
+
+local taken = {}
+while #taken < count do
+  local entry = take_one()
+  if not entry then
+    break
+  end
+  table.insert(taken, entry)
+end
+return taken
