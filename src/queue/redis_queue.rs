@@ -331,10 +331,31 @@ impl Queue {
         let (ops, pending) = mpsc::unbounded_channel();
         // Ends when every clone of the queue is dropped.
         tokio::spawn(apply_batches(direct.reopen()?, pending));
+        // The first message need not wait for a script to be sent to Redis (if Redis is down now, the first
+        // call of each script loads it).
+        let preload = direct.clone();
+        tokio::spawn(async move {
+            if let Err(e) = preload.load_scripts().await {
+                log::debug!("queue scripts not preloaded ({e}); they load on first use");
+            }
+        });
         Ok(Queue {
             ops: Some(ops),
             ..direct
         })
+    }
+
+    /// Loads every script into Redis's script cache.
+    async fn load_scripts(&self) -> Result<(), QueueError> {
+        let s = &self.scripts;
+        let mut conn = self.conn.clone();
+        for script in [
+            &s.enqueue, &s.take, &s.apply, &s.fail, &s.extend, &s.release, &s.absorb, &s.stats,
+            &s.dead, &s.requeue, &s.drop,
+        ] {
+            bounded(CALL_TIMEOUT, script.load_async(&mut conn)).await?;
+        }
+        Ok(())
     }
 
     /// The same queue with a connection of its own, for use on another arbiter.

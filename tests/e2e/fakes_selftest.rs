@@ -689,6 +689,160 @@ async fn fakes_telegram_wait_for_messages_returns_once_enough_messages_arrived()
     assert_eq!(texts, vec!["one", "two"]);
 }
 
+#[actix_web::test]
+async fn fakes_telegram_keeps_updates_in_id_order_whether_pushed_in_order_or_not() {
+    let tg = FakeTelegram::start(TOKEN);
+    let chat = json!({ "id": USER, "type": "private" });
+    let from = json!({ "id": USER, "is_bot": false, "first_name": "U" });
+    let update = |id: i64| {
+        json!({ "update_id": id, "message": {
+            "message_id": id, "date": 0, "chat": chat, "from": from, "text": "x" } })
+    };
+
+    tg.push_update(update(200_000));
+    tg.push_update(update(300_000));
+    tg.push_update(update(250_000));
+    let next = tg.push_text(USER, USER, "auto");
+    tg.push_update(update(150_000));
+
+    assert_eq!(next, 300_001, "the next id follows the highest one");
+    assert_eq!(
+        tg.pending_update_ids(),
+        vec![150_000, 200_000, 250_000, 300_000, 300_001]
+    );
+    let (_, delivered) = call(&tg, "getUpdates", json!({})).await;
+    assert_eq!(
+        update_ids(&delivered),
+        vec![150_000, 200_000, 250_000, 300_000, 300_001]
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_indexes_messages_and_edits_per_chat_with_the_time_each_was_accepted() {
+    let tg = FakeTelegram::start(TOKEN);
+    let other = USER + 1;
+    tg.add_chat(USER);
+    tg.add_chat(other);
+    let send = |chat: i64, text: &'static str| {
+        call(&tg, "sendMessage", json!({ "chat_id": chat, "text": text }))
+    };
+
+    let before = Instant::now();
+    let (_, first) = send(USER, "one").await;
+    send(other, "elsewhere").await;
+    let (_, second) = send(USER, "two").await;
+    let first_id = first["result"]["message_id"].as_i64().unwrap();
+    let second_id = second["result"]["message_id"].as_i64().unwrap();
+    call(
+        &tg,
+        "editMessageText",
+        json!({ "chat_id": USER, "message_id": first_id, "text": "one, edited" }),
+    )
+    .await;
+    call(
+        &tg,
+        "deleteMessage",
+        json!({ "chat_id": USER, "message_id": second_id }),
+    )
+    .await;
+    let after = Instant::now();
+
+    assert_eq!(tg.sent_count(), 3);
+    assert_eq!(
+        (tg.count_to(USER), tg.count_to(other), tg.count_to(7)),
+        (2, 1, 0)
+    );
+    let texts: Vec<_> = tg.messages_to(USER).into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, vec!["one", "two"]);
+    let edits = tg.edits_to(USER);
+    assert_eq!(edits.len(), 1);
+    assert!(tg.edits_to(other).is_empty());
+    assert_eq!(edits[0].plain, "one, edited");
+    let sent_at = tg.messages_to(USER)[0].at;
+    assert!(before <= sent_at && sent_at <= edits[0].at && edits[0].at <= after);
+    assert_eq!(
+        tg.bot_messages_in(USER),
+        vec![(first_id, "one, edited".to_string())],
+        "what the user sees now: edited text, deleted message gone"
+    );
+    assert!(tg.bot_messages_in(7).is_empty());
+    assert_eq!(
+        tg.bot_messages_after(USER, first_id),
+        vec![],
+        "only newer messages"
+    );
+    assert_eq!(tg.bot_messages_after(USER, first_id - 1).len(), 1);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_stops_keeping_calls_but_still_counts_them_when_recording_is_off() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    call(&tg, "getUpdates", json!({})).await;
+    let recorded = tg.calls().len();
+
+    tg.set_recording(false);
+    call(&tg, "getUpdates", json!({})).await;
+    call(
+        &tg,
+        "sendChatAction",
+        json!({ "chat_id": USER, "action": "typing" }),
+    )
+    .await;
+    call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "kept" }),
+    )
+    .await;
+
+    assert_eq!(recorded, 1);
+    assert_eq!(tg.calls().len(), 1, "no call recorded while off");
+    assert_eq!(tg.get_updates_calls().len(), 1);
+    assert!(tg.chat_actions().is_empty());
+    assert_eq!(tg.call_count(), 4);
+    assert_eq!(tg.get_updates_count(), 2);
+    assert_eq!(
+        tg.messages_to(USER)[0].text,
+        "kept",
+        "messages are still kept"
+    );
+    tg.set_recording(true);
+    call(&tg, "getMe", json!({})).await;
+    assert_eq!(tg.calls().len(), 2);
+    assert_eq!(tg.call_count(), 5);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_wait_until_in_chat_returns_when_that_chat_changes_or_false_after_the_timeout(
+) {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    tg.add_chat(USER + 1);
+
+    let send = async {
+        call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER + 1, "text": "x" }),
+        )
+        .await;
+        call(&tg, "sendMessage", json!({ "chat_id": USER, "text": "y" })).await;
+    };
+    let wait = tg.wait_until_in_chat(USER, Duration::from_secs(5), |tg| tg.count_to(USER) == 1);
+    let ((), arrived) = futures_util::future::join(send, wait).await;
+    let started = Instant::now();
+    let never = tg
+        .wait_until_in_chat(USER, Duration::from_millis(100), |tg| {
+            tg.count_to(USER) == 2
+        })
+        .await;
+
+    assert!(arrived);
+    assert!(!never);
+    assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
 // ----- LLM ----------------------------------------------------------------------------------
 
 fn chat_body(content: &str) -> Value {
@@ -888,6 +1042,72 @@ async fn fakes_llm_hangs_until_the_client_gives_up() {
     assert_eq!(llm.request_count(), 1);
 }
 
+#[actix_web::test]
+async fn fakes_llm_streams_answers_to_messages_with_the_slow_prefix_slowly_and_others_at_once() {
+    let llm = FakeLlm::start();
+    llm.set_slow_prefix("stream:", Duration::from_millis(20));
+    let streamed = |content: &str| {
+        let mut body = chat_body(content);
+        body["stream"] = json!(true);
+        body
+    };
+
+    let started = Instant::now();
+    let (_, fast) = post_llm(&llm, streamed("quick one"), &[]).await;
+    let fast_took = started.elapsed();
+    let started = Instant::now();
+    // "echo: stream: 123456789" is 23 characters: 8 chunks, 7 waits between them, then the end.
+    let (_, slow) = post_llm(&llm, streamed("stream: 123456789"), &[]).await;
+    let slow_took = started.elapsed();
+
+    let text = |raw: &str| -> String {
+        raw.split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .filter_map(|d| {
+                serde_json::from_str::<Value>(d).ok()?["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    assert_eq!(text(&fast), "echo: quick one");
+    assert_eq!(text(&slow), "echo: stream: 123456789");
+    assert!(slow_took >= Duration::from_millis(160), "{slow_took:?}");
+    assert!(fast_took < Duration::from_millis(100), "{fast_took:?}");
+}
+
+#[actix_web::test]
+async fn fakes_llm_counts_requests_and_summary_requests_without_keeping_them_when_recording_is_off()
+{
+    let llm = FakeLlm::start();
+    let summary = json!({
+        "model": "test-model",
+        "messages": [
+            { "role": "system", "content": "You condense chat histories into short summaries." },
+            { "role": "user", "content": "a\nb" },
+        ],
+    });
+    post_llm(&llm, chat_body("kept"), &[]).await;
+
+    llm.set_recording(false);
+    post_llm(
+        &llm,
+        chat_body("not kept"),
+        &[("authorization", "Bearer k")],
+    )
+    .await;
+    let (status, answer) = post_llm(&llm, summary, &[]).await;
+
+    assert_eq!(status, 200);
+    assert!(answer.contains("summary of 2 lines"), "{answer}");
+    assert_eq!(llm.requests(), vec![chat_body("kept")]);
+    assert_eq!(llm.authorizations(), vec![None]);
+    assert_eq!(llm.request_count(), 3);
+    assert_eq!(llm.summary_request_count(), 1);
+    assert!(llm.summary_requests().is_empty(), "bodies are not kept");
+}
+
 // ----- Redis --------------------------------------------------------------------------------
 
 #[actix_web::test]
@@ -912,5 +1132,28 @@ async fn fakes_redis_server_answers_ping_and_restarts_on_the_same_port() {
         redis.keys("*"),
         Vec::<String>::new(),
         "a restarted server starts empty"
+    );
+}
+
+#[actix_web::test]
+async fn fakes_redis_server_with_aof_everysec_is_configured_like_production_and_keeps_data_on_restart(
+) {
+    let mut redis = RedisServer::start_with_aof_everysec();
+    redis.cmd(&["SET", "kept", "yes"]);
+    let pid = redis.pid().unwrap();
+
+    let appendonly = redis.cmd(&["CONFIG", "GET", "appendonly"]);
+    let fsync = redis.cmd(&["CONFIG", "GET", "appendfsync"]);
+    let info = redis.cmd(&["INFO", "server"]);
+    redis.restart();
+
+    assert_eq!(appendonly, "appendonly\nyes");
+    assert_eq!(fsync, "appendfsync\neverysec");
+    assert!(info.contains(&format!("process_id:{pid}")), "{info}");
+    assert_ne!(redis.pid(), Some(pid), "a new process after the restart");
+    assert_eq!(
+        redis.cmd(&["GET", "kept"]),
+        "yes",
+        "the append-only file is written before the reply, so a killed Redis keeps the write"
     );
 }

@@ -399,6 +399,12 @@ impl TestEnv {
         Self::with_redis(RedisServer::start_durable())
     }
 
+    /// Like [`start`](Self::start) with Redis configured as in production: append-only file,
+    /// fsynced every second (see [`RedisServer::start_with_aof_everysec`]).
+    pub fn start_with_aof_everysec() -> TestEnv {
+        Self::with_redis(RedisServer::start_with_aof_everysec())
+    }
+
     fn with_redis(redis: RedisServer) -> TestEnv {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let telegram = FakeTelegram::start(TEST_TOKEN);

@@ -5,6 +5,9 @@
 //! unknown endpoint; streamed answers send no headers before the first token, carry no `usage`,
 //! and end with a `finish_reason: "stop"` chunk and `data: [DONE]` in the same write; non-streamed
 //! answers always carry `usage`. Tests steer answers with [`Behaviour`] and one-shot queues.
+//!
+//! For benchmarks: [`FakeLlm::set_slow_prefix`] streams some answers slowly while the rest come
+//! at once, and [`FakeLlm::set_recording`] stops keeping every request body (only counts).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -77,10 +80,17 @@ struct State {
     chunk_delay: Duration,
     /// Wait before a stream's first token (no headers before it, like aichat).
     first_token_delay: Duration,
+    /// A last user message starting with this text is streamed with this chunk delay instead.
+    slow_prefix: Option<(String, Duration)>,
     models: Vec<Value>,
     reject_unknown_models: bool,
+    /// Whether `requests` and `authorizations` keep every request (see [`FakeLlm::set_recording`]).
+    recording: bool,
     requests: Vec<Value>,
     authorizations: Vec<Option<String>>,
+    /// Every request, and every summary request, also while recording is off.
+    request_count: usize,
+    summary_request_count: usize,
 }
 
 /// An error answer in aichat/OpenAI shape.
@@ -132,11 +142,15 @@ impl FakeLlm {
                 api_key: None,
                 chunk_delay: Duration::ZERO,
                 first_token_delay: Duration::ZERO,
+                slow_prefix: None,
                 // aichat lists "default" first, then the configured models.
                 models: vec![model("default"), model("test-model")],
                 reject_unknown_models: false,
+                recording: true,
                 requests: Vec::new(),
                 authorizations: Vec::new(),
+                request_count: 0,
+                summary_request_count: 0,
             }),
             changed: Notify::new(),
         });
@@ -171,7 +185,6 @@ impl FakeLlm {
         drop(self.handle.stop(false));
     }
 
-    /// Changes the standing behaviour; takes effect for the next request.
     /// How the bot's summary (compression) requests are answered from now on.
     pub fn set_summary_behaviour(&self, behaviour: Behaviour) {
         lock(&self.shared.state).summary_behaviour = behaviour;
@@ -180,6 +193,11 @@ impl FakeLlm {
     /// A one-shot behaviour for the next summary request.
     pub fn push_summary_once(&self, behaviour: Behaviour) {
         lock(&self.shared.state).summary_once.push_back(behaviour);
+    }
+
+    /// How many requests asked for a summary, whether recording is on or off.
+    pub fn summary_request_count(&self) -> usize {
+        lock(&self.shared.state).summary_request_count
     }
 
     /// The requests that asked for a summary (the bot's compression).
@@ -198,6 +216,7 @@ impl FakeLlm {
             .collect()
     }
 
+    /// Changes the standing behaviour; takes effect for the next request.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         lock(&self.shared.state).behaviour = behaviour;
     }
@@ -227,6 +246,22 @@ impl FakeLlm {
         lock(&self.shared.state).chunk_delay = delay;
     }
 
+    /// Streams the answer to a request whose last user message starts with `prefix` with
+    /// `chunk_delay` between chunks, whatever [`set_chunk_delay`](Self::set_chunk_delay) says: a
+    /// mixed load where most answers come at once and some stream slowly. Summary requests are
+    /// not affected.
+    pub fn set_slow_prefix(&self, prefix: &str, chunk_delay: Duration) {
+        lock(&self.shared.state).slow_prefix = Some((prefix.to_string(), chunk_delay));
+    }
+
+    /// Whether every request body and `Authorization` header is kept for [`requests`](Self::requests)
+    /// and [`authorizations`](Self::authorizations) (on by default). A long benchmark turns it off
+    /// so the fake does not keep every prompt; [`request_count`](Self::request_count) and
+    /// [`summary_request_count`](Self::summary_request_count) still count.
+    pub fn set_recording(&self, on: bool) {
+        lock(&self.shared.state).recording = on;
+    }
+
     /// Replaces the `/v1/models` list (objects with at least `id`).
     pub fn set_models(&self, models: Vec<Value>) {
         lock(&self.shared.state).models = models;
@@ -237,13 +272,15 @@ impl FakeLlm {
         lock(&self.shared.state).reject_unknown_models = on;
     }
 
-    /// Every chat completion request body received, valid or not (non-JSON bodies as a string).
+    /// Every chat completion request body received, valid or not (non-JSON bodies as a string),
+    /// while recording is on.
     pub fn requests(&self) -> Vec<Value> {
         lock(&self.shared.state).requests.clone()
     }
 
+    /// How many chat completion requests were received, whether recording is on or off.
     pub fn request_count(&self) -> usize {
-        lock(&self.shared.state).requests.len()
+        lock(&self.shared.state).request_count
     }
 
     /// The `Authorization` header of every request, in order.
@@ -309,14 +346,21 @@ async fn chat_completions(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let (api_key, behaviour, chunk_delay, first_token_delay, known_models) = {
+    let is_summary = parsed.as_ref().is_ok_and(is_summary_request);
+    let (api_key, behaviour, chunk_delay, first_token_delay, known_models, slow_prefix) = {
         let mut st = lock(&shared.state);
-        st.requests.push(match &parsed {
-            Ok(v) => v.clone(),
-            Err(_) => Value::String(String::from_utf8_lossy(&body).into_owned()),
-        });
-        st.authorizations.push(authorization.clone());
-        let behaviour = if parsed.as_ref().is_ok_and(is_summary_request) {
+        st.request_count += 1;
+        if is_summary {
+            st.summary_request_count += 1;
+        }
+        if st.recording {
+            st.requests.push(match &parsed {
+                Ok(v) => v.clone(),
+                Err(_) => Value::String(String::from_utf8_lossy(&body).into_owned()),
+            });
+            st.authorizations.push(authorization.clone());
+        }
+        let behaviour = if is_summary {
             st.summary_once
                 .pop_front()
                 .unwrap_or_else(|| st.summary_behaviour.clone())
@@ -335,6 +379,7 @@ async fn chat_completions(
             st.chunk_delay,
             st.first_token_delay,
             known_models,
+            st.slow_prefix.clone(),
         )
     };
     shared.changed.notify_waiters();
@@ -406,8 +451,15 @@ async fn chat_completions(
         "chatcmpl-{}",
         std::process::id() ^ u32::try_from(unix_now() & 0xffff_ffff).unwrap_or(0)
     );
+    let chunk_delay = match slow_prefix {
+        Some((prefix, slow)) if !request.summary && request.last_user.starts_with(&prefix) => slow,
+        _ => chunk_delay,
+    };
     if request.stream {
-        tokio::time::sleep(first_token_delay).await;
+        // No timer at all for no delay: tokio rounds a timer up to the next millisecond.
+        if !first_token_delay.is_zero() {
+            tokio::time::sleep(first_token_delay).await;
+        }
         stream_answer(id, request.model, &answer, chunk_delay)
     } else {
         let prompt_tokens = estimate_tokens(request.prompt_chars);

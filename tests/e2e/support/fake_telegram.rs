@@ -7,11 +7,17 @@
 //! failures with [`FakeTelegram::fail_next`] and optional rate limits with
 //! [`FakeTelegram::set_rate_limits`].
 //!
+//! Cheap enough for benchmarks, which share the CPU with the bot: updates pushed in id order are
+//! appended without a scan, sent messages and edits are indexed per chat, waiters on one chat
+//! ([`FakeTelegram::wait_until_in_chat`]) are woken only by that chat's messages, and
+//! [`FakeTelegram::set_recording`] stops keeping the per-call logs that a long run would pile up.
+//!
 //! Known simplifications: one private chat per chat id (no groups/channels), no files or media
 //! uploads, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h edit window.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -131,6 +137,8 @@ pub struct EditedMessage {
     pub text: String,
     pub parse_mode: Option<String>,
     pub plain: String,
+    /// When the fake accepted it (for latency measurements).
+    pub at: Instant,
 }
 
 /// One `getUpdates` call, as received (after clamping like Telegram does).
@@ -167,6 +175,10 @@ struct Shared {
     updates_changed: Notify,
     /// Woken after every call: test-side waiters (`wait_until`) wait on it.
     changed: Notify,
+    /// Whether every call, `getUpdates` call and chat action is kept (see
+    /// [`FakeTelegram::set_recording`]). Outside the state lock so a call can skip copying its
+    /// parameters without taking the lock.
+    recording: AtomicBool,
 }
 
 #[derive(Default)]
@@ -188,12 +200,22 @@ struct State {
     rate_limited: usize,
     commands: Vec<Value>,
     get_updates_calls: Vec<GetUpdatesCall>,
+    /// Every `getUpdates` call, also while recording is off.
+    get_updates_count: usize,
     sent: Vec<SentMessage>,
     edits: Vec<EditedMessage>,
+    /// Per chat: positions in `sent` and in `edits`, so one chat's traffic is found without a scan.
+    sent_by_chat: HashMap<i64, Vec<usize>>,
+    edits_by_chat: HashMap<i64, Vec<usize>>,
+    /// Per chat: woken after every message sent, edited or deleted there
+    /// ([`FakeTelegram::wait_until_in_chat`]). Created by the first waiter.
+    chat_changed: HashMap<i64, Arc<Notify>>,
     chat_actions: Vec<(i64, String)>,
     /// `(chat_id, message_id)` of every message the bot deleted.
     deleted: Vec<(i64, i64)>,
     calls: Vec<ApiCall>,
+    /// Every call answered, also while recording is off.
+    call_count: usize,
     dropped_updates: Vec<Value>,
 }
 
@@ -262,6 +284,7 @@ impl FakeTelegram {
             }),
             updates_changed: Notify::new(),
             changed: Notify::new(),
+            recording: AtomicBool::new(true),
         });
         // Bodies are small JSON; a generous cap still rejects runaway input.
         let (port, handle) = serve_on_loopback(
@@ -322,12 +345,21 @@ impl FakeTelegram {
                 st.remember_user_message(message);
             }
             if update_allowed(&update, st.allowed_updates.as_deref()) {
-                let at = st
+                // Ids usually grow: append without a scan. Otherwise keep the queue in id order.
+                let last = st
                     .pending
-                    .iter()
-                    .position(|u| u["update_id"].as_i64().unwrap_or(0) > id)
-                    .unwrap_or(st.pending.len());
-                st.pending.insert(at, update);
+                    .back()
+                    .map(|u| u["update_id"].as_i64().unwrap_or(0));
+                if last.is_none_or(|last| id > last) {
+                    st.pending.push_back(update);
+                } else {
+                    let at = st
+                        .pending
+                        .iter()
+                        .position(|u| u["update_id"].as_i64().unwrap_or(0) > id)
+                        .unwrap_or(st.pending.len());
+                    st.pending.insert(at, update);
+                }
             } else {
                 st.dropped_updates.push(update);
             }
@@ -394,8 +426,14 @@ impl FakeTelegram {
         lock(&self.shared.state).confirmed_below
     }
 
+    /// The `getUpdates` calls received (none are kept while recording is off).
     pub fn get_updates_calls(&self) -> Vec<GetUpdatesCall> {
         lock(&self.shared.state).get_updates_calls.clone()
+    }
+
+    /// How many `getUpdates` calls were received, whether recording is on or off.
+    pub fn get_updates_count(&self) -> usize {
+        lock(&self.shared.state).get_updates_count
     }
 
     /// Updates that were pushed but not created because of the sticky `allowed_updates`.
@@ -420,17 +458,63 @@ impl FakeTelegram {
         lock(&self.shared.state).sent.clone()
     }
 
+    /// How many messages the bot sent, to all chats.
+    pub fn sent_count(&self) -> usize {
+        lock(&self.shared.state).sent.len()
+    }
+
     pub fn messages_to(&self, chat_id: i64) -> Vec<SentMessage> {
+        let st = lock(&self.shared.state);
+        st.sent_by_chat
+            .get(&chat_id)
+            .map(|positions| positions.iter().map(|&i| st.sent[i].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many messages the bot sent to `chat_id` (without copying them).
+    pub fn count_to(&self, chat_id: i64) -> usize {
         lock(&self.shared.state)
-            .sent
-            .iter()
-            .filter(|m| m.chat_id == chat_id)
-            .cloned()
-            .collect()
+            .sent_by_chat
+            .get(&chat_id)
+            .map_or(0, Vec::len)
     }
 
     pub fn edits(&self) -> Vec<EditedMessage> {
         lock(&self.shared.state).edits.clone()
+    }
+
+    /// The successful edits in one chat, in order.
+    pub fn edits_to(&self, chat_id: i64) -> Vec<EditedMessage> {
+        let st = lock(&self.shared.state);
+        st.edits_by_chat
+            .get(&chat_id)
+            .map(|positions| positions.iter().map(|&i| st.edits[i].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// What the user sees of the bot's messages in `chat_id` now: `(message_id, plain text)` after
+    /// every edit, oldest first, deleted messages left out.
+    pub fn bot_messages_in(&self, chat_id: i64) -> Vec<(i64, String)> {
+        self.bot_messages_after(chat_id, 0)
+    }
+
+    /// Like [`bot_messages_in`](Self::bot_messages_in), only the messages with an id above
+    /// `after_id`: a waiter that already saw the older ones copies only what is new.
+    pub fn bot_messages_after(&self, chat_id: i64, after_id: i64) -> Vec<(i64, String)> {
+        let st = lock(&self.shared.state);
+        let (Some(positions), Some(chat)) = (st.sent_by_chat.get(&chat_id), st.chats.get(&chat_id))
+        else {
+            return Vec::new();
+        };
+        // Message ids grow within a chat, so the positions are sorted by id.
+        let start = positions.partition_point(|&i| st.sent[i].message_id <= after_id);
+        positions[start..]
+            .iter()
+            .filter_map(|&i| {
+                let id = st.sent[i].message_id;
+                chat.messages.get(&id).map(|m| (id, m.plain.clone()))
+            })
+            .collect()
     }
 
     /// The text a user currently sees for a bot message (after any edits), tags stripped.
@@ -456,9 +540,24 @@ impl FakeTelegram {
         lock(&self.shared.state).commands.clone()
     }
 
-    /// Every call received, in order, with the status it got.
+    /// Every call received, in order, with the status it got (none are kept while recording is
+    /// off).
     pub fn calls(&self) -> Vec<ApiCall> {
         lock(&self.shared.state).calls.clone()
+    }
+
+    /// How many calls were answered, whether recording is on or off.
+    pub fn call_count(&self) -> usize {
+        lock(&self.shared.state).call_count
+    }
+
+    /// Whether every call ([`calls`](Self::calls)), every `getUpdates` call
+    /// ([`get_updates_calls`](Self::get_updates_calls)) and every chat action is kept (on by
+    /// default). A long benchmark turns it off so the fake does not grow with every call; the
+    /// counts ([`call_count`](Self::call_count), [`get_updates_count`](Self::get_updates_count)),
+    /// the sent messages and the edits are still kept.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.recording.store(on, Ordering::Relaxed);
     }
 
     /// Calls of one method (case-insensitive, like Telegram's method names).
@@ -527,6 +626,33 @@ impl FakeTelegram {
         }
     }
 
+    /// Like [`wait_until`](Self::wait_until), but re-checks only when a message in `chat_id` is
+    /// sent, edited or deleted: many waiters on different chats do not wake each other. Returns
+    /// whether `cond` held; `false` after `timeout` (no panic, so a benchmark can count it).
+    pub async fn wait_until_in_chat(
+        &self,
+        chat_id: i64,
+        timeout: Duration,
+        cond: impl Fn(&FakeTelegram) -> bool,
+    ) -> bool {
+        let changed = lock(&self.shared.state)
+            .chat_changed
+            .entry(chat_id)
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut notified = pin!(changed.notified());
+            notified.as_mut().enable();
+            if cond(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return cond(self);
+            }
+        }
+    }
+
     /// Waits until at least `n` messages were sent to `chat_id` and returns all of them.
     pub async fn wait_for_messages(
         &self,
@@ -535,7 +661,7 @@ impl FakeTelegram {
         timeout: Duration,
     ) -> Vec<SentMessage> {
         let what = format!("{n} message(s) to chat {chat_id}");
-        self.wait_until(&what, timeout, |tg| tg.messages_to(chat_id).len() >= n)
+        self.wait_until(&what, timeout, |tg| tg.count_to(chat_id) >= n)
             .await;
         self.messages_to(chat_id)
     }
@@ -543,7 +669,7 @@ impl FakeTelegram {
     /// Waits until the bot has called `getUpdates` at least `n` times.
     pub async fn wait_for_polls(&self, n: usize, timeout: Duration) {
         let what = format!("{n} getUpdates call(s)");
-        self.wait_until(&what, timeout, |tg| tg.get_updates_calls().len() >= n)
+        self.wait_until(&what, timeout, |tg| tg.get_updates_count() >= n)
             .await;
     }
 
@@ -637,6 +763,13 @@ impl State {
         })
     }
 
+    /// Wakes the waiters on one chat ([`FakeTelegram::wait_until_in_chat`]), if there are any.
+    fn chat_touched(&self, chat_id: i64) {
+        if let Some(changed) = self.chat_changed.get(&chat_id) {
+            changed.notify_waiters();
+        }
+    }
+
     /// Records a user's message so the bot can reply to it, and the chat so it can write to it.
     fn remember_user_message(&mut self, message: &Value) {
         let (Some(chat_id), Some(message_id)) = (
@@ -728,7 +861,12 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         Ok(params) => params,
         Err(err) => return finish(&shared, &method, Value::Null, Err(err)),
     };
-    let params_value = Value::Object(params.0.clone());
+    // Copied only to be recorded: a benchmark with recording off skips the copy.
+    let params_value = if shared.recording.load(Ordering::Relaxed) {
+        Value::Object(params.0.clone())
+    } else {
+        Value::Null
+    };
     if token != shared.token {
         return finish(
             &shared,
@@ -813,11 +951,17 @@ fn finish(shared: &Shared, method: &str, params: Value, result: ApiResult) -> Ht
 }
 
 fn record_call(shared: &Shared, method: &str, params: Value, status: u16) {
-    lock(&shared.state).calls.push(ApiCall {
-        method: method.to_string(),
-        params,
-        status,
-    });
+    {
+        let mut st = lock(&shared.state);
+        st.call_count += 1;
+        if shared.recording.load(Ordering::Relaxed) {
+            st.calls.push(ApiCall {
+                method: method.to_string(),
+                params,
+                status,
+            });
+        }
+    }
     shared.changed.notify_waiters();
 }
 
@@ -993,12 +1137,15 @@ async fn get_updates(shared: &Shared, params: &Params) -> ApiResult {
 
     let generation = {
         let mut st = lock(&shared.state);
-        st.get_updates_calls.push(GetUpdatesCall {
-            offset,
-            limit,
-            timeout,
-            allowed_updates: allowed_updates.clone(),
-        });
+        st.get_updates_count += 1;
+        if shared.recording.load(Ordering::Relaxed) {
+            st.get_updates_calls.push(GetUpdatesCall {
+                offset,
+                limit,
+                timeout,
+                allowed_updates: allowed_updates.clone(),
+            });
+        }
         if st.webhook_url.is_some() {
             return Err(ApiError::new(409, CONFLICT_WEBHOOK));
         }
@@ -1149,6 +1296,8 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
             entities: rendered.entities.clone(),
         },
     );
+    let position = st.sent.len();
+    st.sent_by_chat.entry(chat_id).or_default().push(position);
     st.sent.push(SentMessage {
         chat_id,
         message_id,
@@ -1158,6 +1307,7 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
         plain: rendered.plain.clone(),
         at: Instant::now(),
     });
+    st.chat_touched(chat_id);
     let mut message = json!({
         "message_id": message_id,
         "from": bot_user(shared),
@@ -1193,6 +1343,7 @@ fn delete_message(shared: &Shared, params: &Params) -> ApiResult {
         return Err(ApiError::bad_request("message to delete not found"));
     }
     st.deleted.push((chat_id, message_id));
+    st.chat_touched(chat_id);
     Ok(json!(true))
 }
 
@@ -1228,13 +1379,17 @@ fn edit_message_text(shared: &Shared, params: &Params) -> ApiResult {
         m.plain = rendered.plain.clone();
         m.entities = rendered.entities.clone();
     }
+    let position = st.edits.len();
+    st.edits_by_chat.entry(chat_id).or_default().push(position);
     st.edits.push(EditedMessage {
         chat_id,
         message_id,
         text,
         parse_mode,
         plain: rendered.plain.clone(),
+        at: Instant::now(),
     });
+    st.chat_touched(chat_id);
     let mut message = json!({
         "message_id": message_id,
         "from": bot_user(shared),
@@ -1259,7 +1414,9 @@ fn send_chat_action(shared: &Shared, params: &Params) -> ApiResult {
     if !CHAT_ACTIONS.contains(&action.as_str()) {
         return Err(ApiError::bad_request("wrong parameter action in request"));
     }
-    st.chat_actions.push((chat_id, action));
+    if shared.recording.load(Ordering::Relaxed) {
+        st.chat_actions.push((chat_id, action));
+    }
     Ok(json!(true))
 }
 

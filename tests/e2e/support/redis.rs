@@ -28,9 +28,30 @@ pub struct RedisServer {
     port: u16,
     /// Holds `--dir` and the log file; deleted on drop.
     dir: tempfile::TempDir,
-    /// With an append-only file fsynced on every write, so a restart keeps every acknowledged write
-    /// (what a production Redis behind the bot should be configured with).
-    durable: bool,
+    persistence: Persistence,
+}
+
+/// How the server keeps its data across a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persistence {
+    /// Nothing is written to disk: fastest, and a restart starts empty.
+    None,
+    /// An append-only file fsynced on every write, so a restart keeps every acknowledged write.
+    AofAlways,
+    /// An append-only file fsynced once a second (`appendfsync everysec`): Redis's recommended
+    /// production setting, and what the bot's docs ask for. A crash of the machine may lose the
+    /// last second; a restart of Redis alone loses nothing.
+    AofEverysec,
+}
+
+impl Persistence {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Persistence::None => &["--appendonly", "no"],
+            Persistence::AofAlways => &["--appendonly", "yes", "--appendfsync", "always"],
+            Persistence::AofEverysec => &["--appendonly", "yes", "--appendfsync", "everysec"],
+        }
+    }
 }
 
 impl RedisServer {
@@ -39,16 +60,23 @@ impl RedisServer {
     /// Panics with instructions when `redis-server` is not installed: a silently skipped
     /// integration test is worse than a loud failure.
     pub fn start() -> RedisServer {
-        Self::start_with(false)
+        Self::start_with(Persistence::None)
     }
 
     /// Like [`start`](Self::start), but persistent: `--appendonly yes --appendfsync always`, and
     /// [`restart`](Self::restart) reloads the data. For tests of Redis restarts under load.
     pub fn start_durable() -> RedisServer {
-        Self::start_with(true)
+        Self::start_with(Persistence::AofAlways)
     }
 
-    fn start_with(durable: bool) -> RedisServer {
+    /// Like [`start`](Self::start), configured as production should be (docs/queue.md):
+    /// `--appendonly yes --appendfsync everysec`. [`restart`](Self::restart) reloads the data.
+    /// For benchmarks, which should pay what a real deployment pays for persistence.
+    pub fn start_with_aof_everysec() -> RedisServer {
+        Self::start_with(Persistence::AofEverysec)
+    }
+
+    fn start_with(persistence: Persistence) -> RedisServer {
         let binary = find_redis_server();
         let dir = match tempfile::Builder::new().prefix("e2e-redis-").tempdir() {
             Ok(dir) => dir,
@@ -57,13 +85,13 @@ impl RedisServer {
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match launch(&binary, port, dir.path(), durable) {
+            match launch(&binary, port, dir.path(), persistence) {
                 Ok(child) => {
                     return RedisServer {
                         child: Some(child),
                         port,
                         dir,
-                        durable,
+                        persistence,
                     }
                 }
                 Err(why) => failures.push(format!("port {port}: {why}")),
@@ -85,6 +113,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The server's process id while it runs (for CPU and memory measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the server process is currently running (false between `stop` and `restart`).
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -93,7 +126,7 @@ impl RedisServer {
     }
 
     /// Kills the server (SIGKILL, like a crash: no goodbye to clients) and reaps it.
-    /// Data is lost unless the server is durable.
+    /// Data is lost unless the server is persistent (the last second may be lost with `everysec`).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -103,7 +136,8 @@ impl RedisServer {
 
     /// Stops the server if it runs, then starts a fresh one on the SAME port, so a bot that keeps
     /// its `REDIS_URL` can reconnect. Waits for `PING`. The new server starts empty, unless the
-    /// server is [durable](Self::start_durable).
+    /// server is persistent ([`start_durable`](Self::start_durable),
+    /// [`start_with_aof_everysec`](Self::start_with_aof_everysec)).
     pub fn restart(&mut self) {
         self.stop();
         let binary = find_redis_server();
@@ -111,7 +145,7 @@ impl RedisServer {
         // few retries cover the rare case where the kernel has not let go of it yet.
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match launch(&binary, self.port, self.dir.path(), self.durable) {
+            match launch(&binary, self.port, self.dir.path(), self.persistence) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -227,18 +261,13 @@ fn free_port() -> u16 {
 ///
 /// "Answers PING" is not enough on its own: if the port was taken by another Redis, that one
 /// would answer. So the `process_id` in `INFO server` must be our child's pid.
-fn launch(binary: &Path, port: u16, dir: &Path, durable: bool) -> Result<Child, String> {
+fn launch(binary: &Path, port: u16, dir: &Path, persistence: Persistence) -> Result<Child, String> {
     let port_arg = port.to_string();
     let log_file = dir.join("redis.log");
-    let persistence: &[&str] = if durable {
-        &["--appendonly", "yes", "--appendfsync", "always"]
-    } else {
-        &["--appendonly", "no"]
-    };
     let mut child = Command::new(binary)
         .args(["--port", &port_arg, "--bind", "127.0.0.1"])
         .args(["--save", "", "--daemonize", "no"])
-        .args(persistence)
+        .args(persistence.args())
         .args(["--loglevel", "warning"])
         .arg("--dir")
         .arg(dir)
