@@ -16,7 +16,7 @@
 //! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
 //! - [`activity`]: the jobs running now and those that ended recently (shutdown, dashboard).
 //! - [`health`]: shared liveness facts (restarts, polling state) that actors write and HTTP reads.
-//! - [`ids`], [`paging`], [`secret`], [`logging`], [`text`]: small shared pieces.
+//! - [`ids`], [`paging`], [`secret`], [`logging`], [`text`], [`memory`]: small shared pieces.
 //!
 //! `telegram`, `llm`, `queue` and `db` know nothing of actors.
 
@@ -32,6 +32,7 @@ pub mod http;
 pub mod ids;
 pub mod llm;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod paging;
 pub mod queue;

@@ -64,6 +64,8 @@ impl TokenCounter {
         // BERT-style files carry truncation and padding; counting wants neither.
         let _ = tokenizer.with_truncation(None);
         tokenizer.with_padding(None);
+        // The parse's scratch memory is far larger than the tokenizer it leaves.
+        crate::memory::release_freed();
         Ok(Self {
             tokenizer: Some(tokenizer),
             ..Self::estimate_only()

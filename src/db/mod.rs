@@ -19,6 +19,10 @@ pub type DbConn = PooledConnection<ConnectionManager<SqliteConnection>>;
 
 /// How long a writer waits for another writer's lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
+/// SQLite's page cache per connection (its default is 2 MiB). A turn reads one chat's recent rows, which
+/// this holds many times over; pages beyond it come from the operating system's file cache. With the default,
+/// each connection's cache kept filling as the database grew, and the process grew with it for hours.
+const PAGE_CACHE_KIB: u32 = 512;
 /// Getting a pooled connection should be instant; waiting longer means something is stuck.
 const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,6 +48,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
              PRAGMA synchronous = NORMAL;
+             PRAGMA cache_size = -{PAGE_CACHE_KIB};
              PRAGMA foreign_keys = ON;"
         ))
         .map_err(diesel::r2d2::Error::QueryError)

@@ -5,8 +5,10 @@ local function k(...)
   return P .. ':' .. table.concat({...}, ':')
 end
 
--- One token per job made ready; a waiting worker blocks on this list. Extra tokens only cause a cheap
--- empty look; the list is trimmed so it cannot grow without bound.
+-- A token that wakes one worker blocked waiting for work. One is pushed when a ready list goes from empty to
+-- not empty, and by `take` when it leaves jobs behind (so the next waiting worker wakes and takes those):
+-- a worker only waits after finding every ready list empty, so no job is left without a worker woken for it.
+-- Extra tokens only cause a cheap empty look; the list is trimmed so it cannot grow without bound.
 local function wake()
   redis.call('LPUSH', k('wake'), '1')
   redis.call('LTRIM', k('wake'), 0, 255)
@@ -17,12 +19,15 @@ local function make_ready(id, front)
   if not prio then
     return false
   end
+  local length
   if front then
-    redis.call('LPUSH', k('ready', prio), id)
+    length = redis.call('LPUSH', k('ready', prio), id)
   else
-    redis.call('RPUSH', k('ready', prio), id)
+    length = redis.call('RPUSH', k('ready', prio), id)
   end
-  wake()
+  if length == 1 then
+    wake()
+  end
   return true
 end
 
@@ -119,11 +124,12 @@ end
 -- (another worker took it over, or it was dead-lettered). A job whose lease expired but that nobody took yet
 -- is still acknowledged: its stale id in the ready list is skipped by `take`.
 local function ack(id, token)
-  if not owns(id, token) then
+  local key = k('job', id)
+  local state = redis.call('HMGET', key, 'attempts', 'chat')
+  if state[1] ~= token then
     return 0
   end
-  local key = k('job', id)
-  local chat = redis.call('HGET', key, 'chat')
+  local chat = state[2]
   redis.call('ZREM', k('leases'), id)
   redis.call('DEL', key)
   advance(chat, id)
@@ -138,10 +144,11 @@ local function record(id, token, fields)
   if not owns(id, token) then
     return 0
   end
-  local key = k('job', id)
+  local args = {'HSET', k('job', id), 'progress', '1'}
   for i = 1, #fields - 1, 2 do
-    redis.call('HSET', key, fields[i], fields[i + 1])
+    table.insert(args, fields[i])
+    table.insert(args, fields[i + 1])
   end
-  redis.call('HSET', key, 'progress', '1')
+  redis.call(unpack(args))
   return 1
 end

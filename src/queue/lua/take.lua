@@ -26,20 +26,22 @@ local function take_one()
     local id = redis.call('LPOP', k('ready', prio))
     while id do
       local key = k('job', id)
+      local state = redis.call('HMGET', key, 'payload', 'progress')
+      local payload, progress = state[1], state[2]
       -- A stale id (its job was acknowledged while it waited here) is dropped.
-      if redis.call('EXISTS', key) == 1 then
+      if payload then
         local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-        local payload = redis.call('HGET', key, 'payload')
         if attempt > max then
           dead_letter(id, 'gave up: taken ' .. (attempt - 1) .. ' times without finishing', now)
           return {'dead', id, payload, attempt, prio, {}}
         end
         redis.call('ZADD', k('leases'), now + lease, id)
-        if redis.call('HEXISTS', key, 'answer') == 0 then
-          absorb(id, window)
+        -- No progress means no saved answer: followers may still be merged in.
+        if progress ~= '1' and #absorb(id, window) > 0 then
+          progress = '1'
         end
         local fields = {}
-        if redis.call('HGET', key, 'progress') == '1' then
+        if progress == '1' then
           fields = redis.call('HGETALL', key)
         end
         return {'job', id, payload, attempt, prio, fields}
@@ -57,5 +59,14 @@ while #taken < count do
     break
   end
   table.insert(taken, entry)
+end
+-- Jobs left behind: wake the next waiting worker for them.
+if #taken == count then
+  for _, prio in ipairs({'high', 'default', 'low'}) do
+    if redis.call('LLEN', k('ready', prio)) > 0 then
+      wake()
+      break
+    end
+  end
 end
 return taken
