@@ -33,8 +33,6 @@ pub struct Delivery<'a> {
     reply_to: Option<MessageId>,
     /// In order: each message's id and the text it shows (`None`: sent by an earlier attempt, text unknown).
     shown: Vec<(MessageId, Option<String>)>,
-    /// The complete answer, to be saved in the job's progress together with the first part sent.
-    unsaved_answer: Option<String>,
 }
 
 impl<'a> Delivery<'a> {
@@ -63,14 +61,7 @@ impl<'a> Delivery<'a> {
             chat,
             reply_to,
             shown,
-            unsaved_answer: None,
         }
-    }
-
-    /// Saves `answer` (the complete answer, before anything of it was shown) with the first part sent, in one
-    /// Redis call: a retry after that sends the same answer.
-    pub fn save_with_first_part(&mut self, answer: &str) {
-        self.unsaved_answer = Some(answer.to_string());
     }
 
     /// Whether any message of the answer exists.
@@ -180,20 +171,11 @@ impl<'a> Delivery<'a> {
             }
             other => other?,
         };
-        let recorded = match (index, self.unsaved_answer.take()) {
-            (0, Some(answer)) => {
-                self.queue
-                    .record_first_part(self.lease, &answer, sent.message_id)
-                    .await
-            }
-            (_, unsaved) => {
-                self.unsaved_answer = unsaved;
-                self.queue
-                    .record_part(self.lease, index, sent.message_id)
-                    .await
-            }
-        };
-        if let Err(e) = recorded {
+        if let Err(e) = self
+            .queue
+            .record_part(self.lease, index, sent.message_id)
+            .await
+        {
             // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
             log::warn!(
                 "job {}: could not record delivered part {index}: {e}",

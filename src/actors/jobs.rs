@@ -458,13 +458,9 @@ impl JobRunner {
                     self.tokens
                         .observe(model, context.tokens, usage.prompt_tokens);
                 }
-                if delivery.started() {
-                    // Saved before the shown parts are edited into it, so a retry shows the same answer.
-                    self.queue.save_answer(lease, &shown).await?;
-                } else {
-                    // Nothing shown yet: saved with the first part sent, in the same Redis call.
-                    delivery.save_with_first_part(&shown);
-                }
+                // Saved before any of it is shown formatted: a retry (even after a crash right after a send)
+                // shows this same answer, never a second, different one.
+                self.queue.save_answer(lease, &shown).await?;
                 (shown, usage)
             }
         };

@@ -1017,6 +1017,84 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn a_batch_of_turn_steps_is_stored_together_and_a_failing_step_fails_alone() {
+        let (_d, sm) = start(None);
+        let other = BeginTurn {
+            chat: chat(6),
+            ..begin("from chat six", 7, 10_000)
+        };
+        let orphan = FinishTurn {
+            // No such chat: the foreign key refuses the answer.
+            chat_id: ChatId(999),
+            ..finish("an answer to nobody", 8)
+        };
+
+        let replies = sm
+            .send(Turns(vec![
+                TurnStep::Begin(begin("from chat five", 1, 10_000)),
+                TurnStep::Finish(orphan),
+                TurnStep::Begin(other),
+            ]))
+            .await
+            .unwrap();
+
+        assert_eq!(replies.len(), 3);
+        assert!(
+            matches!(&replies[0], Ok(TurnReply::Begun(c)) if contents(c) == ["from chat five"])
+        );
+        assert!(
+            replies[1].is_err(),
+            "the orphan answer fails: {:?}",
+            replies[1]
+        );
+        assert!(matches!(&replies[2], Ok(TurnReply::Begun(c)) if contents(c) == ["from chat six"]));
+        let answered = sm.send(finish("hi", 2)).await.unwrap().unwrap();
+        let direct = sm
+            .send(GetContextUsage { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            answered, direct.with_summary,
+            "FinishTurn reports the context's size"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn the_turn_batcher_gives_each_job_its_own_reply() {
+        let (_d, sm) = start(None);
+        let batcher = crate::actors::turns::TurnBatcher::start(sm.clone());
+        let begins = (0..20).map(|i| {
+            let batcher = batcher.clone();
+            async move {
+                batcher
+                    .begin(BeginTurn {
+                        chat: chat(100 + i),
+                        messages: vec![(MessageId(1), format!("message of chat {i}"))],
+                        budget: 10_000,
+                    })
+                    .await
+            }
+        });
+
+        let contexts = futures_util::future::join_all(begins).await;
+
+        for (i, context) in contexts.into_iter().enumerate() {
+            let context = context.unwrap().unwrap();
+            assert_eq!(contents(&context), [format!("message of chat {i}")]);
+        }
+        let tokens = batcher
+            .finish(FinishTurn {
+                chat_id: ChatId(100),
+                ..finish("an answer", 2)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(tokens > 0);
+    }
+
+    #[actix_rt::test]
     async fn a_turn_is_stored_and_comes_back_as_context() {
         let (_d, sm) = start(Some("Be brief."));
         let first = sm.send(begin("hello", 1, 10_000)).await.unwrap().unwrap();

@@ -158,7 +158,7 @@ pub enum Taken {
 /// What an earlier attempt of a job already did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// The complete answer, saved before (or with) the first part of it that was sent.
+    /// The complete answer, saved before any of it was shown formatted.
     pub answer: Option<String>,
     /// Parts of the answer already delivered: part index → Telegram message id.
     pub parts: BTreeMap<usize, MessageId>,
@@ -641,21 +641,6 @@ impl Queue {
     ) -> Result<bool, QueueError> {
         self.record(lease, &[(&format!("part:{index}"), &message.0.to_string())])
             .await
-    }
-
-    /// Records the first delivered part together with the complete answer it is part of, in one step: for
-    /// an answer that was complete before any of it was sent (a retry then sends the same answer).
-    pub async fn record_first_part(
-        &self,
-        lease: &Lease,
-        answer: &str,
-        message: MessageId,
-    ) -> Result<bool, QueueError> {
-        self.record(
-            lease,
-            &[("answer", answer), ("part:0", &message.0.to_string())],
-        )
-        .await
     }
 
     async fn record(&self, lease: &Lease, fields: &[(&str, &str)]) -> Result<bool, QueueError> {

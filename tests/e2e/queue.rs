@@ -196,6 +196,121 @@ async fn a_waiting_taker_wakes_as_soon_as_a_job_arrives() {
 }
 
 #[actix_web::test]
+async fn two_waiting_takers_both_wake_when_two_jobs_arrive_in_one_batch() {
+    let redis = RedisServer::start();
+    let q = queue(&redis, "q-wake-two", settings());
+    let mut first = q.taker().await.unwrap();
+    let mut second = q.taker().await.unwrap();
+    let started = Instant::now();
+
+    // One wake token for the batch (the list went from empty to not empty); the taker it wakes takes one job
+    // and, leaving one behind, wakes the other.
+    let arrive = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let jobs = [
+            (UpdateId(1), Priority::High, text_job(1, 10, "one")),
+            (UpdateId(2), Priority::High, text_job(2, 20, "two")),
+        ];
+        assert_eq!(q.enqueue_updates(&jobs).await.unwrap(), 2);
+    };
+    let (a, b, ()) = tokio::join!(first.take_many(1), second.take_many(1), arrive);
+
+    let mut got: Vec<String> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|t| match t {
+            Taken::Job(lease) => text_of(&lease.job).to_string(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ["one", "two"]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "took {:?}: a taker slept through to the end of its 2 s block",
+        started.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn several_jobs_are_taken_in_one_step_by_priority_and_never_more_than_asked() {
+    let redis = RedisServer::start();
+    let q = queue(&redis, "q-many", settings());
+    push(&q, Priority::Default, text_job(1, 10, "long paste")).await;
+    push_text(&q, 2, 20, "first").await;
+    push_text(&q, 3, 30, "second").await;
+    push_text(&q, 4, 40, "third").await;
+
+    let three = q.try_take_many(3).await.unwrap();
+    let rest = q.try_take_many(5).await.unwrap();
+
+    let texts_of = |taken: &[Taken]| -> Vec<String> {
+        taken
+            .iter()
+            .map(|t| match t {
+                Taken::Job(lease) => text_of(&lease.job).to_string(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(texts_of(&three), ["first", "second", "third"]);
+    assert_eq!(texts_of(&rest), ["long paste"]);
+    assert!(q.try_take_many(5).await.unwrap().is_empty());
+    for lease in three.iter().chain(&rest) {
+        let Taken::Job(lease) = lease else {
+            unreachable!()
+        };
+        assert!(q.ack(lease).await.unwrap());
+    }
+    assert_eq!(q.stats().await.unwrap().completed, 4);
+}
+
+#[actix_web::test]
+async fn acknowledgements_sent_together_are_each_checked_against_their_own_lease() {
+    let redis = RedisServer::start();
+    let q = queue(&redis, "q-apply", settings());
+    for (update, chat) in [(1, 10), (2, 20), (3, 30)] {
+        push_text(&q, update, chat, "hi").await;
+    }
+    let leases: Vec<Lease> = q
+        .try_take_many(3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| match t {
+            Taken::Job(lease) => lease,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let stale = Lease {
+        attempt: leases[1].attempt + 1,
+        ..leases[1].clone()
+    };
+
+    // Sent at once, they travel to Redis together.
+    let (a, b, c, d) = tokio::join!(
+        q.ack(&leases[0]),
+        q.ack(&stale),
+        q.record_part(&leases[2], 0, MessageId(77)),
+        q.ack(&leases[1]),
+    );
+
+    assert!(a.unwrap(), "the holder's ack");
+    assert!(
+        !b.unwrap(),
+        "an ack for an attempt that does not hold the job changes nothing"
+    );
+    assert!(c.unwrap(), "the holder's record");
+    assert!(d.unwrap(), "the real holder's ack still works");
+    assert_eq!(
+        q.progress(&leases[2].id).await.unwrap().parts,
+        BTreeMap::from([(0, MessageId(77))])
+    );
+    assert_eq!(q.stats().await.unwrap().completed, 2);
+}
+
+#[actix_web::test]
 async fn a_chats_second_job_waits_for_its_first_to_be_acknowledged_while_other_chats_go_on() {
     let redis = RedisServer::start();
     let q = queue(&redis, "q-chat-order", settings());

@@ -36,8 +36,9 @@ local function take_one()
           return {'dead', id, payload, attempt, prio, {}}
         end
         redis.call('ZADD', k('leases'), now + lease, id)
-        -- No progress means no saved answer: followers may still be merged in.
-        if progress ~= '1' and #absorb(id, window) > 0 then
+        -- Followers are merged in unless an answer is saved (only a job with progress can have one).
+        local answered = progress == '1' and redis.call('HEXISTS', key, 'answer') == 1
+        if not answered and #absorb(id, window) > 0 then
           progress = '1'
         end
         local fields = {}
