@@ -64,11 +64,6 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// Whether any message of the answer exists.
-    pub fn started(&self) -> bool {
-        !self.shown.is_empty()
-    }
-
     /// While the answer streams: makes the messages show `text` (plain) as far as pacing allows now. A new
     /// message goes at once (the first text appears as soon as it exists, overflow continues in a new
     /// message); the growing last message is edited only when the chat's edit interval has passed and the

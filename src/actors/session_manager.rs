@@ -397,11 +397,7 @@ impl SessionManager {
             .map(|(id, text)| (*id, text.as_str(), self.tokens.count_message(text)))
             .collect();
         let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
-        let chat_prompt = queries::find_chat(conn, msg.chat.id)?.and_then(|c| c.system_prompt);
-        let system = self.system_prompt(chat_prompt);
-        let system_tokens = system
-            .as_deref()
-            .map_or(0, |s| self.tokens.count_message(s));
+        let (system, system_tokens) = self.system_of(conn, msg.chat.id)?;
         if system_tokens + new_tokens > msg.budget {
             return Ok(TurnContext {
                 refused: Some(new_tokens),
@@ -422,14 +418,7 @@ impl SessionManager {
                 },
             )?;
         }
-        let summary = queries::latest_summary(conn, msg.chat.id)?;
-        let loaded = Loaded {
-            system,
-            system_tokens,
-            summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
-            summary: summary.map(|s| s.content),
-            history: queries::active_history(conn, msg.chat.id)?,
-        };
+        let loaded = self.load_after_system(conn, msg.chat.id, system, system_tokens)?;
         Ok(build_prompt(loaded, msg.budget))
     }
 
@@ -460,11 +449,7 @@ impl SessionManager {
             )?;
         }
         // The context's size without loading it: system prompt + summary + the sum of the unfolded turns.
-        let system = self
-            .system_prompt(queries::find_chat(conn, msg.chat_id)?.and_then(|c| c.system_prompt));
-        let system_tokens = system
-            .as_deref()
-            .map_or(0, |s| self.tokens.count_message(s));
+        let (_, system_tokens) = self.system_of(conn, msg.chat_id)?;
         let summary_tokens =
             queries::latest_summary(conn, msg.chat_id)?.map_or(0, |s| to_usize(s.tokens));
         let history = usize::try_from(queries::active_tokens(conn, msg.chat_id)?).unwrap_or(0);
@@ -477,18 +462,39 @@ impl SessionManager {
         conn: &mut SqliteConnection,
         chat: ChatId,
     ) -> Result<Loaded, SessionError> {
-        let chat_prompt = queries::find_chat(conn, chat)?.and_then(|c| c.system_prompt);
+        let (system, system_tokens) = self.system_of(conn, chat)?;
+        self.load_after_system(conn, chat, system, system_tokens)
+    }
+
+    /// The system prompt in force for a chat, and its size in tokens.
+    fn system_of(
+        &self,
+        conn: &mut SqliteConnection,
+        chat: ChatId,
+    ) -> Result<(Option<String>, usize), SessionError> {
+        let system =
+            self.system_prompt(queries::find_chat(conn, chat)?.and_then(|c| c.system_prompt));
+        let tokens = system
+            .as_deref()
+            .map_or(0, |s| self.tokens.count_message(s));
+        Ok((system, tokens))
+    }
+
+    /// [`load_context`](Self::load_context) once the system prompt is known.
+    fn load_after_system(
+        &self,
+        conn: &mut SqliteConnection,
+        chat: ChatId,
+        system: Option<String>,
+        system_tokens: usize,
+    ) -> Result<Loaded, SessionError> {
         let summary = queries::latest_summary(conn, chat)?;
-        let history = queries::active_history(conn, chat)?;
-        let system = self.system_prompt(chat_prompt);
         Ok(Loaded {
-            system_tokens: system
-                .as_deref()
-                .map_or(0, |s| self.tokens.count_message(s)),
             system,
+            system_tokens,
             summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
             summary: summary.map(|s| s.content),
-            history,
+            history: queries::active_history(conn, chat)?,
         })
     }
 }

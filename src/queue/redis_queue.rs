@@ -65,12 +65,15 @@ enum Op {
     Record(Vec<(String, String)>),
 }
 
-struct Pending {
+/// An operation on job `id`, for the holder of `attempt`.
+struct Applied {
     op: Op,
     id: JobId,
     attempt: u32,
-    reply: oneshot::Sender<Result<bool, QueueError>>,
 }
+
+/// An operation waiting for the batch task, with where its result goes.
+type Pending = (Applied, oneshot::Sender<Result<bool, QueueError>>);
 
 /// How jobs are leased and retried.
 #[derive(Debug, Clone)]
@@ -653,30 +656,33 @@ impl Queue {
 
     /// Applies a record or an acknowledgement, batched with those of the other running jobs.
     async fn submit(&self, lease: &Lease, op: Op) -> Result<bool, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
+        let applied = Applied {
             op,
             id: lease.id.clone(),
             attempt: lease.attempt,
-            reply,
         };
-        match &self.ops {
-            Some(ops) => match ops.send(pending) {
-                Ok(()) => answer.await.unwrap_or_else(|_| {
-                    Err(QueueError::Batch("the queue's batch task stopped".into()))
-                }),
+        let (reply, answer) = oneshot::channel();
+        let applied = match &self.ops {
+            Some(ops) => match ops.send((applied, reply)) {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(QueueError::Batch("the queue's batch task stopped".into()))
+                    })
+                }
                 // The task is gone (its runtime stopped): apply it directly.
-                Err(mpsc::error::SendError(pending)) => self.apply_now(vec![pending]).await,
+                Err(mpsc::error::SendError((applied, _))) => applied,
             },
-            None => self.apply_now(vec![pending]).await,
-        }
+            None => applied,
+        };
+        let results = self.apply_now(std::slice::from_ref(&applied)).await?;
+        Ok(results.first().copied().unwrap_or(false))
     }
 
-    /// One `lua/apply.lua` call for `batch`; answers each operation's sender and returns the first's result.
-    async fn apply_now(&self, batch: Vec<Pending>) -> Result<bool, QueueError> {
+    /// One `lua/apply.lua` call: whether each operation was applied (its caller still held the job).
+    async fn apply_now(&self, batch: &[Applied]) -> Result<Vec<bool>, QueueError> {
         let mut inv = self.scripts.apply.prepare_invoke();
         inv.arg(&self.prefix);
-        for p in &batch {
+        for p in batch {
             match &p.op {
                 Op::Ack => {
                     inv.arg("ack").arg(&p.id.0).arg(p.attempt);
@@ -693,32 +699,15 @@ impl Queue {
             }
         }
         let mut conn = self.conn.clone();
-        let results: Result<Vec<i64>, QueueError> =
-            bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await;
-        let mut first = None;
-        match results {
-            Ok(results) if results.len() == batch.len() => {
-                for (p, n) in batch.into_iter().zip(results) {
-                    first.get_or_insert(Ok(n == 1));
-                    let _ = p.reply.send(Ok(n == 1));
-                }
-            }
-            other => {
-                let reason = match other {
-                    Err(e) => e.to_string(),
-                    Ok(r) => format!(
-                        "apply answered {} results for {} operations",
-                        r.len(),
-                        batch.len()
-                    ),
-                };
-                for p in batch {
-                    first.get_or_insert_with(|| Err(QueueError::Batch(reason.clone())));
-                    let _ = p.reply.send(Err(QueueError::Batch(reason.clone())));
-                }
-            }
+        let results: Vec<i64> = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        if results.len() != batch.len() {
+            return Err(QueueError::Protocol(format!(
+                "apply answered {} results for {} operations",
+                results.len(),
+                batch.len()
+            )));
         }
-        first.unwrap_or(Ok(false))
+        Ok(results.into_iter().map(|n| n == 1).collect())
     }
 
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
@@ -827,7 +816,20 @@ fn dead_job(id: String, fields: Vec<Option<String>>) -> DeadJob {
 async fn apply_batches(queue: Queue, mut pending: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     while pending.recv_many(&mut batch, APPLY_BATCH).await > 0 {
-        let _ = queue.apply_now(std::mem::take(&mut batch)).await;
+        let (ops, replies): (Vec<Applied>, Vec<_>) = batch.drain(..).unzip();
+        match queue.apply_now(&ops).await {
+            Ok(results) => {
+                for (reply, applied) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(applied));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(QueueError::Batch(reason.clone())));
+                }
+            }
+        }
     }
 }
 

@@ -96,6 +96,17 @@ async fn assert_nothing_takeable(q: &Queue, why: &str) {
     assert!(taken.is_none(), "{why}, but got {taken:?}");
 }
 
+/// The leases of what `try_take_many` returned (each must be a job).
+fn leases(taken: Vec<Taken>) -> Vec<Lease> {
+    taken
+        .into_iter()
+        .map(|t| match t {
+            Taken::Job(lease) => lease,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
 fn text_of(job: &Job) -> &str {
     match &job.kind {
         JobKind::Chat { text, .. } => text,
@@ -215,14 +226,10 @@ async fn two_waiting_takers_both_wake_when_two_jobs_arrive_in_one_batch() {
     };
     let (a, b, ()) = tokio::join!(first.take_many(1), second.take_many(1), arrive);
 
-    let mut got: Vec<String> = a
-        .unwrap()
-        .into_iter()
-        .chain(b.unwrap())
-        .map(|t| match t {
-            Taken::Job(lease) => text_of(&lease.job).to_string(),
-            other => panic!("unexpected {other:?}"),
-        })
+    let mut got: Vec<String> = leases(a.unwrap())
+        .iter()
+        .chain(&leases(b.unwrap()))
+        .map(|lease| text_of(&lease.job).to_string())
         .collect();
     got.sort();
     assert_eq!(got, ["one", "two"]);
@@ -242,25 +249,16 @@ async fn several_jobs_are_taken_in_one_step_by_priority_and_never_more_than_aske
     push_text(&q, 3, 30, "second").await;
     push_text(&q, 4, 40, "third").await;
 
-    let three = q.try_take_many(3).await.unwrap();
-    let rest = q.try_take_many(5).await.unwrap();
+    let three = leases(q.try_take_many(3).await.unwrap());
+    let rest = leases(q.try_take_many(5).await.unwrap());
 
-    let texts_of = |taken: &[Taken]| -> Vec<String> {
-        taken
-            .iter()
-            .map(|t| match t {
-                Taken::Job(lease) => text_of(&lease.job).to_string(),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect()
-    };
+    fn texts_of(taken: &[Lease]) -> Vec<&str> {
+        taken.iter().map(|l| text_of(&l.job)).collect()
+    }
     assert_eq!(texts_of(&three), ["first", "second", "third"]);
     assert_eq!(texts_of(&rest), ["long paste"]);
     assert!(q.try_take_many(5).await.unwrap().is_empty());
     for lease in three.iter().chain(&rest) {
-        let Taken::Job(lease) = lease else {
-            unreachable!()
-        };
         assert!(q.ack(lease).await.unwrap());
     }
     assert_eq!(q.stats().await.unwrap().completed, 4);
@@ -273,16 +271,7 @@ async fn acknowledgements_sent_together_are_each_checked_against_their_own_lease
     for (update, chat) in [(1, 10), (2, 20), (3, 30)] {
         push_text(&q, update, chat, "hi").await;
     }
-    let leases: Vec<Lease> = q
-        .try_take_many(3)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| match t {
-            Taken::Job(lease) => lease,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
+    let leases = leases(q.try_take_many(3).await.unwrap());
     let stale = Lease {
         attempt: leases[1].attempt + 1,
         ..leases[1].clone()
