@@ -60,21 +60,6 @@ pub fn command_list() -> String {
         .join("\n")
 }
 
-pub fn help_text(model: &str) -> String {
-    format!(
-        "I'm a chat bot connected to an AI model ({model}). Send me a message and I'll answer; \
-         I remember our conversation until you /clear it.\n\nCommands:\n{}",
-        command_list()
-    )
-}
-
-pub fn unknown_command_text(command: &str) -> String {
-    format!(
-        "Sorry, I don't know the command {command}.\n\nCommands:\n{}",
-        command_list()
-    )
-}
-
 /// What a message's text means: a command (for this bot), or ordinary text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
@@ -166,14 +151,5 @@ mod tests {
         assert_eq!(parse("hello /start", None), Parsed::Text);
         assert_eq!(parse("/ spaced", None), Parsed::Text);
         assert_eq!(parse("", None), Parsed::Text);
-    }
-
-    #[test]
-    fn help_lists_every_command() {
-        let help = help_text("m");
-        for (c, _) in COMMANDS {
-            assert!(help.contains(&format!("/{c}")), "{help}");
-        }
-        assert!(unknown_command_text("/x").contains("/context"));
     }
 }

@@ -10,7 +10,8 @@
 //! - [`queue`]: jobs and the prioritized Redis queue.
 //! - [`db`]: SQLite through Diesel: schema, models, queries, embedded migrations.
 //! - [`http`]: `/health`, `/ready`, `/metrics`, and the admin API under `/api` (when `API_TOKEN` is set).
-//! - [`commands`]: the bot's commands: parsing, descriptions, help text.
+//! - [`commands`]: the bot's commands: parsing and descriptions.
+//! - [`texts`]: every sentence the bot says to users (notices, failures, command replies).
 //! - [`context`]: the model's context window (configured or learned from the server) and prompt budget.
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
@@ -39,4 +40,5 @@ pub mod queue;
 pub mod secret;
 pub mod telegram;
 pub mod text;
+pub mod texts;
 pub mod tokens;

@@ -7,6 +7,7 @@
 
 use crate::activity::Activity;
 use crate::actors::compressor::Compressor;
+use crate::actors::generations::Generations;
 use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
 use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
@@ -14,17 +15,14 @@ use crate::actors::turns::TurnBatcher;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
-use crate::ids::ChatId;
 use crate::llm::LlmClient;
 use crate::queue::{Lease, Queue, QueueError, Taken, Taker};
 use crate::telegram::pacing::Pacer;
 use crate::telegram::BotApi;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -67,47 +65,6 @@ pub struct WorkerDeps {
     /// Shared by all workers: the answers being generated, for `/cancel`.
     pub generations: Arc<Generations>,
     pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-/// The answers being generated in this process, by chat, so that `/cancel` can stop one.
-#[derive(Debug, Default)]
-pub struct Generations {
-    running: Mutex<HashMap<ChatId, Arc<tokio::sync::Notify>>>,
-}
-
-impl Generations {
-    /// Registers a generation for `chat`; the returned signal fires on `/cancel`. Unregister with `end`.
-    pub fn begin(&self, chat: ChatId) -> Arc<tokio::sync::Notify> {
-        let signal = Arc::new(tokio::sync::Notify::new());
-        if let Ok(mut map) = self.running.lock() {
-            map.insert(chat, signal.clone());
-        }
-        signal
-    }
-
-    pub fn end(&self, chat: ChatId, signal: &Arc<tokio::sync::Notify>) {
-        if let Ok(mut map) = self.running.lock() {
-            if map.get(&chat).is_some_and(|s| Arc::ptr_eq(s, signal)) {
-                map.remove(&chat);
-            }
-        }
-    }
-
-    /// Stops the chat's generation, if one runs. Returns whether there was one.
-    pub fn cancel(&self, chat: ChatId) -> bool {
-        let signal = self
-            .running
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&chat).cloned());
-        match signal {
-            Some(s) => {
-                s.notify_one();
-                true
-            }
-            None => false,
-        }
-    }
 }
 
 // ---- Actor -------------------------------------------------------------------------------------------------

@@ -1,33 +1,35 @@
 //! One job, start to finish: what a ChatWorker runs for each job it takes. Not an actor: plain async code
 //! over the Telegram and LLM clients and the SessionManager's address.
 //!
+//! A chat message's path, top-down: the worker takes the job → [`JobRunner::run`] → begin the turn (store
+//! the user's messages, build the prompt) → generate (stream the answer into the chat) → save the answer →
+//! finish the delivery (shown formatted) → finish the turn (store the answer) → acknowledge.
+//!
 //! A job never fails silently: any failure is logged once (with its cause) and the user gets a short,
-//! human message — never a Rust error, never the bot token.
+//! human message from [`crate::texts`] — never a Rust error, never the bot token.
 
 use crate::activity::kind_label;
-use crate::actors::chat_worker::Generations;
 use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
-use crate::actors::delivery::{send_plain, Delivery};
+use crate::actors::generations::Generations;
 use crate::actors::session_manager::{
-    BeginTurn, ClearHistory, ContextUsage, FinishTurn, GetContextUsage, GetStats, GetSystemPrompt,
-    SessionError, SessionManager, SetSystemPrompt, SystemPrompt,
+    BeginTurn, ClearHistory, DropLastAnswer, FinishTurn, GetContextUsage, GetStats,
+    GetSystemPrompt, MarkBlocked, SessionError, SessionManager, SetSystemPrompt, TurnContext,
 };
-use crate::actors::session_manager::{DropLastAnswer, MarkBlocked};
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
-use crate::commands::{self, BotCommand};
+use crate::commands::BotCommand;
 use crate::config::Config;
 use crate::context::ContextWindow;
-use crate::db::models::ChatStats;
 use crate::ids::{ChatId, MessageId};
 use crate::llm::reasoning::strip_reasoning;
-use crate::llm::{LlmClient, LlmError};
+use crate::llm::{ChatMessage, LlmClient, LlmError, Usage};
 use crate::queue::{
-    FailOutcome, Job, JobKind, Lease, Notice, Priority, Progress, Queue, QueueError,
+    ChatRef, FailOutcome, Job, JobKind, Lease, Notice, Priority, Queue, QueueError,
 };
+use crate::telegram::delivery::{send_plain, Delivery, PartRecorder};
 use crate::telegram::pacing::Pacer;
 use crate::telegram::{BotApi, TelegramError};
-use crate::text::{thousands, utc_minute};
+use crate::texts;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
 use std::cell::RefCell;
@@ -42,31 +44,10 @@ pub const TYPING_REFRESH: Duration = Duration::from_secs(4);
 pub const TYPING_DELAY: Duration = Duration::from_millis(300);
 /// How often a streaming answer looks at what arrived and updates the chat (pacing decides what goes).
 pub const STREAM_TICK: Duration = Duration::from_millis(50);
-/// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
-pub const CUT_OFF_NOTE: &str =
-    "\n\n_(The answer may be incomplete: the model server stopped early.)_";
-/// Shown under an answer stopped with /cancel.
-pub const STOPPED_NOTE: &str = "\n\n_⏹ Stopped._";
 /// Acknowledging a finished job is retried this often (Redis may be restarting) before giving up; the job
 /// then runs again when its lease expires, and its recorded progress keeps the answer from being re-sent.
 const ACK_ATTEMPTS: u32 = 5;
 const ACK_RETRY_BASE: Duration = Duration::from_millis(200);
-
-pub const TEXT_ONLY: &str =
-    "I can only read text messages for now. Please send your question as text.";
-pub const EMPTY_ANSWER: &str =
-    "(The model returned an empty answer. Try rephrasing, or /clear to start over.)";
-pub const INTERNAL_ERROR: &str =
-    "⚠️ Something went wrong on my side while answering. Please try again.";
-pub const MEMORY_ERROR: &str =
-    "⚠️ I could not reach my memory of this conversation (a database problem). Please try again in a moment.";
-pub const GAVE_UP: &str =
-    "⚠️ Sorry, I could not answer your message: the bot was interrupted while \
-    working on it. Please send it again.";
-pub const NOTHING_TO_RETRY: &str = "There is no answer to regenerate yet.";
-pub const QUEUE_ERROR: &str =
-    "⚠️ I could not keep track of your message (the job queue is unavailable). \
-    Please send it again in a moment.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -102,9 +83,9 @@ impl JobError {
     /// What the user is told when the job is given up, if anything can be told.
     fn user_message(&self) -> Option<&'static str> {
         match self {
-            JobError::Llm(e) => Some(e.user_message()),
-            JobError::Session(_) | JobError::Mailbox(_) => Some(MEMORY_ERROR),
-            JobError::Queue(_) => Some(QUEUE_ERROR),
+            JobError::Llm(e) => Some(texts::llm_failure(e)),
+            JobError::Session(_) | JobError::Mailbox(_) => Some(texts::MEMORY_ERROR),
+            JobError::Queue(_) => Some(texts::QUEUE_ERROR),
             // Telegram itself failed: a message about it would most likely fail too.
             JobError::Telegram(_) => None,
             // Compression is the bot's own housekeeping: the user is not bothered with its failures.
@@ -179,7 +160,7 @@ impl JobRunner {
                     &lease,
                     &reason,
                     false,
-                    Some(LlmError::Timeout.user_message()),
+                    Some(texts::llm_failure(&LlmError::Timeout)),
                 )
                 .await
             }
@@ -188,7 +169,7 @@ impl JobRunner {
                     &lease,
                     &format!("panicked: {panic}"),
                     true,
-                    Some(INTERNAL_ERROR),
+                    Some(texts::INTERNAL_ERROR),
                 )
                 .await
             }
@@ -212,7 +193,10 @@ impl JobRunner {
             job.id
         );
         if !matches!(job.kind, JobKind::Compress { .. }) {
-            if let Err(e) = self.send_text(chat, reply_target(&job), GAVE_UP).await {
+            if let Err(e) = self
+                .send_text(chat, reply_target(&job), texts::GAVE_UP)
+                .await
+            {
                 log::warn!("could not tell chat {chat} that its message was given up: {e}");
             }
         }
@@ -291,8 +275,6 @@ impl JobRunner {
     }
 
     async fn execute(&self, lease: &Lease) -> Result<(), JobError> {
-        // Read as the job was taken, with the messages merged into it.
-        let progress = &lease.progress;
         match &lease.job.kind {
             JobKind::Chat {
                 chat,
@@ -300,13 +282,14 @@ impl JobRunner {
                 text,
                 ..
             } => {
+                // Read as the job was taken, with the messages merged into it.
                 let mut messages = vec![(*message_id, text.clone())];
-                for job in progress.merged.clone() {
+                for job in &lease.progress.merged {
                     if let JobKind::Chat {
                         message_id, text, ..
-                    } = job.kind
+                    } = &job.kind
                     {
-                        messages.push((message_id, text));
+                        messages.push((*message_id, text.clone()));
                     }
                 }
                 if messages.len() > 1 {
@@ -316,8 +299,7 @@ impl JobRunner {
                         messages.len()
                     );
                 }
-                self.chat_turn(lease, progress, chat.clone(), messages)
-                    .await
+                self.chat_turn(lease, chat.clone(), messages).await
             }
             JobKind::Command {
                 chat,
@@ -330,18 +312,12 @@ impl JobRunner {
                     .send(DropLastAnswer { chat_id: chat.id })
                     .await??;
                 if again.is_empty() {
-                    self.deliver(
-                        lease,
-                        progress,
-                        chat.id,
-                        Some(*message_id),
-                        NOTHING_TO_RETRY,
-                    )
-                    .await?;
+                    self.reply(lease, chat.id, Some(*message_id), texts::NOTHING_TO_RETRY)
+                        .await?;
                     return Ok(());
                 }
                 log::info!("chat {}: regenerating the last answer", chat.id);
-                self.chat_turn(lease, progress, chat.clone(), again).await
+                self.chat_turn(lease, chat.clone(), again).await
             }
             JobKind::Command {
                 chat,
@@ -350,9 +326,7 @@ impl JobRunner {
                 ..
             } => {
                 let text = self.command(chat, command).await?;
-                self.deliver(lease, progress, chat.id, Some(*message_id), &text)
-                    .await?;
-                Ok(())
+                self.reply(lease, chat.id, Some(*message_id), &text).await
             }
             JobKind::Notice {
                 chat_id,
@@ -360,43 +334,22 @@ impl JobRunner {
                 notice,
             } => {
                 let text = match notice {
-                    Notice::AccessDenied { user_id } => access_denied_text(*user_id),
-                    Notice::TextOnly => TEXT_ONLY.to_string(),
+                    Notice::AccessDenied { user_id } => texts::access_denied(*user_id),
+                    Notice::TextOnly => texts::TEXT_ONLY.to_string(),
                 };
-                self.deliver(lease, progress, *chat_id, *reply_to, &text)
-                    .await?;
-                Ok(())
+                self.reply(lease, *chat_id, *reply_to, &text).await
             }
-            JobKind::Compress { chat_id, .. } => {
-                let outcome = self
-                    .compressor
-                    .send(CompressChat { chat_id: *chat_id })
-                    .await??;
-                if matches!(outcome, CompressOutcome::Compressed { .. }) {
-                    self.metrics.compressions.inc();
-                }
-                if let (CompressOutcome::Compressed { before, after, .. }, true) =
-                    (outcome, self.config.compression_notice)
-                {
-                    let note = compression_note(
-                        self.tokens.corrected(self.llm.model(), before),
-                        self.tokens.corrected(self.llm.model(), after),
-                    );
-                    self.deliver(lease, progress, *chat_id, None, &note).await?;
-                }
-                Ok(())
-            }
+            JobKind::Compress { chat_id, .. } => self.compress(lease, *chat_id).await,
         }
     }
 
-    /// A user's message(s): context → LLM, streamed into the chat → answer saved → shown formatted → stored.
-    /// On a retry, a saved answer is not asked again, and the messages an earlier attempt sent are edited
-    /// instead of sending new ones.
+    /// A user's message(s), top-down: begin the turn → generate (streamed into the chat) → save the answer →
+    /// finish the delivery (formatted) → finish the turn. On a retry, a saved answer is not asked again, and
+    /// the messages an earlier attempt sent are edited instead of sending new ones.
     async fn chat_turn(
         &self,
         lease: &Lease,
-        progress: &Progress,
-        chat: crate::queue::ChatRef,
+        chat: ChatRef,
         messages: Vec<(MessageId, String)>,
     ) -> Result<(), JobError> {
         let chat_id = chat.id;
@@ -412,52 +365,19 @@ impl JobRunner {
                 budget,
             })
             .await??;
-        let mut delivery = Delivery::new(
-            &self.api,
-            &self.pacer,
-            &self.queue,
-            lease,
-            chat_id,
-            reply_to,
-            progress,
-        );
+        let mut delivery = self.delivery(lease, chat_id, reply_to);
         if let Some(size) = context.refused {
-            let text = too_long_text(
+            let text = texts::too_long(
                 self.tokens.corrected(model, size),
                 self.window.prompt_budget(),
             );
             delivery.finish_plain(&text).await?;
             return Ok(());
         }
-        let (shown, usage) = match &progress.answer {
+        let (shown, usage) = match &lease.progress.answer {
             Some(answer) => (answer.clone(), None),
             None => {
-                if context.trimmed > 0 {
-                    log::info!(
-                        "chat {chat_id}: {} older messages left out to fit the window",
-                        context.trimmed
-                    );
-                    send_plain(
-                        &self.api,
-                        &self.pacer,
-                        chat_id,
-                        None,
-                        &trimmed_text(context.trimmed),
-                    )
-                    .await?;
-                }
-                log::debug!(
-                    "chat {chat_id}: asking the model with {} messages (~{} tokens)",
-                    context.prompt.len(),
-                    context.tokens
-                );
-                let (shown, usage) = self
-                    .generate(chat_id, &context.prompt, &mut delivery)
-                    .await?;
-                if let Some(usage) = usage {
-                    self.tokens
-                        .observe(model, context.tokens, usage.prompt_tokens);
-                }
+                let (shown, usage) = self.answer(chat_id, &context, &mut delivery).await?;
                 // Saved before any of it is shown formatted: a retry (even after a crash right after a send)
                 // shows this same answer, never a second, different one.
                 self.queue.save_answer(lease, &shown).await?;
@@ -465,51 +385,99 @@ impl JobRunner {
             }
         };
         let first = delivery.finish(&shown).await?;
-        // The notes and the placeholder for an empty answer are for the user, not the model's later context.
-        let stored = match shown.as_str() {
-            EMPTY_ANSWER => String::new(),
-            text => text
-                .trim_end_matches(CUT_OFF_NOTE)
-                .trim_end_matches(STOPPED_NOTE)
-                .to_string(),
-        };
         let context_tokens = self
             .turns
             .finish(FinishTurn {
                 chat_id,
-                content: stored,
+                content: texts::answer_for_history(&shown),
                 telegram_message_id: first,
                 usage,
             })
             .await??;
-        if self.tokens.corrected(model, context_tokens) > self.window.threshold() {
-            let job = Job::internal(
-                format!("compress-{chat_id}"),
-                JobKind::Compress {
-                    chat_id,
-                    context_tokens,
-                },
+        self.queue_compression_if_due(chat_id, context_tokens).await;
+        Ok(())
+    }
+
+    /// Asks the model for the answer to `context`, streamed into `delivery`; teaches the token counter from
+    /// the server's usage.
+    async fn answer(
+        &self,
+        chat: ChatId,
+        context: &TurnContext,
+        delivery: &mut Delivery<'_, LeaseRecorder<'_>>,
+    ) -> Result<(String, Option<Usage>), JobError> {
+        if context.trimmed > 0 {
+            log::info!(
+                "chat {chat}: {} older messages left out to fit the window",
+                context.trimmed
             );
-            match self.queue.enqueue(Priority::Low, &job).await {
-                Ok(true) => {
-                    log::debug!("chat {chat_id}: compression queued ({context_tokens} tokens)")
-                }
-                Ok(false) => {}
-                Err(e) => log::warn!("could not queue compression for chat {chat_id}: {e}"),
-            }
+            send_plain(
+                &self.api,
+                &self.pacer,
+                chat,
+                None,
+                &texts::trimmed(context.trimmed),
+            )
+            .await?;
+        }
+        log::debug!(
+            "chat {chat}: asking the model with {} messages (~{} tokens)",
+            context.prompt.len(),
+            context.tokens
+        );
+        let (shown, usage) = self.generate(chat, &context.prompt, delivery).await?;
+        if let Some(usage) = usage {
+            self.tokens
+                .observe(self.llm.model(), context.tokens, usage.prompt_tokens);
+        }
+        Ok((shown, usage))
+    }
+
+    /// Queues the chat's compression when its context has grown past the threshold.
+    async fn queue_compression_if_due(&self, chat_id: ChatId, context_tokens: usize) {
+        if self.tokens.corrected(self.llm.model(), context_tokens) <= self.window.threshold() {
+            return;
+        }
+        let job = Job::internal(
+            format!("compress-{chat_id}"),
+            JobKind::Compress {
+                chat_id,
+                context_tokens,
+            },
+        );
+        match self.queue.enqueue(Priority::Low, &job).await {
+            Ok(true) => log::debug!("chat {chat_id}: compression queued ({context_tokens} tokens)"),
+            Ok(false) => {}
+            Err(e) => log::warn!("could not queue compression for chat {chat_id}: {e}"),
+        }
+    }
+
+    /// The Compressor's work for the chat, and the note to the chat when it compressed (if enabled).
+    async fn compress(&self, lease: &Lease, chat_id: ChatId) -> Result<(), JobError> {
+        let outcome = self.compressor.send(CompressChat { chat_id }).await??;
+        let CompressOutcome::Compressed { before, after, .. } = outcome else {
+            return Ok(());
+        };
+        self.metrics.compressions.inc();
+        if self.config.compression_notice {
+            let note = texts::compression_note(
+                self.tokens.corrected(self.llm.model(), before),
+                self.tokens.corrected(self.llm.model(), after),
+            );
+            self.reply(lease, chat_id, None, &note).await?;
         }
         Ok(())
     }
 
-    /// Streams the model's answer into the chat: "typing…" (from [`TYPING_DELAY`]) until the first text, then the text as it grows
-    /// (paced), until the stream ends or `/cancel`. Returns the answer to show (reasoning removed, with a note
-    /// when it was cut short or stopped) and the server's usage.
+    /// Streams the model's answer into the chat: "typing…" (from [`TYPING_DELAY`]) until the first text, then
+    /// the text as it grows (paced), until the stream ends or `/cancel`. Returns the answer to show (reasoning
+    /// removed, with a note when it was cut short or stopped) and the server's usage.
     async fn generate(
         &self,
         chat: ChatId,
-        prompt: &[crate::llm::ChatMessage],
-        delivery: &mut Delivery<'_>,
-    ) -> Result<(String, Option<crate::llm::Usage>), JobError> {
+        prompt: &[ChatMessage],
+        delivery: &mut Delivery<'_, LeaseRecorder<'_>>,
+    ) -> Result<(String, Option<Usage>), JobError> {
         let asked = std::time::Instant::now();
         // Observed once, at the first token.
         let mut first_token = Some(self.metrics.llm_first_token_seconds.clone());
@@ -531,7 +499,8 @@ impl JobRunner {
             },
         );
         tokio::pin!(stream);
-        let cancel = self.generations.begin(chat);
+        // Registered for `/cancel` until this function returns, however it returns.
+        let generation = self.generations.begin(chat);
         let mut last_typing: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(STREAM_TICK);
         let mut shown_len = 0;
@@ -541,7 +510,7 @@ impl JobRunner {
                 // streaming it first.
                 biased;
                 result = &mut stream => break Some(result),
-                () = cancel.notified() => break None,
+                () = generation.cancelled() => break None,
                 _ = async {
                     if shown_len == 0 {
                         first_text.notified().await;
@@ -573,20 +542,28 @@ impl JobRunner {
                 }
             }
         };
-        self.generations.end(chat, &cancel);
+        drop(generation);
         let (answer, note, usage) = match result {
             Some(Ok(outcome)) => {
-                let note = if outcome.cut_off { CUT_OFF_NOTE } else { "" };
+                let note = if outcome.cut_off {
+                    texts::CUT_OFF_NOTE
+                } else {
+                    ""
+                };
                 (strip_reasoning(&outcome.content), note, outcome.usage)
             }
             Some(Err(e)) => return Err(e.into()),
             None => {
                 log::info!("chat {chat}: answer stopped by /cancel");
-                (strip_reasoning(&received.borrow()), STOPPED_NOTE, None)
+                (
+                    strip_reasoning(&received.borrow()),
+                    texts::STOPPED_NOTE,
+                    None,
+                )
             }
         };
         let shown = if answer.is_empty() && note.is_empty() {
-            EMPTY_ANSWER.to_string()
+            texts::EMPTY_ANSWER.to_string()
         } else {
             format!("{answer}{note}")
         };
@@ -607,39 +584,29 @@ impl JobRunner {
     }
 
     /// The reply text of a command (its side effects, like `/clear`, are idempotent).
-    async fn command(
-        &self,
-        chat: &crate::queue::ChatRef,
-        command: &BotCommand,
-    ) -> Result<String, JobError> {
+    async fn command(&self, chat: &ChatRef, command: &BotCommand) -> Result<String, JobError> {
         let chat_id = chat.id;
+        let model = self.llm.model();
         Ok(match command {
-            BotCommand::Start | BotCommand::Help => commands::help_text(self.llm.model()),
+            BotCommand::Start | BotCommand::Help => texts::help(model),
             BotCommand::Clear => {
                 let n = self.sessions.send(ClearHistory { chat_id }).await??;
                 log::info!("chat {chat_id}: cleared {n} messages");
-                "Conversation cleared.".to_string()
+                texts::CLEARED.to_string()
             }
-            BotCommand::Stats => {
-                let stats = self.sessions.send(GetStats { chat_id }).await??;
-                stats_text(&stats)
-            }
+            BotCommand::Stats => texts::stats(&self.sessions.send(GetStats { chat_id }).await??),
             BotCommand::Context => {
                 let usage = self.sessions.send(GetContextUsage { chat_id }).await??;
-                let corrected = ContextUsage {
-                    with_summary: self.tokens.corrected(self.llm.model(), usage.with_summary),
-                    without_summary: self
-                        .tokens
-                        .corrected(self.llm.model(), usage.without_summary),
-                    summary_tokens: self
-                        .tokens
-                        .corrected(self.llm.model(), usage.summary_tokens),
+                let corrected = texts::ContextFigures {
+                    with_summary: self.tokens.corrected(model, usage.with_summary),
+                    without_summary: self.tokens.corrected(model, usage.without_summary),
+                    summary_tokens: self.tokens.corrected(model, usage.summary_tokens),
                 };
-                context_text(self.llm.model(), &self.window, &corrected)
+                texts::context(model, &self.window, &corrected)
             }
             BotCommand::System { text: None } => {
                 let prompt = self.sessions.send(GetSystemPrompt { chat_id }).await??;
-                system_text(&prompt)
+                texts::system_prompt(prompt.own.as_deref(), prompt.default.as_deref())
             }
             BotCommand::System { text: Some(text) } => {
                 let reset = text.eq_ignore_ascii_case("reset");
@@ -649,47 +616,56 @@ impl JobRunner {
                 };
                 let prompt = self.sessions.send(set).await??;
                 if reset {
-                    format!(
-                        "System prompt reset to the default.\n\n{}",
-                        system_text(&prompt)
-                    )
+                    texts::system_prompt_reset(prompt.default.as_deref())
                 } else {
-                    "System prompt set for this chat. It applies from your next message."
-                        .to_string()
+                    texts::SYSTEM_PROMPT_SET.to_string()
                 }
             }
-            BotCommand::Cancel => {
-                if self.generations.cancel(chat_id) {
-                    "Stopping the answer in progress.".to_string()
-                } else {
-                    "There is no answer in progress to stop.".to_string()
-                }
+            BotCommand::Cancel => if self.generations.cancel(chat_id) {
+                texts::CANCELLING
+            } else {
+                texts::NOTHING_TO_CANCEL
             }
-            // Handled as a chat turn (see `execute`); never reaches here.
-            BotCommand::Retry => String::new(),
-            BotCommand::Unknown { text } => commands::unknown_command_text(text),
+            .to_string(),
+            // A chat turn (see `execute`), never a reply text.
+            BotCommand::Retry => texts::NOTHING_TO_RETRY.to_string(),
+            BotCommand::Unknown { text } => texts::unknown_command(text),
         })
     }
 
+    /// The job's delivery into `chat`: continues the messages an earlier attempt sent, and records each new
+    /// one with the lease.
+    fn delivery<'a>(
+        &'a self,
+        lease: &'a Lease,
+        chat: ChatId,
+        reply_to: Option<MessageId>,
+    ) -> Delivery<'a, LeaseRecorder<'a>> {
+        Delivery::new(
+            &self.api,
+            &self.pacer,
+            chat,
+            reply_to,
+            lease.progress.delivered(),
+            LeaseRecorder {
+                queue: &self.queue,
+                lease,
+            },
+        )
+    }
+
     /// Delivers a plain-text reply exactly once (see [`Delivery`]).
-    async fn deliver(
+    async fn reply(
         &self,
         lease: &Lease,
-        progress: &Progress,
         chat: ChatId,
         reply_to: Option<MessageId>,
         text: &str,
-    ) -> Result<Option<MessageId>, JobError> {
-        let mut delivery = Delivery::new(
-            &self.api,
-            &self.pacer,
-            &self.queue,
-            lease,
-            chat,
-            reply_to,
-            progress,
-        );
-        Ok(delivery.finish_plain(text).await?)
+    ) -> Result<(), JobError> {
+        self.delivery(lease, chat, reply_to)
+            .finish_plain(text)
+            .await?;
+        Ok(())
     }
 
     /// Sends a text outside any job's delivery record (failure notices).
@@ -700,6 +676,24 @@ impl JobRunner {
         text: &str,
     ) -> Result<(), TelegramError> {
         send_plain(&self.api, &self.pacer, chat, reply_to, text).await
+    }
+}
+
+/// Records each delivered message of a job's answer with its lease, so a retried attempt continues them.
+pub struct LeaseRecorder<'a> {
+    queue: &'a Queue,
+    lease: &'a Lease,
+}
+
+impl PartRecorder for LeaseRecorder<'_> {
+    async fn record(&self, index: usize, message_id: MessageId) {
+        if let Err(e) = self.queue.record_part(self.lease, index, message_id).await {
+            // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
+            log::warn!(
+                "job {}: could not record delivered part {index}: {e}",
+                self.lease.id
+            );
+        }
     }
 }
 
@@ -731,159 +725,5 @@ fn reply_target(job: &Job) -> Option<MessageId> {
         JobKind::Chat { message_id, .. } | JobKind::Command { message_id, .. } => Some(*message_id),
         JobKind::Notice { reply_to, .. } => *reply_to,
         JobKind::Compress { .. } => None,
-    }
-}
-
-pub fn access_denied_text(user: crate::ids::UserId) -> String {
-    format!(
-        "Access denied.\nYour Telegram user id is {user}. If this is your bot, add it to ALLOWED_USER_IDS."
-    )
-}
-
-pub fn stats_text(s: &ChatStats) -> String {
-    let total = s.user_messages + s.assistant_messages;
-    if total == 0 {
-        return "No conversation yet: send me a message to start one.".to_string();
-    }
-    let mut out = format!(
-        "Messages: {} ({} from you, {} from me)\nTokens in history (estimated): {}",
-        thousands(total.unsigned_abs()),
-        thousands(s.user_messages.unsigned_abs()),
-        thousands(s.assistant_messages.unsigned_abs()),
-        thousands(s.tokens.unsigned_abs()),
-    );
-    if s.prompt_tokens > 0 || s.completion_tokens > 0 {
-        out.push_str(&format!(
-            "\nTokens reported by the model server: {} prompt, {} completion",
-            thousands(s.prompt_tokens.unsigned_abs()),
-            thousands(s.completion_tokens.unsigned_abs())
-        ));
-    }
-    out.push_str(&format!(
-        "\nCompressions: {}",
-        thousands(s.compressions.unsigned_abs())
-    ));
-    if let Some(first) = s.first_at {
-        out.push_str(&format!("\nStarted: {}", utc_minute(first)));
-    }
-    if let Some(last) = s.last_at {
-        out.push_str(&format!("\nLast activity: {}", utc_minute(last)));
-    }
-    out
-}
-
-pub fn context_text(model: &str, window: &ContextWindow, usage: &ContextUsage) -> String {
-    let size = window.window();
-    // Display only: precision loss on huge numbers is irrelevant.
-    let percent = |n: usize| n as f64 * 100.0 / size.max(1) as f64;
-    let mut out = format!(
-        "Model: {model}\nContext window: {} tokens\nCompression threshold: {} tokens ({:.0}%)\n\
-         Current usage: {} tokens ({:.1}% of the window)",
-        thousands(size as u64),
-        thousands(window.threshold() as u64),
-        window.ratio() * 100.0,
-        thousands(usage.with_summary as u64),
-        percent(usage.with_summary),
-    );
-    if usage.summary_tokens > 0 {
-        out.push_str(&format!(
-            "\nWithout the summary: {} tokens ({:.1}% of the window); the summary takes {}",
-            thousands(usage.without_summary as u64),
-            percent(usage.without_summary),
-            thousands(usage.summary_tokens as u64),
-        ));
-    }
-    out
-}
-
-pub fn system_text(prompt: &SystemPrompt) -> String {
-    match (&prompt.own, &prompt.default) {
-        (Some(own), _) => format!("This chat's system prompt:\n{own}\n\n/system reset restores the default."),
-        (None, Some(default)) => format!(
-            "This chat uses the default system prompt:\n{default}\n\nSet your own with /system <text>."
-        ),
-        (None, None) => "This chat has no system prompt. Set one with /system <text>.".to_string(),
-    }
-}
-
-pub fn compression_note(before: usize, after: usize) -> String {
-    format!(
-        "🗜 Our conversation got long, so I summarised its older part ({} → {} tokens of context). Nothing \
-         was deleted: /context shows the details, /clear starts over.",
-        thousands(before as u64),
-        thousands(after as u64)
-    )
-}
-
-pub fn too_long_text(size: usize, limit: usize) -> String {
-    format!(
-        "⚠️ Your message is too long for the model: about {} tokens, and at most {} fit in its context \
-         window. Please send a shorter text.",
-        thousands(size as u64),
-        thousands(limit as u64)
-    )
-}
-
-pub fn trimmed_text(left_out: usize) -> String {
-    format!(
-        "ℹ️ This conversation no longer fits the model's context window: the oldest {left_out} message(s) \
-         are left out of this answer's context (they are still stored; /clear starts over)."
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::ContextConfig;
-
-    #[test]
-    fn stats_text_reads_well() {
-        let s = ChatStats {
-            user_messages: 2,
-            assistant_messages: 2,
-            tokens: 1234,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            first_at: Some(0),
-            last_at: Some(60),
-            compressions: 1,
-        };
-        let t = stats_text(&s);
-        assert!(t.contains("Messages: 4 (2 from you, 2 from me)"), "{t}");
-        assert!(t.contains("Tokens in history (estimated): 1,234"), "{t}");
-        assert!(t.contains("Compressions: 1"), "{t}");
-        assert!(t.contains("Started: 1970-01-01 00:00 UTC"), "{t}");
-        assert!(t.contains("Last activity: 1970-01-01 00:01 UTC"), "{t}");
-        assert!(stats_text(&ChatStats::default()).contains("No conversation yet"));
-    }
-
-    #[test]
-    fn context_text_shows_window_threshold_and_usage_with_and_without_summary() {
-        let window = ContextWindow::new(&ContextConfig {
-            window_tokens: 128_000,
-            window_explicit: false,
-            compress_ratio: 0.75,
-            keep_recent_messages: 6,
-        });
-        let usage = ContextUsage {
-            with_summary: 1280,
-            without_summary: 64_000,
-            summary_tokens: 300,
-        };
-        let t = context_text("m1", &window, &usage);
-        assert!(t.contains("Model: m1"), "{t}");
-        assert!(t.contains("Context window: 128,000 tokens"), "{t}");
-        assert!(
-            t.contains("Compression threshold: 96,000 tokens (75%)"),
-            "{t}"
-        );
-        assert!(
-            t.contains("Current usage: 1,280 tokens (1.0% of the window)"),
-            "{t}"
-        );
-        assert!(
-            t.contains("Without the summary: 64,000 tokens (50.0% of the window)"),
-            "{t}"
-        );
     }
 }

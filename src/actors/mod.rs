@@ -5,12 +5,13 @@
 //! - [`session_manager::SessionManager`] owns SQLite (a `SyncArbiter`: Diesel blocks).
 //! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job).
 //! - [`compressor::Compressor`] summarises long conversations.
+//! - [`generations::Generations`]: the answers being generated, so `/cancel` can stop one.
 //! - [`supervision`]: back-off and panic capture shared by all of them.
 //! - [`turns::TurnBatcher`]: group commit of the jobs' turn steps (one SQLite transaction for many).
 
 pub mod chat_worker;
 pub mod compressor;
-pub mod delivery;
+pub mod generations;
 pub mod jobs;
 pub mod poller;
 pub mod session_manager;

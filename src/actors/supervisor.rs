@@ -2,8 +2,9 @@
 //! with each actor's back-off), turns fatal errors into a process exit, and runs the graceful shutdown.
 
 use crate::activity::Activity;
-use crate::actors::chat_worker::{ChatWorker, Generations, StopTaking, WorkerDeps};
+use crate::actors::chat_worker::{ChatWorker, StopTaking, WorkerDeps};
 use crate::actors::compressor::Compressor;
+use crate::actors::generations::Generations;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
 use crate::actors::turns::TurnBatcher;

@@ -37,26 +37,6 @@ impl LlmError {
                 | LlmError::Server { .. }
         )
     }
-
-    /// What the user reads. Never a Rust error, never the server's raw text.
-    pub fn user_message(&self) -> &'static str {
-        match self {
-            LlmError::Unreachable(_) => {
-                "⚠️ The model server is not reachable right now, so I could not answer. Please try again in a moment."
-            }
-            LlmError::Timeout => "⚠️ The model took too long to answer, so I gave up. Please try again.",
-            LlmError::Overloaded(_) => "⚠️ The model is busy or rate-limited right now. Please try again in a minute.",
-            LlmError::Rejected { .. } => {
-                "⚠️ The model server could not answer this message (it reported an error). Please try again, or /clear to start over."
-            }
-            LlmError::Server { .. } | LlmError::BadResponse(_) => {
-                "⚠️ The model server had a problem answering. Please try again in a moment."
-            }
-            LlmError::Unauthorized(_) => {
-                "⚠️ The model server refused the bot's credentials. The bot's owner needs to check AICHAT_API_KEY."
-            }
-        }
-    }
 }
 
 /// Classifies an error answer. aichat turns every upstream failure into HTTP 400 with a message, so the text
@@ -130,18 +110,5 @@ mod tests {
             classify(401, "bad key".into()),
             LlmError::Unauthorized(401)
         ));
-    }
-
-    #[test]
-    fn user_messages_never_carry_details() {
-        let e = LlmError::Rejected {
-            status: 400,
-            message: "thread 'main' panicked at src/x.rs".into(),
-        };
-        assert!(!e.user_message().contains("panicked"));
-        assert!(
-            e.to_string().contains("panicked"),
-            "the log keeps the detail"
-        );
     }
 }

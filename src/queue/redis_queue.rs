@@ -170,6 +170,16 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// The messages earlier attempts delivered, in order: parts 0, 1, … as far as they are contiguous.
+    pub fn delivered(&self) -> Vec<MessageId> {
+        self.parts
+            .iter()
+            .enumerate()
+            .take_while(|(n, (index, _))| n == *index)
+            .map(|(_, (_, id))| *id)
+            .collect()
+    }
+
     /// From the fields of a job's hash (other fields are ignored).
     fn from_fields(fields: impl IntoIterator<Item = (String, String)>) -> Progress {
         let mut progress = Progress::default();

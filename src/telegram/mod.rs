@@ -2,6 +2,7 @@
 //! Knows nothing of actors.
 
 pub mod client;
+pub mod delivery;
 pub mod error;
 pub mod format;
 pub mod pacing;

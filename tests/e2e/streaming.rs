@@ -297,3 +297,24 @@ async fn a_user_who_blocked_the_bot_ends_the_job_quietly() {
         "not a failure to dead-letter: {ready}"
     );
 }
+
+#[actix_web::test]
+async fn cancel_after_an_answer_whose_delivery_failed_says_nothing_is_running() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    // The first text of the answer cannot be delivered: the job ends in the middle of the stream.
+    env.llm.set_behaviour(Behaviour::Fixed(words(200)));
+    env.llm.set_chunk_delay(Duration::from_millis(20));
+    env.telegram.fail_next("sendMessage", Fault::Forbidden);
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "hi");
+    bot.wait_for_log("unreachable", T).await;
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "/cancel");
+    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    assert_eq!(
+        sent[0].text, "There is no answer in progress to stop.",
+        "nothing runs in this chat any more"
+    );
+}

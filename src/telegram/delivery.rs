@@ -3,15 +3,16 @@
 //!
 //! Every call goes through the process-wide [`Pacer`], so Telegram's limits are never hit on purpose; a 429
 //! still happening is obeyed (`retry_after` holds the chat, or everything). Each message of the answer is
-//! recorded in the job's progress as soon as it exists, so a retried job edits the messages it already sent
-//! instead of sending a second answer.
+//! handed to a [`PartRecorder`] as soon as it exists (the job stores it with its lease), and a delivery starts
+//! from the messages an earlier attempt already sent, so a retried job edits them instead of sending a second
+//! answer. Knows nothing of the queue or of actors.
 
 use crate::ids::{ChatId, MessageId};
-use crate::queue::{Lease, Progress, Queue};
 use crate::telegram::format::{html_to_plain, markdown_to_telegram_html, split_html};
 use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::types::{EditMessageText, Message, ReplyParameters, SendMessage};
 use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
+use std::future::Future;
 use std::time::Duration;
 
 /// Sending one message is tried this many times on transient errors (5xx, network, 429).
@@ -23,41 +24,41 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// What an answer's extra messages show when they cannot be deleted (the formatted answer needs fewer).
 const LEFTOVER_TEXT: &str = "…";
 
+/// Keeps the messages of an answer as they are sent, so that a later attempt of the same job can continue
+/// them (see [`Delivery::new`]).
+pub trait PartRecorder {
+    /// Message `index` (0 = the first) of the answer now exists as `message_id`. A failure to record is the
+    /// recorder's to log: the message is out either way.
+    fn record(&self, index: usize, message_id: MessageId) -> impl Future<Output = ()>;
+}
+
 /// The messages of one answer.
-pub struct Delivery<'a> {
+pub struct Delivery<'a, R: PartRecorder> {
     api: &'a BotApi,
     pacer: &'a Pacer,
-    queue: &'a Queue,
-    lease: &'a Lease,
+    recorder: R,
     chat: ChatId,
     reply_to: Option<MessageId>,
     /// In order: each message's id and the text it shows (`None`: sent by an earlier attempt, text unknown).
     shown: Vec<(MessageId, Option<String>)>,
 }
 
-impl<'a> Delivery<'a> {
-    /// Picks up the messages an earlier attempt of the job sent (its recorded parts, in order).
+impl<'a, R: PartRecorder> Delivery<'a, R> {
+    /// An answer in `chat`, replying to `reply_to`, that continues the messages `sent` (in order) by an
+    /// earlier attempt, and hands each new one to `recorder`.
     pub fn new(
         api: &'a BotApi,
         pacer: &'a Pacer,
-        queue: &'a Queue,
-        lease: &'a Lease,
         chat: ChatId,
         reply_to: Option<MessageId>,
-        progress: &Progress,
+        sent: impl IntoIterator<Item = MessageId>,
+        recorder: R,
     ) -> Self {
-        let shown = progress
-            .parts
-            .iter()
-            .enumerate()
-            .take_while(|(n, (index, _))| *n == **index)
-            .map(|(_, (_, id))| (*id, None))
-            .collect();
+        let shown = sent.into_iter().map(|id| (id, None)).collect();
         Self {
             api,
             pacer,
-            queue,
-            lease,
+            recorder,
             chat,
             reply_to,
             shown,
@@ -166,17 +167,7 @@ impl<'a> Delivery<'a> {
             }
             other => other?,
         };
-        if let Err(e) = self
-            .queue
-            .record_part(self.lease, index, sent.message_id)
-            .await
-        {
-            // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
-            log::warn!(
-                "job {}: could not record delivered part {index}: {e}",
-                self.lease.id
-            );
-        }
+        self.recorder.record(index, sent.message_id).await;
         if index < self.shown.len() {
             if let Some(slot) = self.shown.get_mut(index) {
                 *slot = (sent.message_id, Some(text));

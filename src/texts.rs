@@ -1,0 +1,303 @@
+//! Every sentence the bot says to its users, in one place (a later translation has one file to go through).
+//!
+//! Pure functions over plain values: no I/O, no actors. Errors are turned into words here, never shown as
+//! they are: a user never sees a Rust error, a stack trace or the bot token.
+
+use crate::commands::command_list;
+use crate::context::ContextWindow;
+use crate::db::models::ChatStats;
+use crate::ids::UserId;
+use crate::llm::LlmError;
+use crate::text::{thousands, utc_minute};
+
+// ---- Notes under an answer (stripped before the answer is stored: the model never sees them) --------------
+
+/// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
+pub const CUT_OFF_NOTE: &str =
+    "\n\n_(The answer may be incomplete: the model server stopped early.)_";
+/// Shown under an answer stopped with /cancel.
+pub const STOPPED_NOTE: &str = "\n\n_⏹ Stopped._";
+
+/// Every note [`answer_for_history`] removes.
+const NOTES: [&str; 2] = [CUT_OFF_NOTE, STOPPED_NOTE];
+
+/// Shown instead of an answer that was empty (after reasoning blocks were removed).
+pub const EMPTY_ANSWER: &str =
+    "(The model returned an empty answer. Try rephrasing, or /clear to start over.)";
+
+/// What of a shown answer goes into the conversation: the answer without the notes for the user, and nothing
+/// for the empty-answer placeholder.
+pub fn answer_for_history(shown: &str) -> String {
+    if shown == EMPTY_ANSWER {
+        return String::new();
+    }
+    NOTES
+        .iter()
+        .fold(shown, |text, note| text.trim_end_matches(note))
+        .to_string()
+}
+
+// ---- Notices and failures ----------------------------------------------------------------------------------
+
+pub const TEXT_ONLY: &str =
+    "I can only read text messages for now. Please send your question as text.";
+pub const INTERNAL_ERROR: &str =
+    "⚠️ Something went wrong on my side while answering. Please try again.";
+pub const MEMORY_ERROR: &str =
+    "⚠️ I could not reach my memory of this conversation (a database problem). Please try again in a moment.";
+pub const GAVE_UP: &str =
+    "⚠️ Sorry, I could not answer your message: the bot was interrupted while \
+    working on it. Please send it again.";
+pub const QUEUE_ERROR: &str =
+    "⚠️ I could not keep track of your message (the job queue is unavailable). \
+    Please send it again in a moment.";
+
+pub fn access_denied(user: UserId) -> String {
+    format!(
+        "Access denied.\nYour Telegram user id is {user}. If this is your bot, add it to ALLOWED_USER_IDS."
+    )
+}
+
+/// Why the model server could not answer, in words (the details go to the log only).
+pub fn llm_failure(error: &LlmError) -> &'static str {
+    match error {
+        LlmError::Unreachable(_) => {
+            "⚠️ The model server is not reachable right now, so I could not answer. Please try again in a moment."
+        }
+        LlmError::Timeout => "⚠️ The model took too long to answer, so I gave up. Please try again.",
+        LlmError::Overloaded(_) => {
+            "⚠️ The model is busy or rate-limited right now. Please try again in a minute."
+        }
+        LlmError::Rejected { .. } => {
+            "⚠️ The model server could not answer this message (it reported an error). Please try again, or /clear to start over."
+        }
+        LlmError::Server { .. } | LlmError::BadResponse(_) => {
+            "⚠️ The model server had a problem answering. Please try again in a moment."
+        }
+        LlmError::Unauthorized(_) => {
+            "⚠️ The model server refused the bot's credentials. The bot's owner needs to check AICHAT_API_KEY."
+        }
+    }
+}
+
+pub fn too_long(size: usize, limit: usize) -> String {
+    format!(
+        "⚠️ Your message is too long for the model: about {} tokens, and at most {} fit in its context \
+         window. Please send a shorter text.",
+        thousands(size as u64),
+        thousands(limit as u64)
+    )
+}
+
+pub fn trimmed(left_out: usize) -> String {
+    format!(
+        "ℹ️ This conversation no longer fits the model's context window: the oldest {left_out} message(s) \
+         are left out of this answer's context (they are still stored; /clear starts over)."
+    )
+}
+
+pub fn compression_note(before: usize, after: usize) -> String {
+    format!(
+        "🗜 Our conversation got long, so I summarised its older part ({} → {} tokens of context). Nothing \
+         was deleted: /context shows the details, /clear starts over.",
+        thousands(before as u64),
+        thousands(after as u64)
+    )
+}
+
+// ---- Command replies ---------------------------------------------------------------------------------------
+
+pub fn help(model: &str) -> String {
+    format!(
+        "I'm a chat bot connected to an AI model ({model}). Send me a message and I'll answer; \
+         I remember our conversation until you /clear it.\n\nCommands:\n{}",
+        command_list()
+    )
+}
+
+pub fn unknown_command(command: &str) -> String {
+    format!(
+        "Sorry, I don't know the command {command}.\n\nCommands:\n{}",
+        command_list()
+    )
+}
+
+pub const CLEARED: &str = "Conversation cleared.";
+pub const NOTHING_TO_RETRY: &str = "There is no answer to regenerate yet.";
+pub const CANCELLING: &str = "Stopping the answer in progress.";
+pub const NOTHING_TO_CANCEL: &str = "There is no answer in progress to stop.";
+pub const SYSTEM_PROMPT_SET: &str =
+    "System prompt set for this chat. It applies from your next message.";
+
+/// `/system`: the prompt in force, `own` (the chat's) before `default` (the bot's).
+pub fn system_prompt(own: Option<&str>, default: Option<&str>) -> String {
+    match (own, default) {
+        (Some(own), _) => format!("This chat's system prompt:\n{own}\n\n/system reset restores the default."),
+        (None, Some(default)) => format!(
+            "This chat uses the default system prompt:\n{default}\n\nSet your own with /system <text>."
+        ),
+        (None, None) => "This chat has no system prompt. Set one with /system <text>.".to_string(),
+    }
+}
+
+/// `/system reset`: the default now in force.
+pub fn system_prompt_reset(default: Option<&str>) -> String {
+    format!(
+        "System prompt reset to the default.\n\n{}",
+        system_prompt(None, default)
+    )
+}
+
+pub fn stats(s: &ChatStats) -> String {
+    let total = s.user_messages + s.assistant_messages;
+    if total == 0 {
+        return "No conversation yet: send me a message to start one.".to_string();
+    }
+    let mut out = format!(
+        "Messages: {} ({} from you, {} from me)\nTokens in history (estimated): {}",
+        thousands(total.unsigned_abs()),
+        thousands(s.user_messages.unsigned_abs()),
+        thousands(s.assistant_messages.unsigned_abs()),
+        thousands(s.tokens.unsigned_abs()),
+    );
+    if s.prompt_tokens > 0 || s.completion_tokens > 0 {
+        out.push_str(&format!(
+            "\nTokens reported by the model server: {} prompt, {} completion",
+            thousands(s.prompt_tokens.unsigned_abs()),
+            thousands(s.completion_tokens.unsigned_abs())
+        ));
+    }
+    out.push_str(&format!(
+        "\nCompressions: {}",
+        thousands(s.compressions.unsigned_abs())
+    ));
+    if let Some(first) = s.first_at {
+        out.push_str(&format!("\nStarted: {}", utc_minute(first)));
+    }
+    if let Some(last) = s.last_at {
+        out.push_str(&format!("\nLast activity: {}", utc_minute(last)));
+    }
+    out
+}
+
+/// The tokens `/context` reports (in the server's tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextFigures {
+    /// What the next prompt would carry: system prompt, summary, unfolded turns.
+    pub with_summary: usize,
+    /// What it would carry without compression: system prompt and every turn.
+    pub without_summary: usize,
+    pub summary_tokens: usize,
+}
+
+pub fn context(model: &str, window: &ContextWindow, usage: &ContextFigures) -> String {
+    let size = window.window();
+    // Display only: precision loss on huge numbers is irrelevant.
+    let percent = |n: usize| n as f64 * 100.0 / size.max(1) as f64;
+    let mut out = format!(
+        "Model: {model}\nContext window: {} tokens\nCompression threshold: {} tokens ({:.0}%)\n\
+         Current usage: {} tokens ({:.1}% of the window)",
+        thousands(size as u64),
+        thousands(window.threshold() as u64),
+        window.ratio() * 100.0,
+        thousands(usage.with_summary as u64),
+        percent(usage.with_summary),
+    );
+    if usage.summary_tokens > 0 {
+        out.push_str(&format!(
+            "\nWithout the summary: {} tokens ({:.1}% of the window); the summary takes {}",
+            thousands(usage.without_summary as u64),
+            percent(usage.without_summary),
+            thousands(usage.summary_tokens as u64),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::COMMANDS;
+    use crate::config::ContextConfig;
+
+    #[test]
+    fn stats_text_reads_well() {
+        let s = ChatStats {
+            user_messages: 2,
+            assistant_messages: 2,
+            tokens: 1234,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            first_at: Some(0),
+            last_at: Some(60),
+            compressions: 1,
+        };
+        let t = stats(&s);
+        assert!(t.contains("Messages: 4 (2 from you, 2 from me)"), "{t}");
+        assert!(t.contains("Tokens in history (estimated): 1,234"), "{t}");
+        assert!(t.contains("Compressions: 1"), "{t}");
+        assert!(t.contains("Started: 1970-01-01 00:00 UTC"), "{t}");
+        assert!(t.contains("Last activity: 1970-01-01 00:01 UTC"), "{t}");
+        assert!(stats(&ChatStats::default()).contains("No conversation yet"));
+    }
+
+    #[test]
+    fn context_text_shows_window_threshold_and_usage_with_and_without_summary() {
+        let window = ContextWindow::new(&ContextConfig {
+            window_tokens: 128_000,
+            window_explicit: false,
+            compress_ratio: 0.75,
+            keep_recent_messages: 6,
+        });
+        let usage = ContextFigures {
+            with_summary: 1280,
+            without_summary: 64_000,
+            summary_tokens: 300,
+        };
+        let t = context("m1", &window, &usage);
+        assert!(t.contains("Model: m1"), "{t}");
+        assert!(t.contains("Context window: 128,000 tokens"), "{t}");
+        assert!(
+            t.contains("Compression threshold: 96,000 tokens (75%)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Current usage: 1,280 tokens (1.0% of the window)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Without the summary: 64,000 tokens (50.0% of the window)"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let help = help("m");
+        for (c, _) in COMMANDS {
+            assert!(help.contains(&format!("/{c}")), "{help}");
+        }
+        assert!(unknown_command("/x").contains("/context"));
+    }
+
+    #[test]
+    fn user_messages_never_carry_details() {
+        let e = LlmError::Rejected {
+            status: 400,
+            message: "thread 'main' panicked at src/x.rs".into(),
+        };
+        assert!(!llm_failure(&e).contains("panicked"));
+        assert!(
+            e.to_string().contains("panicked"),
+            "the log keeps the detail"
+        );
+    }
+
+    #[test]
+    fn notes_and_the_empty_placeholder_stay_out_of_the_history() {
+        assert_eq!(answer_for_history(&format!("hi{CUT_OFF_NOTE}")), "hi");
+        assert_eq!(answer_for_history(&format!("hi{STOPPED_NOTE}")), "hi");
+        assert_eq!(answer_for_history(EMPTY_ANSWER), "");
+        assert_eq!(answer_for_history("plain"), "plain");
+    }
+}
