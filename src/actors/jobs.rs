@@ -304,30 +304,9 @@ impl JobRunner {
             JobKind::Command {
                 chat,
                 message_id,
-                command: BotCommand::Retry,
-                ..
-            } => {
-                let again = self
-                    .sessions
-                    .send(DropLastAnswer { chat_id: chat.id })
-                    .await??;
-                if again.is_empty() {
-                    self.reply(lease, chat.id, Some(*message_id), texts::NOTHING_TO_RETRY)
-                        .await?;
-                    return Ok(());
-                }
-                log::info!("chat {}: regenerating the last answer", chat.id);
-                self.chat_turn(lease, chat.clone(), again).await
-            }
-            JobKind::Command {
-                chat,
-                message_id,
                 command,
                 ..
-            } => {
-                let text = self.command(chat, command).await?;
-                self.reply(lease, chat.id, Some(*message_id), &text).await
-            }
+            } => self.command(lease, chat, *message_id, command).await,
             JobKind::Notice {
                 chat_id,
                 reply_to,
@@ -583,11 +562,27 @@ impl JobRunner {
         }
     }
 
-    /// The reply text of a command (its side effects, like `/clear`, are idempotent).
-    async fn command(&self, chat: &ChatRef, command: &BotCommand) -> Result<String, JobError> {
+    /// A command: `/retry` answers again, every other command replies with a text (its side effects, like
+    /// `/clear`, are idempotent).
+    async fn command(
+        &self,
+        lease: &Lease,
+        chat: &ChatRef,
+        message_id: MessageId,
+        command: &BotCommand,
+    ) -> Result<(), JobError> {
         let chat_id = chat.id;
         let model = self.llm.model();
-        Ok(match command {
+        let text = match command {
+            BotCommand::Retry => {
+                let again = self.sessions.send(DropLastAnswer { chat_id }).await??;
+                if again.is_empty() {
+                    texts::NOTHING_TO_RETRY.to_string()
+                } else {
+                    log::info!("chat {chat_id}: regenerating the last answer");
+                    return self.chat_turn(lease, chat.clone(), again).await;
+                }
+            }
             BotCommand::Start | BotCommand::Help => texts::help(model),
             BotCommand::Clear => {
                 let n = self.sessions.send(ClearHistory { chat_id }).await??;
@@ -627,10 +622,9 @@ impl JobRunner {
                 texts::NOTHING_TO_CANCEL
             }
             .to_string(),
-            // A chat turn (see `execute`), never a reply text.
-            BotCommand::Retry => texts::NOTHING_TO_RETRY.to_string(),
             BotCommand::Unknown { text } => texts::unknown_command(text),
-        })
+        };
+        self.reply(lease, chat_id, Some(message_id), &text).await
     }
 
     /// The job's delivery into `chat`: continues the messages an earlier attempt sent, and records each new

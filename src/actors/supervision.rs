@@ -24,12 +24,6 @@ pub struct Backoff {
     failures: u32,
 }
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new(RESTART_BASE_DELAY, RESTART_MAX_DELAY)
-    }
-}
-
 impl Backoff {
     pub fn new(base: Duration, max: Duration) -> Self {
         Self {
@@ -52,10 +46,6 @@ impl Backoff {
         }
         let factor = 2u32.saturating_pow(self.failures.saturating_sub(1).min(20));
         self.base.saturating_mul(factor).min(self.max)
-    }
-
-    pub fn failures(&self) -> u32 {
-        self.failures
     }
 
     /// Called after a success.

@@ -94,8 +94,6 @@ pub struct Job {
     #[serde(default)]
     pub update_id: Option<UpdateId>,
     pub enqueued_at_ms: i64,
-    #[serde(default)]
-    pub attempt: u32,
     pub kind: JobKind,
 }
 
@@ -115,7 +113,6 @@ impl Job {
             id: JobId(format!("u{}", update_id.0)),
             update_id: Some(update_id),
             enqueued_at_ms: crate::text::now_unix_ms(),
-            attempt: 0,
             kind,
         }
     }
@@ -129,7 +126,6 @@ impl Job {
             id: JobId(id),
             update_id: None,
             enqueued_at_ms: now,
-            attempt: 0,
             kind,
         }
     }

@@ -99,7 +99,7 @@ impl Default for QueueSettings {
     }
 }
 
-/// Numbers for operators (`/ready`, later `/metrics`).
+/// Numbers for operators (`/ready`, `/metrics`, the admin API).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueueStats {
     /// Ready to run, per priority.
@@ -135,13 +135,6 @@ pub struct Lease {
     pub job: Job,
     /// What earlier attempts did, and the messages merged into this job (read as it was taken).
     pub progress: Progress,
-}
-
-impl Lease {
-    /// An earlier attempt recorded progress, or messages were merged into the job.
-    pub fn has_progress(&self) -> bool {
-        self.progress != Progress::default()
-    }
 }
 
 /// What a worker got from the queue.
@@ -263,7 +256,6 @@ struct Scripts {
     fail: Script,
     extend: Script,
     release: Script,
-    absorb: Script,
     stats: Script,
     dead: Script,
     requeue: Script,
@@ -280,7 +272,6 @@ impl Scripts {
             fail: s(include_str!("lua/fail.lua")),
             extend: s(include_str!("lua/extend.lua")),
             release: s(include_str!("lua/release.lua")),
-            absorb: s(include_str!("lua/absorb.lua")),
             stats: s(include_str!("lua/stats.lua")),
             dead: s(include_str!("lua/dead.lua")),
             requeue: s(include_str!("lua/requeue.lua")),
@@ -363,8 +354,8 @@ impl Queue {
         let s = &self.scripts;
         let mut conn = self.conn.clone();
         for script in [
-            &s.enqueue, &s.take, &s.apply, &s.fail, &s.extend, &s.release, &s.absorb, &s.stats,
-            &s.dead, &s.requeue, &s.drop,
+            &s.enqueue, &s.take, &s.apply, &s.fail, &s.extend, &s.release, &s.stats, &s.dead,
+            &s.requeue, &s.drop,
         ] {
             bounded(CALL_TIMEOUT, script.load_async(&mut conn)).await?;
         }
@@ -473,13 +464,8 @@ impl Queue {
         })
     }
 
-    /// Takes the next job without waiting (see [`Queue::try_take_many`]).
-    pub async fn try_take(&self) -> Result<Option<Taken>, QueueError> {
-        Ok(self.try_take_many(1).await?.into_iter().next())
-    }
-
     /// Takes up to `count` jobs in one step, without waiting. A chat job absorbs its chat's messages waiting
-    /// within the merge window (see [`Queue::absorb_followers`]) in the same step; each lease carries its
+    /// within the merge window (see `absorb` in `lua/common.lua`) in the same step; each lease carries its
     /// progress.
     pub async fn try_take_many(&self, count: usize) -> Result<Vec<Taken>, QueueError> {
         let mut inv = self.scripts.take.prepare_invoke();
@@ -611,32 +597,6 @@ impl Queue {
         let mut conn = self.conn.clone();
         let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
         Ok(n == 1)
-    }
-
-    /// Merges the chat's next waiting messages that arrived within the merge window into this job, and
-    /// returns them (see `lua/absorb.lua`).
-    pub async fn absorb_followers(&self, lease: &Lease) -> Result<Vec<Job>, QueueError> {
-        let mut inv = self.scripts.absorb.prepare_invoke();
-        inv.arg(&self.prefix)
-            .arg(&lease.id.0)
-            .arg(lease.attempt)
-            .arg(millis(self.settings.merge_window));
-        let mut conn = self.conn.clone();
-        let payloads: Vec<String> = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        Ok(decode_all(&payloads))
-    }
-
-    /// What earlier attempts of this job did.
-    pub async fn progress(&self, id: &JobId) -> Result<Progress, QueueError> {
-        let mut conn = self.conn.clone();
-        let fields: BTreeMap<String, String> = bounded(
-            CALL_TIMEOUT,
-            redis::cmd("HGETALL")
-                .arg(self.key(&["job", &id.0]))
-                .query_async(&mut conn),
-        )
-        .await?;
-        Ok(Progress::from_fields(fields))
     }
 
     /// Saves the complete answer before any of it is sent, so a retry sends the same answer. `false` if the
@@ -873,13 +833,9 @@ pub struct Taker {
 }
 
 impl Taker {
-    /// Waits up to [`TAKE_BLOCK`] for a job. A job made ready wakes a waiting worker at once (a blocking pop
-    /// on the wake list, no polling).
-    pub async fn take(&mut self) -> Result<Option<Taken>, QueueError> {
-        Ok(self.take_many(1).await?.into_iter().next())
-    }
-
-    /// Like [`Taker::take`], but takes up to `count` jobs in one step when that many are ready.
+    /// Takes up to `count` jobs in one step: at once when some are ready, else after waiting up to
+    /// [`TAKE_BLOCK`] (a job made ready wakes a waiting worker at once: a blocking pop on the wake list, no
+    /// polling).
     pub async fn take_many(&mut self, count: usize) -> Result<Vec<Taken>, QueueError> {
         let taken = self.queue.try_take_many(count).await?;
         if !taken.is_empty() {

@@ -3,6 +3,7 @@
 //! library against a real redis-server.
 
 use crate::support::bot::ALLOWED_USER;
+use crate::support::TakeOne;
 use crate::support::{Behaviour, BotProcess, RedisServer, TestEnv};
 use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
 use aichat_telegram_bot::paging::Page;

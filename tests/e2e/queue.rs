@@ -3,10 +3,11 @@
 //! Each test has its own redis-server and its own key prefix.
 
 use crate::support::RedisServer;
+use crate::support::TakeOne;
 use aichat_telegram_bot::commands::BotCommand;
 use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
 use aichat_telegram_bot::queue::{
-    ChatRef, FailOutcome, Job, JobKind, Lease, Priority, Queue, QueueSettings, Taken,
+    ChatRef, FailOutcome, Job, JobKind, Lease, Priority, Progress, Queue, QueueSettings, Taken,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -118,6 +119,30 @@ fn texts(jobs: &[Job]) -> Vec<&str> {
     jobs.iter().map(text_of).collect()
 }
 
+/// What job `id`'s hash in Redis records of earlier attempts: what the next `take` hands to its lease.
+fn stored_progress(redis: &RedisServer, prefix: &str, id: &JobId) -> Progress {
+    let fields: Vec<String> = redis
+        .cmd(&["HGETALL", &format!("{prefix}:job:{}", id.0)])
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut progress = Progress::default();
+    for pair in fields.chunks(2) {
+        let [name, value] = pair else { continue };
+        if name == "answer" {
+            progress.answer = Some(value.clone());
+        } else if name == "merged" {
+            let payloads: Vec<String> = serde_json::from_str(value).unwrap();
+            progress.merged = payloads.iter().map(|p| Job::decode(p).unwrap()).collect();
+        } else if let Some(index) = name.strip_prefix("part:") {
+            progress
+                .parts
+                .insert(index.parse().unwrap(), MessageId(value.parse().unwrap()));
+        }
+    }
+    progress
+}
+
 fn list(redis: &RedisServer, key: &str) -> Vec<String> {
     let reply = redis.cmd(&["LRANGE", key, "0", "-1"]);
     reply
@@ -176,7 +201,7 @@ async fn a_waiting_taker_wakes_as_soon_as_a_job_arrives() {
     let started = Instant::now();
 
     let wait = async {
-        let taken = taker.take().await.unwrap();
+        let taken = taker.take_many(1).await.unwrap().into_iter().next();
         (taken, Instant::now())
     };
     let arrive = async {
@@ -293,7 +318,7 @@ async fn acknowledgements_sent_together_are_each_checked_against_their_own_lease
     assert!(c.unwrap(), "the holder's record");
     assert!(d.unwrap(), "the real holder's ack still works");
     assert_eq!(
-        q.progress(&leases[2].id).await.unwrap().parts,
+        stored_progress(&redis, "q-apply", &leases[2].id).parts,
         BTreeMap::from([(0, MessageId(77))])
     );
     assert_eq!(q.stats().await.unwrap().completed, 2);
@@ -687,17 +712,18 @@ async fn messages_of_a_chat_within_the_merge_window_are_absorbed_and_a_later_one
         },
     );
     push_text(&q, 1, 10, "part A").await;
-    let lead = take(&q).await;
     push_text(&q, 2, 10, "part B").await;
     push_text(&q, 3, 10, "part C").await;
 
-    let absorbed = q.absorb_followers(&lead).await.unwrap();
+    let lead = take(&q).await;
+    let absorbed = lead.progress.merged.clone();
 
+    assert_eq!(text_of(&lead.job), "part A");
     assert_eq!(texts(&absorbed), vec!["part B", "part C"]);
     assert!(list(&redis, "q-merge:chat:10:pending").is_empty());
     assert_eq!(redis.cmd_int(&["EXISTS", "q-merge:job:u2"]), 0);
     assert_eq!(
-        texts(&q.progress(&lead.id).await.unwrap().merged),
+        texts(&stored_progress(&redis, "q-merge", &lead.id).merged),
         vec!["part B", "part C"]
     );
     let stats = q.stats().await.unwrap();
@@ -705,12 +731,16 @@ async fn messages_of_a_chat_within_the_merge_window_are_absorbed_and_a_later_one
 
     tokio::time::sleep(Duration::from_millis(400)).await;
     push_text(&q, 4, 10, "a new question").await;
-    assert!(
-        q.absorb_followers(&lead).await.unwrap().is_empty(),
+    // The lead's next attempt (after a release) looks for followers again.
+    assert!(q.release(&lead).await.unwrap());
+    let lead = take(&q).await;
+    assert_eq!(
+        texts(&lead.progress.merged),
+        vec!["part B", "part C"],
         "a message after the window is its own turn"
     );
     assert_eq!(
-        texts(&q.progress(&lead.id).await.unwrap().merged),
+        texts(&stored_progress(&redis, "q-merge", &lead.id).merged),
         vec!["part B", "part C"],
         "the merged record is unchanged"
     );
@@ -734,12 +764,12 @@ async fn a_command_between_texts_stops_the_merge() {
         },
     );
     push_text(&q, 1, 10, "part A").await;
-    let lead = take(&q).await;
     push_text(&q, 2, 10, "part B").await;
     push(&q, Priority::High, command_job(3, 10)).await;
     push_text(&q, 4, 10, "after the command").await;
 
-    let absorbed = q.absorb_followers(&lead).await.unwrap();
+    let lead = take(&q).await;
+    let absorbed = lead.progress.merged.clone();
 
     assert_eq!(texts(&absorbed), vec!["part B"]);
     assert_eq!(
@@ -750,7 +780,7 @@ async fn a_command_between_texts_stops_the_merge() {
     let command = take(&q).await;
     assert!(matches!(command.job.kind, JobKind::Command { .. }));
     assert!(
-        q.absorb_followers(&command).await.unwrap().is_empty(),
+        command.progress.merged.is_empty(),
         "a command absorbs nothing"
     );
     assert!(q.ack(&command).await.unwrap());
@@ -799,12 +829,12 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
     push_text(&q, 1, 10, "question").await;
     let first = take(&q).await;
     assert_eq!(
-        q.progress(&first.id).await.unwrap(),
+        stored_progress(&redis, "q-progress", &first.id),
         Default::default(),
         "nothing done yet"
     );
 
-    assert!(!first.has_progress());
+    assert_eq!(first.progress, Progress::default());
     assert!(q.save_answer(&first, "a long answer").await.unwrap());
     assert!(q.record_part(&first, 0, MessageId(501)).await.unwrap());
     assert!(q.record_part(&first, 1, MessageId(502)).await.unwrap());
@@ -813,11 +843,12 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
     assert!(q.release(&first).await.unwrap());
     let second = take(&q).await;
     assert_eq!(second.attempt, first.attempt);
-    assert!(
-        second.has_progress(),
+    assert_ne!(
+        second.progress,
+        Progress::default(),
         "the next attempt knows there is progress to read"
     );
-    let progress = q.progress(&second.id).await.unwrap();
+    let progress = second.progress.clone();
 
     assert_eq!(progress.answer.as_deref(), Some("a long answer"));
     assert_eq!(
@@ -827,7 +858,7 @@ async fn the_answer_and_its_delivered_parts_are_kept_with_the_job_until_it_is_ac
     assert!(progress.merged.is_empty());
     assert!(q.ack(&second).await.unwrap());
     assert_eq!(
-        q.progress(&second.id).await.unwrap(),
+        stored_progress(&redis, "q-progress", &second.id),
         Default::default(),
         "forgotten with the job"
     );
@@ -925,7 +956,7 @@ async fn the_queue_fails_while_redis_is_down_and_works_again_after_it_restarts()
     // The restarted server is empty (not durable): the queue works from scratch, scripts included.
     push_text(&q, 3, 10, "after").await;
     let mut taker = q.taker().await.unwrap();
-    let Some(Taken::Job(lease)) = taker.take().await.unwrap() else {
+    let Some(Taken::Job(lease)) = taker.take_many(1).await.unwrap().into_iter().next() else {
         panic!("nothing taken after the restart");
     };
     assert_eq!(text_of(&lease.job), "after");

@@ -1,5 +1,5 @@
--- Many jobs' records and acknowledgements in one call, applied in order, each exactly as `record.lua` and
--- `ack.lua` would (each checks that its caller holds the job). ARGV: prefix, then per operation:
+-- Many jobs' records and acknowledgements in one call, applied in order, each by `record` or `ack` of
+-- common.lua (each checks that its caller holds the job). ARGV: prefix, then per operation:
 --   'ack', id, attempt   or   'record', id, attempt, n, then n field, value pairs.
 -- Returns one result per operation (1, or 0 if its caller no longer holds the job).
 local out = {}

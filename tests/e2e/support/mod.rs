@@ -25,7 +25,20 @@ pub use fake_llm::{Behaviour, FakeLlm};
 pub use fake_telegram::{EditedMessage, FakeTelegram, Fault, SentMessage};
 pub use redis::RedisServer;
 
+use aichat_telegram_bot::queue::{Queue, QueueError, Taken};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// One job at a time, for tests that take jobs by hand: the bot itself always takes them in batches
+/// (`Queue::try_take_many`), and so does this.
+pub(crate) trait TakeOne {
+    async fn try_take(&self) -> Result<Option<Taken>, QueueError>;
+}
+
+impl TakeOne for Queue {
+    async fn try_take(&self) -> Result<Option<Taken>, QueueError> {
+        Ok(self.try_take_many(1).await?.into_iter().next())
+    }
+}
 
 /// Locks a mutex even if a previous holder panicked: a panicking assertion in one handler must
 /// not turn every later call into a confusing `PoisonError`.
