@@ -240,20 +240,25 @@ impl TelegramPoller {
                     }
                     _ => self.backoff.fail(),
                 };
-                let hint = match &e {
-                    PollError::Telegram(TelegramError::Conflict { description, .. }) if description.contains("webhook") => {
-                        " (a webhook is set for this bot: remove it with deleteWebhook to use polling)"
-                    }
-                    PollError::Telegram(TelegramError::Conflict { .. }) => {
-                        " (another process is polling with this token: stop it)"
-                    }
-                    _ => "",
-                };
+                let hint = hint_for(&e);
                 log::warn!("polling Telegram failed: {e}{hint}; retrying in {delay:?}");
                 self.health.poll_failed(format!("{e}{hint}"));
                 ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
             }
         }
+    }
+}
+
+/// What the operator can do about a failed poll, appended to the log line and the health report.
+fn hint_for(e: &PollError) -> &'static str {
+    match e {
+        PollError::Telegram(TelegramError::WebhookActive { .. }) => {
+            " (a webhook is set for this bot: remove it with deleteWebhook to use polling)"
+        }
+        PollError::Telegram(TelegramError::Conflict { .. }) => {
+            " (another process is polling with this token: stop it)"
+        }
+        _ => "",
     }
 }
 
@@ -482,5 +487,24 @@ mod tests {
             plan.kinds,
             ["malformed", "malformed", "malformed", "non_text"]
         );
+    }
+
+    #[test]
+    fn a_conflict_is_explained_by_its_cause() {
+        let webhook = PollError::Telegram(TelegramError::WebhookActive {
+            method: "getUpdates",
+            description: "Conflict: can't use getUpdates method while webhook is active".into(),
+        });
+        let other_poller = PollError::Telegram(TelegramError::Conflict {
+            method: "getUpdates",
+            description: "Conflict: terminated by other getUpdates request".into(),
+        });
+        let server = PollError::Telegram(TelegramError::Server {
+            method: "getUpdates",
+            code: 502,
+        });
+        assert!(hint_for(&webhook).contains("remove it with deleteWebhook"));
+        assert!(hint_for(&other_poller).contains("another process is polling"));
+        assert_eq!(hint_for(&server), "");
     }
 }

@@ -14,12 +14,13 @@ pub struct Envelope<T> {
     pub parameters: Option<ResponseParameters>,
 }
 
+/// The `parameters` of a refusal: what Telegram tells us to do about it.
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponseParameters {
     /// Seconds to wait before the next request (flood control).
     pub retry_after: Option<u64>,
-    /// The group became a supergroup with this id.
-    pub migrate_to_chat_id: Option<i64>,
+    /// The group became a supergroup with this id; the call went to the old one.
+    pub migrate_to_chat_id: Option<ChatId>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
