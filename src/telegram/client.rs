@@ -4,7 +4,7 @@
 
 use super::error::TelegramError;
 use super::types::{
-    BotCommandSpec, DeleteMessage, EditMessageText, Envelope, GetUpdates, Message,
+    BotCommandSpec, DeleteMessage, EditMessageText, Envelope, GetUpdates, IncomingUpdate, Message,
     ResponseParameters, SendChatAction, SendMessage, User,
 };
 use crate::ids::{ChatId, UpdateId};
@@ -79,20 +79,24 @@ impl BotApi {
         .await
     }
 
-    /// Long-polls for updates. Returns them raw, so that one malformed update cannot hide the others: the
-    /// caller parses each one and still confirms its id.
+    /// Long-polls for updates. Each one is parsed on its own, so that one malformed update cannot hide the
+    /// others: it comes back as `IncomingUpdate::Malformed`, with its id when it has one, so the caller can
+    /// still confirm it.
     pub async fn get_updates(
         &self,
         offset: Option<UpdateId>,
         timeout: Duration,
-    ) -> Result<Vec<serde_json::Value>, TelegramError> {
+    ) -> Result<Vec<IncomingUpdate>, TelegramError> {
         let params = GetUpdates {
             offset,
             limit: MAX_UPDATES_PER_CALL,
             timeout: timeout.as_secs(),
             allowed_updates: ALLOWED_UPDATES,
         };
-        self.call("getUpdates", &params, timeout + POLL_GRACE).await
+        let raw: Vec<serde_json::Value> = self
+            .call("getUpdates", &params, timeout + POLL_GRACE)
+            .await?;
+        Ok(raw.into_iter().map(IncomingUpdate::from_value).collect())
     }
 
     pub async fn send_message(&self, message: &SendMessage) -> Result<Message, TelegramError> {
