@@ -11,7 +11,7 @@ use crate::health::Health;
 use crate::ids::UpdateId;
 use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, Notice, Priority, Queue, QueueError};
-use crate::telegram::types::Update;
+use crate::telegram::types::{IncomingUpdate, Update};
 use crate::telegram::{BotApi, TelegramError};
 use crate::tokens;
 use actix::prelude::*;
@@ -147,9 +147,9 @@ impl Handler<Poll> for TelegramPoller {
                 Some(name) => name,
                 None => introduce(&api).await?,
             };
-            let raw = api.get_updates(offset, wait).await?;
+            let updates = api.get_updates(offset, wait).await?;
             let plan = plan_batch(
-                &raw,
+                &updates,
                 &config.access,
                 Some(&bot_username),
                 config.background_threshold_tokens,
@@ -159,7 +159,7 @@ impl Handler<Poll> for TelegramPoller {
                 bot_username,
                 next_offset: plan.next_offset,
                 queued,
-                received: raw.len(),
+                received: updates.len(),
                 kinds: plan.kinds,
             })
         };
@@ -240,20 +240,25 @@ impl TelegramPoller {
                     }
                     _ => self.backoff.fail(),
                 };
-                let hint = match &e {
-                    PollError::Telegram(TelegramError::Conflict { description, .. }) if description.contains("webhook") => {
-                        " (a webhook is set for this bot: remove it with deleteWebhook to use polling)"
-                    }
-                    PollError::Telegram(TelegramError::Conflict { .. }) => {
-                        " (another process is polling with this token: stop it)"
-                    }
-                    _ => "",
-                };
+                let hint = hint_for(&e);
                 log::warn!("polling Telegram failed: {e}{hint}; retrying in {delay:?}");
                 self.health.poll_failed(format!("{e}{hint}"));
                 ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
             }
         }
+    }
+}
+
+/// What the operator can do about a failed poll, appended to the log line and the health report.
+fn hint_for(e: &PollError) -> &'static str {
+    match e {
+        PollError::Telegram(TelegramError::WebhookActive { .. }) => {
+            " (a webhook is set for this bot: remove it with deleteWebhook to use polling)"
+        }
+        PollError::Telegram(TelegramError::Conflict { .. }) => {
+            " (another process is polling with this token: stop it)"
+        }
+        _ => "",
     }
 }
 
@@ -266,7 +271,7 @@ async fn introduce(api: &BotApi) -> Result<String, TelegramError> {
     Ok(me.username.unwrap_or_default())
 }
 
-/// What to queue for a batch of raw updates, and the offset that confirms all of them.
+/// What to queue for a batch of updates, and the offset that confirms all of them.
 #[derive(Debug, Default)]
 pub struct BatchPlan {
     pub jobs: Vec<(UpdateId, Priority, Job)>,
@@ -277,34 +282,30 @@ pub struct BatchPlan {
     pub kinds: Vec<&'static str>,
 }
 
-/// Pure: turns raw updates into jobs. A malformed update is logged and skipped, never fatal; its id still
+/// Pure: turns updates into jobs. A malformed update is logged and skipped, never fatal; its id still
 /// advances the offset so Telegram stops sending it.
 pub fn plan_batch(
-    raw: &[serde_json::Value],
+    updates: &[IncomingUpdate],
     access: &AccessList,
     bot_username: Option<&str>,
     background_threshold_tokens: usize,
 ) -> BatchPlan {
     let mut plan = BatchPlan::default();
-    for value in raw {
-        let id = value
-            .get("update_id")
-            .and_then(serde_json::Value::as_i64)
-            .map(UpdateId);
-        if let Some(id) = id {
+    for incoming in updates {
+        if let Some(id) = incoming.id() {
             let next = UpdateId(id.0.saturating_add(1));
             plan.next_offset = Some(plan.next_offset.map_or(next, |o| o.max(next)));
         }
-        let update = match serde_json::from_value::<Update>(value.clone()) {
-            Ok(u) => u,
-            Err(e) => {
-                log::warn!("skipping a malformed update (id {id:?}): {e}");
+        let update = match incoming {
+            IncomingUpdate::Parsed(update) => update,
+            IncomingUpdate::Malformed { id, reason } => {
+                log::warn!("skipping a malformed update (id {id:?}): {reason}");
                 plan.ignored += 1;
                 plan.kinds.push("malformed");
                 continue;
             }
         };
-        match job_for(&update, access, bot_username, background_threshold_tokens) {
+        match job_for(update, access, bot_username, background_threshold_tokens) {
             Some((priority, kind)) => {
                 plan.kinds.push(match &kind {
                     JobKind::Chat { .. } => "text",
@@ -338,6 +339,10 @@ fn job_for(
     background_threshold_tokens: usize,
 ) -> Option<(Priority, JobKind)> {
     let message = update.message.as_ref()?;
+    // The service messages of a group's upgrade to a supergroup: nothing to answer.
+    if message.migrate_to_chat_id.is_some() || message.migrate_from_chat_id.is_some() {
+        return None;
+    }
     let from = message.from.as_ref()?;
     if from.is_bot {
         return None;
@@ -413,6 +418,11 @@ mod tests {
             "chat": {"id": user, "type": "private"}, "text": text}})
     }
 
+    /// The updates as `BotApi::get_updates` hands them over.
+    fn incoming<const N: usize>(values: [serde_json::Value; N]) -> Vec<IncomingUpdate> {
+        values.into_iter().map(IncomingUpdate::from_value).collect()
+    }
+
     fn only(ids: &[i64]) -> AccessList {
         AccessList::Only(ids.iter().map(|i| UserId(*i)).collect())
     }
@@ -420,7 +430,7 @@ mod tests {
     #[test]
     fn allowed_text_becomes_a_chat_job_and_confirms_the_batch() {
         let plan = plan_batch(
-            &[text_update(5, 1, "hi"), text_update(6, 1, "/stats")],
+            &incoming([text_update(5, 1, "hi"), text_update(6, 1, "/stats")]),
             &only(&[1]),
             Some("bot"),
             5000,
@@ -440,7 +450,12 @@ mod tests {
 
     #[test]
     fn refused_users_get_only_a_notice() {
-        let plan = plan_batch(&[text_update(5, 2, "hi")], &only(&[1]), None, 5000);
+        let plan = plan_batch(
+            &incoming([text_update(5, 2, "hi")]),
+            &only(&[1]),
+            None,
+            5000,
+        );
         assert!(matches!(
             plan.jobs[0].2.kind,
             JobKind::Notice {
@@ -453,20 +468,25 @@ mod tests {
     #[test]
     fn long_messages_go_to_the_default_queue() {
         let long = "word ".repeat(100);
-        let plan = plan_batch(&[text_update(1, 1, &long)], &AccessList::Everyone, None, 50);
+        let plan = plan_batch(
+            &incoming([text_update(1, 1, &long)]),
+            &AccessList::Everyone,
+            None,
+            50,
+        );
         assert_eq!(plan.jobs[0].1, Priority::Default);
     }
 
     #[test]
     fn malformed_and_unhandled_updates_are_confirmed_without_jobs() {
-        let raw = [
+        let raw = incoming([
             json!({"update_id": 9, "message": {"chat": "not an object"}}),
             json!({"update_id": 10, "edited_message": {}}),
             json!({"no_id": true}),
             json!({"update_id": 11, "message": {"message_id": 1, "date": 0,
                 "from": {"id": 1, "is_bot": false, "first_name": "A"},
                 "chat": {"id": 1, "type": "private"}, "photo": [{"file_id": "x"}]}}),
-        ];
+        ]);
         let plan = plan_batch(&raw, &AccessList::Everyone, None, 5000);
         assert_eq!(plan.next_offset, Some(UpdateId(12)));
         assert_eq!(plan.jobs.len(), 1);
@@ -482,5 +502,43 @@ mod tests {
             plan.kinds,
             ["malformed", "malformed", "malformed", "non_text"]
         );
+    }
+
+    #[test]
+    fn the_service_messages_of_a_group_upgrade_are_confirmed_without_jobs() {
+        let raw = incoming([
+            json!({"update_id": 20, "message": {"message_id": 192, "date": 0,
+                "from": {"id": 1, "is_bot": false, "first_name": "A"},
+                "chat": {"id": -354277871, "title": "t", "type": "group"},
+                "migrate_to_chat_id": -1001180035764_i64}}),
+            json!({"update_id": 21, "message": {"message_id": 1, "date": 0,
+                "from": {"id": 1, "is_bot": false, "first_name": "A"},
+                "chat": {"id": -1001180035764_i64, "title": "t", "type": "supergroup"},
+                "migrate_from_chat_id": -354277871}}),
+        ]);
+        let plan = plan_batch(&raw, &AccessList::Everyone, None, 5000);
+        assert_eq!(plan.next_offset, Some(UpdateId(22)));
+        assert!(plan.jobs.is_empty());
+        assert_eq!(plan.ignored, 2);
+        assert_eq!(plan.kinds, ["ignored", "ignored"]);
+    }
+
+    #[test]
+    fn a_conflict_is_explained_by_its_cause() {
+        let webhook = PollError::Telegram(TelegramError::WebhookActive {
+            method: "getUpdates",
+            description: "Conflict: can't use getUpdates method while webhook is active".into(),
+        });
+        let other_poller = PollError::Telegram(TelegramError::Conflict {
+            method: "getUpdates",
+            description: "Conflict: terminated by other getUpdates request".into(),
+        });
+        let server = PollError::Telegram(TelegramError::Server {
+            method: "getUpdates",
+            code: 502,
+        });
+        assert!(hint_for(&webhook).contains("remove it with deleteWebhook"));
+        assert!(hint_for(&other_poller).contains("another process is polling"));
+        assert_eq!(hint_for(&server), "");
     }
 }

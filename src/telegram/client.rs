@@ -4,8 +4,8 @@
 
 use super::error::TelegramError;
 use super::types::{
-    BotCommandSpec, DeleteMessage, EditMessageText, Envelope, GetUpdates, Message, SendChatAction,
-    SendMessage, User,
+    BotCommandSpec, DeleteMessage, EditMessageText, Envelope, GetUpdates, IncomingUpdate, Message,
+    ResponseParameters, SendChatAction, SendMessage, User,
 };
 use crate::ids::{ChatId, UpdateId};
 use crate::secret::{Redactor, Secret};
@@ -79,20 +79,24 @@ impl BotApi {
         .await
     }
 
-    /// Long-polls for updates. Returns them raw, so that one malformed update cannot hide the others: the
-    /// caller parses each one and still confirms its id.
+    /// Long-polls for updates. Each one is parsed on its own, so that one malformed update cannot hide the
+    /// others: it comes back as `IncomingUpdate::Malformed`, with its id when it has one, so the caller can
+    /// still confirm it.
     pub async fn get_updates(
         &self,
         offset: Option<UpdateId>,
         timeout: Duration,
-    ) -> Result<Vec<serde_json::Value>, TelegramError> {
+    ) -> Result<Vec<IncomingUpdate>, TelegramError> {
         let params = GetUpdates {
             offset,
             limit: MAX_UPDATES_PER_CALL,
             timeout: timeout.as_secs(),
             allowed_updates: ALLOWED_UPDATES,
         };
-        self.call("getUpdates", &params, timeout + POLL_GRACE).await
+        let raw: Vec<serde_json::Value> = self
+            .call("getUpdates", &params, timeout + POLL_GRACE)
+            .await?;
+        Ok(raw.into_iter().map(IncomingUpdate::from_value).collect())
     }
 
     pub async fn send_message(&self, message: &SendMessage) -> Result<Message, TelegramError> {
@@ -241,13 +245,35 @@ fn interpret<R>(
     let description = redactor
         .redact(envelope.description.as_deref().unwrap_or("no description"))
         .into_owned();
-    let retry_after = envelope.parameters.as_ref().and_then(|p| p.retry_after);
-    Err(match code {
+    Err(classify(
+        method,
+        code,
+        description,
+        envelope.parameters.unwrap_or_default(),
+    ))
+}
+
+/// What a refusal means. The one place where Telegram's descriptions are read: the codes and `parameters`
+/// decide first; the texts (matched without regard to case, as Telegram's capitals vary: "message is too long"
+/// for a send, "MESSAGE_TOO_LONG" for an edit) only split a 400 or a 409.
+fn classify(
+    method: &'static str,
+    code: u16,
+    description: String,
+    parameters: ResponseParameters,
+) -> TelegramError {
+    let text = description.to_lowercase();
+    let says = |phrase: &str| text.contains(phrase);
+    match code {
         429 => TelegramError::RetryAfter {
             method,
-            retry_after: Duration::from_secs(retry_after.unwrap_or(1).max(1)),
+            retry_after: Duration::from_secs(parameters.retry_after.unwrap_or(1).max(1)),
         },
         401 => TelegramError::Unauthorized { method },
+        409 if says("webhook") => TelegramError::WebhookActive {
+            method,
+            description,
+        },
         409 => TelegramError::Conflict {
             method,
             description,
@@ -256,13 +282,45 @@ fn interpret<R>(
             method,
             description,
         },
+        400 => match parameters.migrate_to_chat_id {
+            Some(to) => TelegramError::ChatMigrated {
+                method,
+                to,
+                description,
+            },
+            None if says("message is not modified") => TelegramError::NotModified {
+                method,
+                description,
+            },
+            None if says("message to edit not found") || says("message to delete not found") => {
+                TelegramError::EditTargetGone {
+                    method,
+                    description,
+                }
+            }
+            None if says("can't parse entities") => TelegramError::CantParseEntities {
+                method,
+                description,
+            },
+            None if says("message is too long") || says("message_too_long") => {
+                TelegramError::MessageTooLong {
+                    method,
+                    description,
+                }
+            }
+            None => TelegramError::Rejected {
+                method,
+                code,
+                description,
+            },
+        },
         500..=599 => TelegramError::Server { method, code },
         _ => TelegramError::Rejected {
             method,
             code,
             description,
         },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +385,190 @@ mod tests {
         let bad = e(400, "Bad Request: message is too long");
         assert!(!bad.is_transient());
         assert!(bad.to_string().contains("message is too long"));
+    }
+
+    /// A refusal as Telegram sends it: `code`, `description` and, when given, `parameters`.
+    fn refusal(
+        code: u16,
+        description: &str,
+        parameters: Option<serde_json::Value>,
+    ) -> TelegramError {
+        let mut answer =
+            serde_json::json!({"ok": false, "error_code": code, "description": description});
+        if let Some(parameters) = parameters {
+            answer["parameters"] = parameters;
+        }
+        interpret::<serde_json::Value>(
+            "m",
+            code,
+            serde_json::from_value(answer).unwrap(),
+            &Redactor::default(),
+        )
+        .unwrap_err()
+    }
+
+    #[test]
+    fn an_identical_edit_is_not_modified() {
+        let e = refusal(
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly \
+             the same as a current content and reply markup of the message",
+            None,
+        );
+        assert!(matches!(e, TelegramError::NotModified { .. }), "{e:?}");
+        assert!(e.is_not_modified());
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn a_message_to_edit_that_is_gone_is_an_edit_target_gone() {
+        let e = refusal(400, "Bad Request: message to edit not found", None);
+        assert!(matches!(e, TelegramError::EditTargetGone { .. }), "{e:?}");
+        assert!(e.is_edit_target_gone());
+    }
+
+    #[test]
+    fn a_message_to_delete_that_is_gone_is_an_edit_target_gone() {
+        let e = refusal(400, "Bad Request: message to delete not found", None);
+        assert!(matches!(e, TelegramError::EditTargetGone { .. }), "{e:?}");
+        assert!(e.is_edit_target_gone());
+    }
+
+    #[test]
+    fn refused_html_is_cant_parse_entities() {
+        let e = refusal(
+            400,
+            "Bad Request: can't parse entities: Unsupported start tag \"foo\" at byte offset 0",
+            None,
+        );
+        assert!(
+            matches!(e, TelegramError::CantParseEntities { .. }),
+            "{e:?}"
+        );
+        assert!(e.is_entity_error());
+    }
+
+    #[test]
+    fn a_send_over_the_limit_is_message_too_long() {
+        let e = refusal(400, "Bad Request: message is too long", None);
+        assert!(matches!(e, TelegramError::MessageTooLong { .. }), "{e:?}");
+        assert!(e.to_string().contains("message is too long"));
+    }
+
+    #[test]
+    fn an_edit_over_the_limit_is_message_too_long() {
+        let e = refusal(400, "Bad Request: MESSAGE_TOO_LONG", None);
+        assert!(matches!(e, TelegramError::MessageTooLong { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_call_to_an_upgraded_group_is_chat_migrated_with_the_new_id() {
+        let e = refusal(
+            400,
+            "Bad Request: group chat was upgraded to a supergroup chat",
+            Some(serde_json::json!({"migrate_to_chat_id": -1_001_180_035_764_i64})),
+        );
+        assert!(
+            matches!(
+                e,
+                TelegramError::ChatMigrated {
+                    to: ChatId(-1_001_180_035_764),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.migrated_to(), Some(ChatId(-1_001_180_035_764)));
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("upgraded to a supergroup"));
+    }
+
+    #[test]
+    fn the_upgrade_text_without_the_new_id_is_only_a_rejection() {
+        let e = refusal(
+            400,
+            "Bad Request: group chat was upgraded to a supergroup chat",
+            None,
+        );
+        assert!(
+            matches!(e, TelegramError::Rejected { code: 400, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.migrated_to(), None);
+    }
+
+    #[test]
+    fn a_blocked_bot_is_forbidden() {
+        let e = refusal(403, "Forbidden: bot was blocked by the user", None);
+        assert!(matches!(e, TelegramError::Forbidden { .. }), "{e:?}");
+        assert!(!e.is_transient());
+        assert_eq!(e.migrated_to(), None);
+    }
+
+    #[test]
+    fn a_bot_removed_from_the_group_is_forbidden() {
+        let e = refusal(403, "Forbidden: bot was kicked from the group chat", None);
+        assert!(matches!(e, TelegramError::Forbidden { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn flood_control_is_retry_after() {
+        let e = refusal(
+            429,
+            "Too Many Requests: retry after 7",
+            Some(serde_json::json!({"retry_after": 7})),
+        );
+        assert!(matches!(e, TelegramError::RetryAfter { .. }), "{e:?}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_second_poller_is_a_conflict() {
+        let e = refusal(
+            409,
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            None,
+        );
+        assert!(matches!(e, TelegramError::Conflict { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn polling_while_a_webhook_is_set_is_webhook_active() {
+        let e = refusal(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the \
+             webhook first",
+            None,
+        );
+        assert!(matches!(e, TelegramError::WebhookActive { .. }), "{e:?}");
+        assert!(e
+            .to_string()
+            .starts_with("Telegram reports a conflict on m: Conflict: can't use getUpdates"));
+    }
+
+    #[test]
+    fn other_bad_requests_stay_rejections() {
+        for description in [
+            "Bad Request: chat not found",
+            "Bad Request: message text is empty",
+            "Bad Request: message can't be edited",
+        ] {
+            let e = refusal(400, description, None);
+            assert!(
+                matches!(e, TelegramError::Rejected { code: 400, .. }),
+                "{e:?}"
+            );
+            assert!(!e.is_not_modified() && !e.is_edit_target_gone() && !e.is_entity_error());
+        }
+    }
+
+    #[test]
+    fn the_texts_of_a_bad_request_decide_nothing_under_another_code() {
+        let e = refusal(404, "Not Found: message to edit not found", None);
+        assert!(
+            matches!(e, TelegramError::Rejected { code: 404, .. }),
+            "{e:?}"
+        );
     }
 
     #[test]

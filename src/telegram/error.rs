@@ -1,5 +1,10 @@
-//! Bot API failures, as decisions: retry later, retry after `retry_after`, stop, or give up on this call.
+//! Bot API failures, as decisions: retry later, retry after `retry_after`, stop, give up on this call, or do
+//! something particular (treat as success, send anew, send as plain text, write to the new chat id).
+//!
+//! The variant is chosen once, where the answer is read (`client::classify`); nothing else reads Telegram's
+//! descriptions. The descriptions stay in the variants for the logs, redacted.
 
+use crate::ids::ChatId;
 use std::time::Duration;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -13,15 +18,53 @@ pub enum TelegramError {
     /// 401: the token is wrong or revoked. Fatal.
     #[error("Telegram rejected the bot token (401 Unauthorized) on {method}")]
     Unauthorized { method: &'static str },
-    /// 409: another process polls with this token, or a webhook is set.
+    /// 409: another process polls with this token (its `getUpdates` ended ours).
     #[error("Telegram reports a conflict on {method}: {description}")]
     Conflict {
         method: &'static str,
         description: String,
     },
-    /// 403: the user blocked the bot, or it was removed from the chat.
+    /// 409 while a webhook is set: `getUpdates` works only after `deleteWebhook`.
+    #[error("Telegram reports a conflict on {method}: {description}")]
+    WebhookActive {
+        method: &'static str,
+        description: String,
+    },
+    /// 403: the user blocked the bot, or it was removed from the chat. Nothing can be delivered there.
     #[error("Telegram refused {method} (403): {description}")]
     Forbidden {
+        method: &'static str,
+        description: String,
+    },
+    /// 400 with `parameters.migrate_to_chat_id`: the group became a supergroup, whose id is `to`; every call to
+    /// the old id fails from now on.
+    #[error("Telegram rejected {method} (400): {description}")]
+    ChatMigrated {
+        method: &'static str,
+        to: ChatId,
+        description: String,
+    },
+    /// 400 "message is not modified": the edit had the text the message already shows (as good as success).
+    #[error("Telegram rejected {method} (400): {description}")]
+    NotModified {
+        method: &'static str,
+        description: String,
+    },
+    /// 400 "message to edit not found" or "message to delete not found": the user deleted it.
+    #[error("Telegram rejected {method} (400): {description}")]
+    EditTargetGone {
+        method: &'static str,
+        description: String,
+    },
+    /// 400 "can't parse entities": the HTML was refused; the text can still go as plain text.
+    #[error("Telegram rejected {method} (400): {description}")]
+    CantParseEntities {
+        method: &'static str,
+        description: String,
+    },
+    /// 400 "message is too long" (send) or "MESSAGE_TOO_LONG" (edit): over 4096 UTF-16 units after parsing.
+    #[error("Telegram rejected {method} (400): {description}")]
+    MessageTooLong {
         method: &'static str,
         description: String,
     },
@@ -41,6 +84,7 @@ pub enum TelegramError {
         method: &'static str,
         reason: String,
     },
+    /// No answer within the call's timeout (`CALL_TIMEOUT`, or the long-poll wait plus `POLL_GRACE`).
     #[error("timed out waiting for Telegram ({method})")]
     Timeout { method: &'static str },
     /// An answer we could not read.
@@ -64,29 +108,33 @@ impl TelegramError {
         )
     }
 
-    fn rejected_with(&self, text: &str) -> bool {
-        matches!(self, TelegramError::Rejected { description, .. } if description.to_lowercase().contains(text))
-    }
-
     /// 400 "message is not modified": the edit had the text the message already shows.
     pub fn is_not_modified(&self) -> bool {
-        self.rejected_with("message is not modified")
+        matches!(self, TelegramError::NotModified { .. })
     }
 
-    /// 400 "message to edit not found" (the user deleted it).
+    /// 400 "message to edit not found" / "message to delete not found" (the user deleted it).
     pub fn is_edit_target_gone(&self) -> bool {
-        self.rejected_with("message to edit not found")
-            || self.rejected_with("message to delete not found")
+        matches!(self, TelegramError::EditTargetGone { .. })
     }
 
     /// 400 "can't parse entities": the HTML was refused; the text can still go as plain text.
     pub fn is_entity_error(&self) -> bool {
-        self.rejected_with("can't parse entities")
+        matches!(self, TelegramError::CantParseEntities { .. })
     }
 
+    /// How long flood control asks us to wait, for a 429.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             TelegramError::RetryAfter { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The supergroup a group became, when the call went to the group's old id.
+    pub fn migrated_to(&self) -> Option<ChatId> {
+        match self {
+            TelegramError::ChatMigrated { to, .. } => Some(*to),
             _ => None,
         }
     }

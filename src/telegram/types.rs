@@ -14,12 +14,13 @@ pub struct Envelope<T> {
     pub parameters: Option<ResponseParameters>,
 }
 
+/// The `parameters` of a refusal: what Telegram tells us to do about it.
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponseParameters {
     /// Seconds to wait before the next request (flood control).
     pub retry_after: Option<u64>,
-    /// The group became a supergroup with this id.
-    pub migrate_to_chat_id: Option<i64>,
+    /// The group became a supergroup with this id; the call went to the old one.
+    pub migrate_to_chat_id: Option<ChatId>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +63,11 @@ pub struct Message {
     pub text: Option<String>,
     #[serde(default)]
     pub entities: Vec<MessageEntity>,
+    /// Service message in a group that became a supergroup: the supergroup's id. Calls to this chat's id fail
+    /// from now on.
+    pub migrate_to_chat_id: Option<ChatId>,
+    /// Service message in a new supergroup: the id of the group it was before.
+    pub migrate_from_chat_id: Option<ChatId>,
 }
 
 /// One update. Kinds the bot does not handle stay `None` and are confirmed without a job.
@@ -70,6 +76,46 @@ pub struct Update {
     pub update_id: UpdateId,
     pub message: Option<Message>,
     pub edited_message: Option<Message>,
+}
+
+/// One item of a `getUpdates` answer, parsed on its own: a malformed update must not hide the others of its
+/// batch, and its id must still be confirmed, or Telegram sends it again and again.
+#[derive(Debug, Clone)]
+pub enum IncomingUpdate {
+    /// Boxed: an `Update` is far larger than the `Malformed` variant.
+    Parsed(Box<Update>),
+    /// Not an update we can read.
+    Malformed {
+        /// Its `update_id`, when it has a numeric one (the offset moves past it).
+        id: Option<UpdateId>,
+        /// Why it could not be read, for the log.
+        reason: String,
+    },
+}
+
+impl IncomingUpdate {
+    /// Parses one item of the `result` array of `getUpdates`.
+    pub fn from_value(value: serde_json::Value) -> Self {
+        let id = value
+            .get("update_id")
+            .and_then(serde_json::Value::as_i64)
+            .map(UpdateId);
+        match serde_json::from_value::<Update>(value) {
+            Ok(update) => IncomingUpdate::Parsed(Box::new(update)),
+            Err(e) => IncomingUpdate::Malformed {
+                id,
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// The update's id, if it has one: what the next `offset` must move past.
+    pub fn id(&self) -> Option<UpdateId> {
+        match self {
+            IncomingUpdate::Parsed(update) => Some(update.update_id),
+            IncomingUpdate::Malformed { id, .. } => *id,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,4 +170,82 @@ pub struct EditMessageText {
 pub struct DeleteMessage {
     pub chat_id: ChatId,
     pub message_id: MessageId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_text_update_is_parsed_with_its_id() {
+        let incoming = IncomingUpdate::from_value(json!({"update_id": 7, "message": {
+            "message_id": 3, "date": 0, "from": {"id": 1, "is_bot": false, "first_name": "A"},
+            "chat": {"id": 1, "type": "private"}, "text": "hi"}}));
+        assert_eq!(incoming.id(), Some(UpdateId(7)));
+        let IncomingUpdate::Parsed(update) = incoming else {
+            panic!("not parsed: {incoming:?}");
+        };
+        let message = update.message.unwrap();
+        assert_eq!(message.text.as_deref(), Some("hi"));
+        assert_eq!(message.migrate_to_chat_id, None);
+        assert_eq!(message.migrate_from_chat_id, None);
+    }
+
+    #[test]
+    fn a_malformed_update_keeps_its_id_and_the_reason() {
+        let incoming = IncomingUpdate::from_value(
+            json!({"update_id": 9, "message": {"chat": "not an object"}}),
+        );
+        assert_eq!(incoming.id(), Some(UpdateId(9)));
+        assert!(
+            matches!(&incoming, IncomingUpdate::Malformed { reason, .. } if !reason.is_empty()),
+            "{incoming:?}"
+        );
+    }
+
+    #[test]
+    fn an_update_without_an_id_is_malformed_without_an_id() {
+        let incoming = IncomingUpdate::from_value(json!({"no_id": true}));
+        assert!(
+            matches!(incoming, IncomingUpdate::Malformed { id: None, .. }),
+            "{incoming:?}"
+        );
+    }
+
+    #[test]
+    fn the_service_message_in_an_upgraded_group_carries_the_supergroup_id() {
+        // As Telegram sends it (the user who upgraded the group is `from`).
+        let incoming = IncomingUpdate::from_value(json!({"update_id": 633651590, "message": {
+            "message_id": 192,
+            "from": {"id": 62626897, "is_bot": false, "first_name": "Andrey", "language_code": "ru"},
+            "chat": {"id": -354277871, "title": "test", "type": "group", "all_members_are_administrators": false},
+            "date": 1579209455,
+            "migrate_to_chat_id": -1001180035764_i64}}));
+        let IncomingUpdate::Parsed(update) = incoming else {
+            panic!("not parsed: {incoming:?}");
+        };
+        let message = update.message.unwrap();
+        assert_eq!(message.migrate_to_chat_id, Some(ChatId(-1001180035764)));
+        assert_eq!(message.migrate_from_chat_id, None);
+        assert_eq!(message.text, None);
+    }
+
+    #[test]
+    fn the_service_message_in_the_new_supergroup_carries_the_old_group_id() {
+        let incoming = IncomingUpdate::from_value(json!({"update_id": 626042422, "message": {
+            "message_id": 1,
+            "from": {"id": 1087968824, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"},
+            "sender_chat": {"id": -1001241958329_i64, "title": "Test", "type": "supergroup"},
+            "chat": {"id": -1001241958329_i64, "title": "Test", "type": "supergroup"},
+            "date": 1639955462,
+            "migrate_from_chat_id": -720793082}}));
+        let IncomingUpdate::Parsed(update) = incoming else {
+            panic!("not parsed: {incoming:?}");
+        };
+        let message = update.message.unwrap();
+        assert_eq!(message.migrate_from_chat_id, Some(ChatId(-720793082)));
+        assert_eq!(message.migrate_to_chat_id, None);
+        assert_eq!(message.chat.kind, "supergroup");
+    }
 }

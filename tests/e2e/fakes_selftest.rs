@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use aichat_telegram_bot::ids::ChatId;
+use aichat_telegram_bot::secret::Secret;
+use aichat_telegram_bot::telegram::types::IncomingUpdate;
+use aichat_telegram_bot::telegram::BotApi;
 use serde_json::{json, Value};
 
 use crate::support::fake_telegram::MAX_TEXT_UTF16;
@@ -841,6 +845,165 @@ async fn fakes_telegram_wait_until_in_chat_returns_when_that_chat_changes_or_fal
     assert!(arrived);
     assert!(!never);
     assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
+// ----- Telegram: a group upgraded to a supergroup --------------------------------------------
+
+/// A basic group's id, and the id of the supergroup it becomes (Telegram's `-100…` form).
+const GROUP: i64 = -354_277_871;
+const SUPERGROUP: i64 = -1_001_180_035_764;
+
+/// The answer Telegram gives to any call with the old group's id once it was upgraded.
+fn migrated_answer() -> (u16, Value) {
+    (
+        400,
+        json!({
+            "ok": false,
+            "error_code": 400,
+            "description": "Bad Request: group chat was upgraded to a supergroup chat",
+            "parameters": { "migrate_to_chat_id": SUPERGROUP },
+        }),
+    )
+}
+
+#[actix_web::test]
+async fn fakes_telegram_answers_every_call_to_an_upgraded_group_with_the_supergroup_id() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_group_text(USER, GROUP, "Team", "hello bot");
+    let (status, before) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": GROUP, "text": "hi all" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{before:?}");
+    assert_eq!(before["result"]["chat"]["type"], json!("group"));
+    let answer_id = before["result"]["message_id"].as_i64().unwrap();
+
+    tg.migrate_group(GROUP, SUPERGROUP);
+    let send = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": GROUP, "text": "again" }),
+    )
+    .await;
+    let send_as_text = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": GROUP.to_string(), "text": "again" }),
+    )
+    .await;
+    let edit = call(
+        &tg,
+        "editMessageText",
+        json!({ "chat_id": GROUP, "message_id": answer_id, "text": "edited" }),
+    )
+    .await;
+    let typing = call(
+        &tg,
+        "sendChatAction",
+        json!({ "chat_id": GROUP, "action": "typing" }),
+    )
+    .await;
+    let delete = call(
+        &tg,
+        "deleteMessage",
+        json!({ "chat_id": GROUP, "message_id": answer_id }),
+    )
+    .await;
+    let (new_status, in_supergroup) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": SUPERGROUP, "text": "here now" }),
+    )
+    .await;
+
+    for answer in [&send, &send_as_text, &edit, &typing, &delete] {
+        assert_eq!(answer, &migrated_answer());
+    }
+    assert_eq!(new_status, 200, "{in_supergroup:?}");
+    assert_eq!(in_supergroup["result"]["chat"]["id"], json!(SUPERGROUP));
+    assert_eq!(in_supergroup["result"]["chat"]["type"], json!("supergroup"));
+    assert_eq!(in_supergroup["result"]["chat"]["title"], json!("Team"));
+    assert_eq!(
+        tg.messages_to(GROUP).len(),
+        1,
+        "nothing more reached the old group"
+    );
+    assert!(tg.edits().is_empty());
+    assert!(tg.deleted().is_empty());
+    assert!(tg.chat_actions().is_empty());
+}
+
+#[actix_web::test]
+async fn fakes_telegram_delivers_the_service_messages_of_a_group_upgrade_in_both_chats() {
+    let tg = FakeTelegram::start(TOKEN);
+    let hello = tg.push_group_text(USER, GROUP, "Team", "hello bot");
+    tg.migrate_group(GROUP, SUPERGROUP);
+
+    let (to_id, from_id) = tg.push_migration_messages(USER, GROUP, SUPERGROUP);
+    let (_, updates) = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(update_ids(&updates), vec![hello, to_id, from_id]);
+    let hello = &updates["result"][0]["message"];
+    assert_eq!(
+        hello["chat"],
+        json!({ "id": GROUP, "title": "Team", "type": "group", "all_members_are_administrators": false })
+    );
+    assert_eq!(hello["text"], json!("hello bot"));
+    let in_group = &updates["result"][1]["message"];
+    assert_eq!(in_group["chat"]["id"], json!(GROUP));
+    assert_eq!(in_group["chat"]["type"], json!("group"));
+    assert_eq!(in_group["from"]["id"], json!(USER));
+    assert_eq!(in_group["migrate_to_chat_id"], json!(SUPERGROUP));
+    assert!(in_group["text"].is_null());
+    assert!(in_group["message_id"].as_i64().unwrap() > hello["message_id"].as_i64().unwrap());
+    let in_supergroup = &updates["result"][2]["message"];
+    assert_eq!(
+        in_supergroup["chat"],
+        json!({ "id": SUPERGROUP, "title": "Team", "type": "supergroup" })
+    );
+    assert_eq!(in_supergroup["sender_chat"], in_supergroup["chat"]);
+    assert_eq!(
+        in_supergroup["from"]["username"],
+        json!("GroupAnonymousBot")
+    );
+    assert_eq!(in_supergroup["message_id"], json!(1));
+    assert_eq!(in_supergroup["migrate_from_chat_id"], json!(GROUP));
+    assert!(in_supergroup["text"].is_null());
+}
+
+#[actix_web::test]
+async fn fakes_telegram_upgrade_is_read_by_the_bot_client_as_chat_migrated_and_typed_service_messages(
+) {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_group_text(USER, GROUP, "Team", "hello bot");
+    tg.migrate_group(GROUP, SUPERGROUP);
+    tg.push_migration_messages(USER, GROUP, SUPERGROUP);
+    let api = BotApi::new(&tg.url(), &Secret::new(TOKEN));
+
+    let refused = api
+        .send_chat_action(ChatId(GROUP), "typing")
+        .await
+        .unwrap_err();
+    let updates = api.get_updates(None, Duration::ZERO).await.unwrap();
+
+    assert_eq!(
+        refused.migrated_to(),
+        Some(ChatId(SUPERGROUP)),
+        "{refused:?}"
+    );
+    let messages: Vec<_> = updates
+        .iter()
+        .map(|u| match u {
+            IncomingUpdate::Parsed(update) => update.message.clone().unwrap(),
+            IncomingUpdate::Malformed { reason, .. } => panic!("malformed: {reason}"),
+        })
+        .collect();
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[1].migrate_to_chat_id, Some(ChatId(SUPERGROUP)));
+    assert_eq!(messages[2].migrate_from_chat_id, Some(ChatId(GROUP)));
+    assert_eq!(messages[2].chat.kind, "supergroup");
 }
 
 // ----- LLM ----------------------------------------------------------------------------------

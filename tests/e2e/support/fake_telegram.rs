@@ -12,8 +12,13 @@
 //! ([`FakeTelegram::wait_until_in_chat`]) are woken only by that chat's messages, and
 //! [`FakeTelegram::set_recording`] stops keeping the per-call logs that a long run would pile up.
 //!
-//! Known simplifications: one private chat per chat id (no groups/channels), no files or media
-//! uploads, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h edit window.
+//! Groups exist as far as a group's upgrade to a supergroup goes ([`FakeTelegram::push_group_text`],
+//! [`FakeTelegram::migrate_group`], [`FakeTelegram::push_migration_messages`]): after the upgrade,
+//! every call with the old chat id gets 400 with `parameters.migrate_to_chat_id`, as on Telegram.
+//!
+//! Known simplifications: no members, permissions or privacy mode in groups, no channels, no
+//! files or media uploads, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h
+//! edit window.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::pin;
@@ -55,6 +60,9 @@ const CONFLICT_OTHER_POLLER: &str =
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
 const CONFLICT_WEBHOOK: &str =
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
+/// Telegram's answer (after "Bad Request: ") to a call with the id of a group that became a
+/// supergroup; `parameters.migrate_to_chat_id` carries the new id.
+const CHAT_MIGRATED: &str = "group chat was upgraded to a supergroup chat";
 const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
 
 /// Tags Telegram's HTML parse mode accepts; anything else is "Unsupported start tag".
@@ -75,6 +83,10 @@ const SUPPORTED_TAGS: &[&str] = &[
     "pre",
     "blockquote",
 ];
+
+/// Telegram's "Group" bot (@GroupAnonymousBot): the sender of a supergroup's service messages,
+/// such as the first one of a supergroup made from a group.
+const GROUP_ANONYMOUS_BOT_ID: i64 = 1_087_968_824;
 
 /// Actions `sendChatAction` accepts.
 const CHAT_ACTIONS: &[&str] = &[
@@ -194,6 +206,9 @@ struct State {
     allowed_updates: Option<Vec<String>>,
     webhook_url: Option<String>,
     chats: HashMap<i64, Chat>,
+    /// Groups upgraded to supergroups: old id → new id. Every call with an old id is refused
+    /// with the new one, like Telegram does.
+    migrated: HashMap<i64, i64>,
     faults: HashMap<String, VecDeque<Fault>>,
     rate_limits: bool,
     recent_sends: VecDeque<(Instant, i64)>,
@@ -219,11 +234,12 @@ struct State {
     dropped_updates: Vec<Value>,
 }
 
-/// A private chat the bot has seen. Message ids are per chat and shared by both sides, as in
-/// real private chats.
+/// A chat the bot has seen (private unless a group message made it a group). Message ids are
+/// per chat and shared by both sides, as in real chats.
 #[derive(Default)]
 struct Chat {
     next_message_id: i64,
+    /// The `chat` object of its messages.
     user: Value,
     messages: HashMap<i64, StoredMessage>,
 }
@@ -239,7 +255,10 @@ struct StoredMessage {
 struct ApiError {
     status: u16,
     description: String,
+    /// `parameters.retry_after` (flood control).
     retry_after: Option<u64>,
+    /// `parameters.migrate_to_chat_id` (the chat became this supergroup).
+    migrate_to_chat_id: Option<i64>,
 }
 
 impl ApiError {
@@ -248,6 +267,14 @@ impl ApiError {
             status,
             description: description.into(),
             retry_after: None,
+            migrate_to_chat_id: None,
+        }
+    }
+
+    fn migrated(to: i64) -> ApiError {
+        ApiError {
+            migrate_to_chat_id: Some(to),
+            ..ApiError::bad_request(CHAT_MIGRATED)
         }
     }
 
@@ -260,6 +287,7 @@ impl ApiError {
             status: 429,
             description: format!("Too Many Requests: retry after {retry_after}"),
             retry_after: Some(retry_after),
+            migrate_to_chat_id: None,
         }
     }
 }
@@ -374,16 +402,72 @@ impl FakeTelegram {
     /// `/command` gets its `bot_command` entity. Returns the update id.
     pub fn push_text(&self, user_id: i64, chat_id: i64, text: &str) -> i64 {
         let mut message = self.new_user_message(user_id, chat_id);
-        message["text"] = json!(text);
-        if text.starts_with('/') {
-            let command = text.split_whitespace().next().unwrap_or(text);
-            message["entities"] = json!([{
-                "offset": 0,
-                "length": command.encode_utf16().count(),
-                "type": "bot_command",
-            }]);
-        }
+        set_text(&mut message, text);
         self.push_update(json!({ "message": message }))
+    }
+
+    /// Queues a text message from `user_id` in the basic group `chat_id` called `title` (a
+    /// negative id, as on Telegram), shaped like a real update; the group becomes a known chat.
+    /// Returns the update id.
+    pub fn push_group_text(&self, user_id: i64, chat_id: i64, title: &str, text: &str) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        message["chat"] = group_chat(chat_id, title);
+        set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Upgrades the group `old` to the supergroup `new`, as Telegram does when a group gets a
+    /// public link, a topic or a big membership: from now on every method called with
+    /// `chat_id = old` answers 400 "Bad Request: group chat was upgraded to a supergroup chat"
+    /// with `parameters.migrate_to_chat_id = new`. The supergroup, with the group's title,
+    /// becomes a known chat. The service messages come separately
+    /// ([`push_migration_messages`](Self::push_migration_messages)).
+    pub fn migrate_group(&self, old: i64, new: i64) {
+        let mut st = lock(&self.shared.state);
+        let supergroup = supergroup_chat(new, &st.title_of(old));
+        st.migrated.insert(old, new);
+        st.chat(new).user = supergroup;
+    }
+
+    /// Queues the two service messages of the upgrade of group `old` (upgraded by `user_id`)
+    /// to supergroup `new`, in Telegram's order and shape: in the old group, a message from the
+    /// user with `migrate_to_chat_id`; in the supergroup, a message from @GroupAnonymousBot
+    /// (`sender_chat` the supergroup) with `migrate_from_chat_id`. Neither has text. Returns
+    /// their update ids.
+    pub fn push_migration_messages(&self, user_id: i64, old: i64, new: i64) -> (i64, i64) {
+        let (in_group, in_supergroup) = {
+            let mut st = lock(&self.shared.state);
+            let title = st.title_of(old);
+            let group = group_chat(old, &title);
+            let supergroup = supergroup_chat(new, &title);
+            let old_message_id = st.chat(old).take_message_id();
+            let new_message_id = st.chat(new).take_message_id();
+            let in_group = json!({
+                "message_id": old_message_id,
+                "from": user(user_id),
+                "chat": group,
+                "date": unix_now(),
+                "migrate_to_chat_id": new,
+            });
+            let in_supergroup = json!({
+                "message_id": new_message_id,
+                "from": {
+                    "id": GROUP_ANONYMOUS_BOT_ID,
+                    "is_bot": true,
+                    "first_name": "Group",
+                    "username": "GroupAnonymousBot",
+                },
+                "sender_chat": supergroup,
+                "chat": supergroup,
+                "date": unix_now(),
+                "migrate_from_chat_id": old,
+            });
+            (in_group, in_supergroup)
+        };
+        (
+            self.push_update(json!({ "message": in_group })),
+            self.push_update(json!({ "message": in_supergroup })),
+        )
     }
 
     /// Queues a private-chat photo message (three sizes, no caption, no text).
@@ -729,13 +813,7 @@ impl FakeTelegram {
         let message_id = st.chat(chat_id).take_message_id();
         json!({
             "message_id": message_id,
-            "from": {
-                "id": user_id,
-                "is_bot": false,
-                "first_name": format!("User{user_id}"),
-                "username": format!("user{user_id}"),
-                "language_code": "en",
-            },
+            "from": user(user_id),
             "chat": {
                 "id": chat_id,
                 "first_name": format!("User{user_id}"),
@@ -754,7 +832,55 @@ impl Drop for FakeTelegram {
     }
 }
 
+/// The `from` of a user's messages.
+fn user(user_id: i64) -> Value {
+    json!({
+        "id": user_id,
+        "is_bot": false,
+        "first_name": format!("User{user_id}"),
+        "username": format!("user{user_id}"),
+        "language_code": "en",
+    })
+}
+
+/// The `chat` of a basic group's messages.
+fn group_chat(chat_id: i64, title: &str) -> Value {
+    json!({
+        "id": chat_id,
+        "title": title,
+        "type": "group",
+        "all_members_are_administrators": false,
+    })
+}
+
+/// The `chat` of a supergroup's messages.
+fn supergroup_chat(chat_id: i64, title: &str) -> Value {
+    json!({ "id": chat_id, "title": title, "type": "supergroup" })
+}
+
+/// Sets a message's text; a leading `/command` gets its `bot_command` entity, as on Telegram.
+fn set_text(message: &mut Value, text: &str) {
+    message["text"] = json!(text);
+    if text.starts_with('/') {
+        let command = text.split_whitespace().next().unwrap_or(text);
+        message["entities"] = json!([{
+            "offset": 0,
+            "length": command.encode_utf16().count(),
+            "type": "bot_command",
+        }]);
+    }
+}
+
 impl State {
+    /// A group's title, as its messages carry it ("Group" for a chat never seen as a group).
+    fn title_of(&self, chat_id: i64) -> String {
+        self.chats
+            .get(&chat_id)
+            .and_then(|c| c.user["title"].as_str())
+            .unwrap_or("Group")
+            .to_string()
+    }
+
     fn chat(&mut self, chat_id: i64) -> &mut Chat {
         self.chats.entry(chat_id).or_insert_with(|| Chat {
             next_message_id: 1,
@@ -974,8 +1100,15 @@ fn envelope(result: ApiResult) -> HttpResponse {
                 "error_code": err.status,
                 "description": err.description,
             });
+            let mut parameters = Map::new();
             if let Some(retry_after) = err.retry_after {
-                body["parameters"] = json!({ "retry_after": retry_after });
+                parameters.insert("retry_after".into(), json!(retry_after));
+            }
+            if let Some(to) = err.migrate_to_chat_id {
+                parameters.insert("migrate_to_chat_id".into(), json!(to));
+            }
+            if !parameters.is_empty() {
+                body["parameters"] = Value::Object(parameters);
             }
             let status =
                 StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -1074,7 +1207,8 @@ impl Params {
         }
     }
 
-    /// `chat_id` as Telegram checks it: required, and the chat must be known.
+    /// `chat_id` as Telegram checks it: required, not a group that became a supergroup, and the
+    /// chat must be known.
     fn chat_id(&self, st: &State) -> Result<i64, ApiError> {
         match self.0.get("chat_id") {
             None => Err(ApiError::bad_request("chat_id is empty")),
@@ -1087,7 +1221,9 @@ impl Params {
                     .int("chat_id")
                     .map_err(|_| ApiError::bad_request("chat not found"))?
                     .ok_or_else(|| ApiError::bad_request("chat_id is empty"))?;
-                if st.chats.contains_key(&id) {
+                if let Some(&to) = st.migrated.get(&id) {
+                    Err(ApiError::migrated(to))
+                } else if st.chats.contains_key(&id) {
                     Ok(id)
                 } else {
                     Err(ApiError::bad_request("chat not found"))
