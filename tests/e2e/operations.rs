@@ -89,6 +89,42 @@ async fn workers_that_lose_redis_are_restarted_with_backoff_and_the_bot_keeps_an
     assert_eq!(sent[1].text, "echo: after");
 }
 
+/// The real `ChatWorker`, not a stand-in: while Redis is down each worker is restarted again and again, but
+/// with growing waits between restarts (100 ms, 200 ms, 400 ms, …), not in a tight loop; and it comes back when
+/// Redis does.
+#[actix_web::test]
+async fn a_chat_worker_that_cannot_reach_redis_backs_off_between_restarts_and_comes_back() {
+    let mut env = TestEnv::start().with("WORKERS", "2");
+    let bot = env.spawn_bot().await;
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "before");
+    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    env.redis.stop();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, health) = bot.get_json("/health").await;
+    let restarts = health["restarts"]["chat_worker"].as_u64().unwrap_or(0);
+
+    // 2.5 s of outage fit 100 + 200 + 400 + 800 ms of back-off: about 5 restarts per worker. Without back-off
+    // a worker whose connection is refused restarts hundreds of times in that time.
+    assert!(
+        (2..=2 * 8).contains(&restarts),
+        "{restarts} worker restarts in 2.5 s: {health}\n{}",
+        bot.logs()
+    );
+    let logs = bot.logs();
+    for wait in ["100ms", "200ms", "400ms"] {
+        assert!(
+            logs.contains(&format!("waits {wait} before taking jobs again")),
+            "the waits grow: no {wait} wait in\n{logs}"
+        );
+    }
+
+    env.redis.restart();
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "after");
+    let sent = env.telegram.wait_for_messages(ALLOWED_USER, 2, T).await;
+    assert_eq!(sent[1].text, "echo: after");
+}
+
 #[actix_web::test]
 async fn telegram_outages_and_flood_control_are_waited_out() {
     let env = TestEnv::start();
