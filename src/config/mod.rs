@@ -82,6 +82,9 @@ impl ContextConfig {
 pub struct Config {
     pub telegram: TelegramConfig,
     pub access: AccessList,
+    /// The least time between two "Access denied." replies to the same stranger (zero: reply to every
+    /// message), so that a stranger who keeps writing does not make the bot spend its Telegram budget on them.
+    pub refusal_notice_interval: Duration,
     pub llm: LlmConfig,
     pub redis: RedisConfig,
     pub database_path: PathBuf,
@@ -215,6 +218,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let api_url = r.read(&TELEGRAM_API_URL);
     let poll_timeout = r.read(&TELEGRAM_POLL_TIMEOUT);
     let access = r.read(&ALLOWED_USER_IDS);
+    let refusal_notice_interval = r.read(&REFUSAL_NOTICE_INTERVAL);
     let base_url = r.read(&AICHAT_BASE_URL);
     let model = r.read(&AICHAT_MODEL);
     let api_key = r.read(&AICHAT_API_KEY);
@@ -253,6 +257,7 @@ fn build(r: &mut Reader) -> Option<Config> {
             poll_timeout: poll_timeout?,
         },
         access: access?,
+        refusal_notice_interval: refusal_notice_interval?,
         llm: LlmConfig {
             base_url: base_url?,
             model: model?,
@@ -534,5 +539,35 @@ mod tests {
             Config::from_vars(v).unwrap().job_timeout,
             Duration::from_secs(7)
         );
+    }
+
+    #[test]
+    fn refusal_notice_interval_is_seconds_and_defaults_to_five_minutes() {
+        let c = Config::from_vars(minimal()).unwrap();
+        assert_eq!(c.refusal_notice_interval, Duration::from_secs(300));
+        assert!(c.describe().contains("REFUSAL_NOTICE_INTERVAL"));
+
+        for (text, secs) in [("0", 0), ("60s", 60), ("86400", 86_400)] {
+            let mut v = minimal();
+            v.push(("REFUSAL_NOTICE_INTERVAL".into(), text.into()));
+            let c = Config::from_vars(v).unwrap();
+            assert_eq!(
+                c.refusal_notice_interval,
+                Duration::from_secs(secs),
+                "{text}"
+            );
+        }
+
+        for text in ["-1", "86401", "soon"] {
+            let mut v = minimal();
+            v.push(("REFUSAL_NOTICE_INTERVAL".into(), text.into()));
+            let err = Config::from_vars(v).unwrap_err();
+            assert_eq!(
+                err.problems,
+                [format!(
+                    "REFUSAL_NOTICE_INTERVAL must be a whole number of seconds from 0 to 86400, not {text:?}."
+                )]
+            );
+        }
     }
 }

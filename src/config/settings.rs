@@ -175,6 +175,7 @@ pub static ALL: &[&dyn Entry] = &[
     &TELEGRAM_API_URL,
     &TELEGRAM_POLL_TIMEOUT,
     &ALLOWED_USER_IDS,
+    &REFUSAL_NOTICE_INTERVAL,
     &AICHAT_BASE_URL,
     &AICHAT_MODEL,
     &AICHAT_API_KEY,
@@ -264,6 +265,17 @@ pub static ALLOWED_USER_IDS: Setting<AccessList> = Setting {
             .collect::<Vec<_>>()
             .join(","),
     },
+};
+
+/// The least time between two "Access denied." replies to the same stranger, in seconds; 0: reply to every message.
+/// 300 s: a stranger still learns their user id at once, but one who keeps writing gets a reply every five minutes
+/// at most, not one per message.
+pub static REFUSAL_NOTICE_INTERVAL: Setting<Duration> = Setting {
+    name: "REFUSAL_NOTICE_INTERVAL",
+    legacy: Legacy::None,
+    default: Fallback::Value(|| Duration::from_secs(300)),
+    parse: |name, s| seconds(name, s, 0..=86_400),
+    show: |c| c.refusal_notice_interval.as_secs().to_string(),
 };
 
 // --- The model server ------------------------------------------------------------------------------------------
