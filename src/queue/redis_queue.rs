@@ -88,17 +88,6 @@ pub struct QueueSettings {
     pub merge_window: Duration,
 }
 
-impl Default for QueueSettings {
-    fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(30),
-            max_attempts: 3,
-            retry_base: Duration::from_secs(2),
-            merge_window: Duration::from_millis(1500),
-        }
-    }
-}
-
 /// Numbers for operators (`/ready`, `/metrics`, the admin API).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueueStats {

@@ -2,9 +2,10 @@
 //! the queue, dead letters (list, re-queue, drop) and backups. Plus the dead-letter queue operations as a
 //! library against a real redis-server.
 
-use crate::support::bot::ALLOWED_USER;
+use crate::support::bot::{ALLOWED_USER, TEST_TOKEN};
 use crate::support::TakeOne;
 use crate::support::{Behaviour, BotProcess, RedisServer, TestEnv};
+use aichat_telegram_bot::config::Config;
 use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
 use aichat_telegram_bot::paging::Page;
 use aichat_telegram_bot::queue::{
@@ -494,10 +495,21 @@ async fn take_and_kill(q: &Queue, reason: &str) -> JobId {
     lease.id
 }
 
+/// The queue settings of a bot that sets none of the queue's variables.
+fn default_queue_settings() -> QueueSettings {
+    let vars = [
+        ("TELEGRAM_BOT_TOKEN", TEST_TOKEN),
+        ("ALLOWED_USER_IDS", "1"),
+    ];
+    Config::from_vars(vars.map(|(k, v)| (k.to_string(), v.to_string())))
+        .unwrap()
+        .queue
+}
+
 #[actix_web::test]
 async fn dead_jobs_come_newest_first_and_a_requeued_one_waits_behind_its_chats_running_job() {
     let redis = RedisServer::start();
-    let q = Queue::new(&redis.url(), "adm", QueueSettings::default()).unwrap();
+    let q = Queue::new(&redis.url(), "adm", default_queue_settings()).unwrap();
     for (update, chat) in [(1, 10), (2, 20), (3, 30)] {
         queue_one(&q, update, chat, &format!("message {update}")).await;
         take_and_kill(&q, &format!("reason {update}")).await;
