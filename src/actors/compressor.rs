@@ -8,6 +8,7 @@ use crate::actors::session_manager::{
     CommitCompression, CompressionInput, GetContextUsage, PrepareCompression, SessionError,
     SessionManager,
 };
+use crate::actors::supervision::catch_panic;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
@@ -55,6 +56,9 @@ pub enum CompressError {
     Mailbox(#[from] MailboxError),
     #[error("summarising failed: {0}")]
     Llm(#[from] LlmError),
+    /// The work panicked (a bug): caught, and the Compressor restarts.
+    #[error("summarising panicked: {0}")]
+    Panicked(String),
     #[error("the model returned an empty summary")]
     EmptySummary,
     /// Folding would not make the context smaller; the history is left as it is.
@@ -112,7 +116,7 @@ impl Supervised for Compressor {
 // ---- Handlers ----------------------------------------------------------------------------------------------
 
 impl Handler<CompressChat> for Compressor {
-    type Result = ResponseFuture<Result<CompressOutcome, CompressError>>;
+    type Result = ResponseActFuture<Self, Result<CompressOutcome, CompressError>>;
 
     fn handle(&mut self, msg: CompressChat, _: &mut Context<Self>) -> Self::Result {
         let sessions = self.sessions.clone();
@@ -126,7 +130,7 @@ impl Handler<CompressChat> for Compressor {
         let max_input = (self.window.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
         let chat_id = msg.chat_id;
         let tokens = self.tokens.clone();
-        Box::pin(async move {
+        let work = async move {
             let prepare = PrepareCompression {
                 chat_id,
                 threshold,
@@ -182,7 +186,21 @@ impl Handler<CompressChat> for Compressor {
                 after,
                 folded,
             })
-        })
+        };
+        // A panic in the work would kill the actor for good; caught, it stops the actor, which its
+        // Supervisor restarts.
+        Box::pin(
+            catch_panic(work)
+                .into_actor(self)
+                .map(|result, _, ctx| match result {
+                    Ok(outcome) => outcome,
+                    Err(panic) => {
+                        log::error!("the compressor panicked: {panic}");
+                        ctx.stop();
+                        Err(CompressError::Panicked(panic))
+                    }
+                }),
+        )
     }
 }
 

@@ -1069,7 +1069,10 @@ mod tests {
     #[actix_rt::test]
     async fn the_turn_batcher_gives_each_job_its_own_reply() {
         let (_d, sm) = start(None);
-        let batcher = crate::actors::turns::TurnBatcher::start(sm.clone());
+        let batcher = crate::actors::turns::TurnBatcher::start(
+            sm.clone(),
+            std::sync::Arc::new(crate::health::Health::new()),
+        );
         let begins = (0..20).map(|i| {
             let batcher = batcher.clone();
             async move {

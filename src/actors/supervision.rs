@@ -3,12 +3,15 @@
 //! actix restarts a `Supervised` actor after `ctx.stop()`, but a panic inside a handler kills the actor for
 //! good (its mailbox closes). So handlers run their work through [`catch_panic`] / [`catch_panic_sync`] and
 //! stop the actor themselves when the work panicked or failed beyond repair; `Supervised::restarting` counts
-//! the restart and `started` waits [`Backoff::delay`] before working again.
+//! the restart and `started` waits [`Backoff::delay`] before working again. A long-lived task outside any
+//! actor (the `TurnBatcher`'s) runs under [`keep_running`], which starts it again when it panics.
 
+use crate::health::Health;
 use futures_util::FutureExt;
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// First restart delay; doubled per consecutive failure.
@@ -76,6 +79,32 @@ pub async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, String> {
 /// Runs a closure, turning a panic inside it into `Err(message)`.
 pub fn catch_panic_sync<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()))
+}
+
+/// Runs a task that serves the whole process, outside any actor, and starts it again (after `backoff`)
+/// each time it panics; the restarts are counted in [`Health`] under `name` and logged. Returns when the
+/// task returns (its work is over: e.g. every sender of its channel is gone). `task` makes a fresh run of
+/// the task; state that must survive a restart (a channel's receiver) lives outside it.
+pub async fn keep_running<F, Fut>(
+    name: &'static str,
+    health: Arc<Health>,
+    mut backoff: Backoff,
+    mut task: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        match catch_panic(task()).await {
+            Ok(()) => return,
+            Err(panic) => {
+                let n = health.record_restart(name);
+                let delay = backoff.fail();
+                log::error!("{name} failed ({panic}); restarting it in {delay:?} (restart #{n})");
+                actix_rt::time::sleep(delay).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -178,5 +207,44 @@ mod tests {
         actix_rt::time::sleep(Duration::from_millis(80)).await;
         assert_eq!(addr.send(Work(false)).await.unwrap(), Ok(7));
         assert_eq!(health.restarts().get("flaky"), Some(&1));
+    }
+
+    #[actix_rt::test]
+    async fn a_task_that_panics_is_started_again_and_serves_the_messages_after_the_failure() {
+        use std::rc::Rc;
+        use tokio::sync::{mpsc, oneshot, Mutex};
+        let health = Arc::new(Health::new());
+        let (tx, rx) = mpsc::unbounded_channel::<(&'static str, oneshot::Sender<String>)>();
+        // As the TurnBatcher keeps it: the receiver outlives a failed run of the task.
+        let rx = Rc::new(Mutex::new(rx));
+        actix_rt::spawn(keep_running(
+            "echo_task",
+            health.clone(),
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
+            move || {
+                let rx = rx.clone();
+                async move {
+                    let mut rx = rx.lock().await;
+                    while let Some((text, reply)) = rx.recv().await {
+                        assert_ne!(text, "boom", "a bug in the task");
+                        let _ = reply.send(text.to_uppercase());
+                    }
+                }
+            },
+        ));
+        let ask = |text: &'static str| {
+            let (reply, answer) = oneshot::channel();
+            tx.send((text, reply)).unwrap();
+            answer
+        };
+
+        assert_eq!(ask("a").await.unwrap(), "A");
+        assert!(ask("boom").await.is_err(), "the failed run drops its reply");
+        assert_eq!(
+            ask("b").await.unwrap(),
+            "B",
+            "served again after the restart"
+        );
+        assert_eq!(health.restarts().get("echo_task"), Some(&1));
     }
 }

@@ -127,7 +127,7 @@ impl Actor for RootSupervisor {
             config: self.config.clone(),
             queue: self.queue.clone(),
             sessions: self.sessions.clone(),
-            turns: TurnBatcher::start(self.sessions.clone()),
+            turns: TurnBatcher::start(self.sessions.clone(), self.health.clone()),
             compressor,
             permits: self.permits.clone(),
             activity: self.activity.clone(),

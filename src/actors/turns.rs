@@ -9,11 +9,18 @@
 use crate::actors::session_manager::{
     BeginTurn, FinishTurn, SessionError, SessionManager, TurnContext, TurnReply, TurnStep, Turns,
 };
+use crate::actors::supervision::{keep_running, Backoff, RESTART_BASE_DELAY};
+use crate::health::Health;
 use actix::prelude::*;
-use tokio::sync::{mpsc, oneshot};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// The most steps in one transaction: bounds how long one commit holds SQLite's write lock.
 pub const MAX_BATCH: usize = 128;
+/// A failed batch task is started again quickly: every chat turn waits for it.
+const RESTART_MAX_DELAY: Duration = Duration::from_secs(2);
 
 type Reply = Result<Result<TurnReply, SessionError>, MailboxError>;
 type Pending = (TurnStep, oneshot::Sender<Reply>);
@@ -25,10 +32,18 @@ pub struct TurnBatcher {
 }
 
 impl TurnBatcher {
-    /// Starts the task that sends the batches, on the current arbiter. It ends when every clone is dropped.
-    pub fn start(sessions: Addr<SessionManager>) -> Self {
+    /// Starts the task that sends the batches, on the current arbiter, under [`keep_running`]: if it fails,
+    /// the steps of its batch in flight get an error (their jobs are retried) and it starts again, with the
+    /// steps waiting meanwhile. It ends when every clone is dropped.
+    pub fn start(sessions: Addr<SessionManager>, health: Arc<Health>) -> Self {
         let (steps, waiting) = mpsc::unbounded_channel();
-        actix_rt::spawn(send_batches(sessions, waiting));
+        let waiting = Rc::new(Mutex::new(waiting));
+        actix_rt::spawn(keep_running(
+            "turn_batcher",
+            health,
+            Backoff::new(RESTART_BASE_DELAY, RESTART_MAX_DELAY),
+            move || send_batches(sessions.clone(), waiting.clone()),
+        ));
         Self { steps }
     }
 
@@ -72,8 +87,9 @@ impl TurnBatcher {
 
 async fn send_batches(
     sessions: Addr<SessionManager>,
-    mut waiting: mpsc::UnboundedReceiver<Pending>,
+    waiting: Rc<Mutex<mpsc::UnboundedReceiver<Pending>>>,
 ) {
+    let mut waiting = waiting.lock().await;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (steps, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
