@@ -1,7 +1,7 @@
 //! Telegram HTML cut into Telegram-sized messages that each stay valid on their own ([`split_html`]).
 //! Pure functions: no I/O.
 
-use super::cut::plan_pieces;
+use super::cut::{plan_pieces, HTML};
 use super::html::{parse_html, render_pieces, visible_chars};
 
 /// Splits Telegram HTML into pieces whose visible text (what Telegram counts once the tags are parsed) is at
@@ -18,7 +18,7 @@ use super::html::{parse_html, render_pieces, visible_chars};
 pub fn split_html(html: &str, max_utf16: usize) -> Vec<String> {
     let atoms = parse_html(html);
     let chars = visible_chars(&atoms);
-    let ranges = plan_pieces(&chars, max_utf16.max(2));
+    let ranges = plan_pieces(&chars, max_utf16, HTML);
     render_pieces(&atoms, &ranges)
 }
 

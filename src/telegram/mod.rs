@@ -8,7 +8,7 @@
 //! - [`html_split`]: HTML cut into pieces that each stay valid ([`split_html`]).
 //! - [`split`]: plain text cut into pieces ([`split_message`]), lengths in UTF-16 ([`utf16_len`],
 //!   [`MAX_MESSAGE_UTF16`]).
-//! - `cut`: where a piece is cut.
+//! - `cut`: where a piece is cut, one rule for both splitters.
 
 pub mod client;
 mod cut;
