@@ -71,7 +71,7 @@
 #[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
-use aichat_telegram_bot::telegram::format::{html_to_plain, markdown_to_telegram_html};
+use aichat_telegram_bot::telegram::{html_to_plain, markdown_to_telegram_html};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};

@@ -19,7 +19,7 @@
 #[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
-use aichat_telegram_bot::telegram::format::{html_to_plain, markdown_to_telegram_html};
+use aichat_telegram_bot::telegram::{html_to_plain, markdown_to_telegram_html};
 use std::time::{Duration, Instant};
 use support::{Behaviour, TestEnv};
 

@@ -8,9 +8,9 @@
 //! answer. Knows nothing of the queue or of actors.
 
 use crate::ids::{ChatId, MessageId};
-use crate::telegram::format::{html_to_plain, markdown_to_telegram_html, split_html};
 use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::types::{EditMessageText, Message, ReplyParameters, SendMessage};
+use crate::telegram::{html_to_plain, markdown_to_telegram_html, split_html};
 use crate::telegram::{split_message, BotApi, TelegramError, MAX_MESSAGE_UTF16};
 use std::future::Future;
 use std::time::Duration;

@@ -2,48 +2,44 @@
 //!
 //! Telegram counts message length in UTF-16 code units (an emoji outside the BMP is two), at most 4096.
 
+use std::ops::Range;
+
+use super::cut::{plan_pieces, VisibleChar, PLAIN};
+
 /// Telegram's limit for one message's text, in UTF-16 code units.
 pub const MAX_MESSAGE_UTF16: usize = 4096;
 
+/// The length Telegram counts for `s`: UTF-16 code units.
 pub fn utf16_len(s: &str) -> usize {
     s.chars().map(char::len_utf16).sum()
 }
 
 /// Splits `text` into pieces of at most `max` UTF-16 code units, cutting at a paragraph break if one is in the
-/// second half of a piece, else at a line break, else after a space, else anywhere (never inside a character).
-/// Pieces are trimmed of the break they were cut at; no text other than that whitespace is lost.
+/// second half of a piece, else at a line break, else at a space, else anywhere (never inside a character).
+/// Pieces are trimmed of the break they were cut at; no text other than that whitespace is lost. Where it cuts
+/// is the rule shared with HTML (`cut.rs`), with plain text's own details (`PLAIN`).
 pub fn split_message(text: &str, max: usize) -> Vec<String> {
-    let max = max.max(2);
+    // Trimmed first, so that whitespace at the very end never makes the last piece too long to fit.
+    let text = text.trim();
+    // Sized for ASCII, the common case: one character per byte, so no growing while it fills.
+    let mut chars: Vec<VisibleChar> = Vec::with_capacity(text.len());
+    chars.extend(text.chars().map(|c| (c, false)));
+    let byte_len = |range: Range<usize>| -> usize {
+        chars
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .map(|&(c, _)| c.len_utf8())
+            .sum()
+    };
+    // Each piece is copied out of `text` whole; `chars_done`, `bytes_done`: where the last piece ended.
+    let (mut chars_done, mut bytes_done) = (0, 0);
     let mut pieces = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        if utf16_len(rest) <= max {
-            pieces.push(rest.to_string());
-            break;
-        }
-        // Byte index of the longest prefix within `max` units.
-        let mut units = 0;
-        let mut limit = rest.len();
-        for (i, c) in rest.char_indices() {
-            if units + c.len_utf16() > max {
-                limit = i;
-                break;
-            }
-            units += c.len_utf16();
-        }
-        let window = rest.get(..limit).unwrap_or(rest);
-        let half = limit / 2;
-        let cut = [window.rfind("\n\n"), window.rfind('\n'), window.rfind(' ')]
-            .into_iter()
-            .flatten()
-            .find(|&i| i >= half && i > 0)
-            .unwrap_or(limit);
-        let (head, tail) = rest.split_at(cut);
-        let head = head.trim_end();
-        if !head.is_empty() {
-            pieces.push(head.to_string());
-        }
-        rest = tail.trim_start();
+    for range in plan_pieces(&chars, max, PLAIN) {
+        let start = bytes_done + byte_len(chars_done..range.start);
+        let end = start + byte_len(range.clone());
+        pieces.push(text.get(start..end).unwrap_or_default().to_string());
+        (chars_done, bytes_done) = (range.end, end);
     }
     pieces
 }

@@ -3,7 +3,7 @@
 
 use crate::support::bot::ALLOWED_USER;
 use crate::support::{Behaviour, Fault, TestEnv};
-use aichat_telegram_bot::telegram::format::{html_to_plain, markdown_to_telegram_html};
+use aichat_telegram_bot::telegram::{html_to_plain, markdown_to_telegram_html};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
