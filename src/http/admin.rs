@@ -26,8 +26,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpResponse, ResponseError};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -413,16 +416,47 @@ fn job_id(raw: String) -> Result<JobId, ApiError> {
 
 // ---- Backup ------------------------------------------------------------------------------------------------
 
+/// The body of `POST /api/backup`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BackupRequest {
+    /// The backup's file name, checked by [`backup_target`].
     name: String,
+}
+
+/// A body that must be a JSON object holding `T`'s fields. Serde's derived `Deserialize` of a struct also
+/// takes an array of its fields in order (`["b.db"]`), and `docs/api.md` promises objects only; this takes
+/// nothing else, so an array, a string or a number is a 400 saying an object is expected.
+#[derive(Debug)]
+struct JsonObject<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectOnly(PhantomData))
+            .map(JsonObject)
+    }
 }
 
 async fn backup(
     state: web::Data<AppState>,
-    body: web::Json<BackupRequest>,
+    body: web::Json<JsonObject<BackupRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let JsonObject(body) = body.into_inner();
     let target = backup_target(&state.database_path, &body.name)?;
     let msg = Backup {
         target: target.clone(),
@@ -557,6 +591,25 @@ mod tests {
             let err = backup_target(db, bad).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_backup_body_is_read_only_from_a_json_object() {
+        let parse = |body: &str| serde_json::from_str::<JsonObject<BackupRequest>>(body);
+        assert_eq!(parse(r#"{"name": "b.db"}"#).unwrap().0.name, "b.db");
+        for not_an_object in [r#"["b.db"]"#, r#""b.db""#, "5", "null"] {
+            let err = parse(not_an_object).unwrap_err().to_string();
+            assert!(
+                err.contains("expected a JSON object"),
+                "{not_an_object}: {err}"
+            );
+        }
+        let missing = parse("{}").unwrap_err().to_string();
+        assert_eq!(missing, "missing field `name` at line 1 column 2");
+        let unknown = parse(r#"{"name": "b.db", "x": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.starts_with("unknown field `x`"), "{unknown}");
     }
 
     #[test]

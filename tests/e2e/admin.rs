@@ -457,6 +457,29 @@ async fn a_backup_is_a_restorable_copy_beside_the_database_and_never_written_els
     );
 }
 
+#[actix_web::test]
+async fn a_backup_body_that_is_not_a_json_object_is_refused_and_nothing_is_written() {
+    let env = env_with_api();
+    let bot = env.spawn_bot().await;
+
+    for body in [
+        json!(["array.db"]),
+        json!("string.db"),
+        json!(5),
+        json!(null),
+    ] {
+        let answer = api(&bot, "POST", "/api/backup", Some(&body)).await;
+
+        assert_error(&answer, 400, &body.to_string());
+        let error = answer.1["error"].as_str().unwrap_or_default();
+        assert!(error.contains("JSON object"), "{body}: {error}");
+    }
+    assert!(
+        !env.workdir().join("array.db").exists(),
+        "an array is not read as the fields in order"
+    );
+}
+
 // ---- The dead-letter operations as a library -----------------------------------------------------------------
 
 fn text_job(update: i64, chat: i64, text: &str) -> Job {
