@@ -3,8 +3,10 @@
 //!
 //! It answers only when `API_TOKEN` is set (otherwise every `/api/...` path is 404, as if it did not exist),
 //! and only to `Authorization: Bearer <API_TOKEN>` (otherwise 401), compared in constant time. Every answer,
-//! errors included, is JSON; an error is `{"error": "...", "status": N}`. Malformed input (query, path, body)
-//! is a 400, never a 500.
+//! errors included, is JSON; an error is `{"error": "...", "status": N}`. Malformed input (query, path, body,
+//! a body's chunked framing) is a 400, never a 500, and is not logged as an error: any client can send it.
+//! (A request whose HTTP head cannot be parsed never gets here: actix-http answers it with an empty 400, and
+//! `crate::logging` lowers the error it logs about it to `debug`.)
 
 use super::views::{
     ActivityView, BackupView, DeadListView, DroppedView, ErrorView, MessagesView, RequeuedView,
@@ -175,7 +177,7 @@ impl actix_web::Responder for ApiError {
     }
 }
 
-/// A body that is too large is 413; any other unreadable body (not JSON, wrong fields) is 400.
+/// A body that is too large is 413; any other unreadable body (not JSON, wrong fields, broken framing) is 400.
 fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError;
     match e {
@@ -183,6 +185,15 @@ fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the body is over {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        // The bytes did not arrive as a body: a malformed chunk, a connection cut short, a Content-Encoding
+        // that does not decode. The client's doing, which anyone can repeat at will: `debug`, not `error`.
+        JsonPayloadError::Payload(cause) => {
+            log::debug!("admin API: a request body could not be read: {cause}");
+            ApiError::bad_request(
+                "the body could not be read: its chunked framing or its encoding is malformed, \
+                 or it was cut short",
             )
         }
         other => ApiError::bad_request(format!("bad JSON body: {other}")),
