@@ -3,18 +3,23 @@
 //!
 //! It answers only when `API_TOKEN` is set (otherwise every `/api/...` path is 404, as if it did not exist),
 //! and only to `Authorization: Bearer <API_TOKEN>` (otherwise 401), compared in constant time. Every answer,
-//! errors included, is JSON; an error is `{"error": "...", "status": N}`. Malformed input (query, path, body)
-//! is a 400, never a 500.
+//! errors included, is JSON; an error is `{"error": "...", "status": N}`. Malformed input (query, path, body,
+//! a body's chunked framing) is a 400, never a 500, and is not logged as an error: any client can send it.
+//! (A request whose HTTP head cannot be parsed never gets here: actix-http answers it with an empty 400, and
+//! `crate::logging` lowers the error it logs about it to `debug`.)
 
+use super::views::{
+    ActivityView, BackupView, DeadListView, DroppedView, ErrorView, MessagesView, RequeuedView,
+    SessionDeletedView, SessionView, SessionsView,
+};
 use super::AppState;
 use crate::actors::session_manager::{
-    Backup, BackupOutcome, ChatDetail, ChatList, DeleteChat, GetChat, ListChats, ListMessages,
-    MessageList, SessionError, SessionManager,
+    Backup, BackupOutcome, DeleteChat, GetChat, ListChats, ListMessages, SessionError,
+    SessionManager,
 };
-use crate::db::models::{ChatOverview, ChatRow, MessageRow, SummaryRow};
 use crate::ids::{ChatId, JobId};
 use crate::paging::Page;
-use crate::queue::{DeadJob, QueueError, Requeued};
+use crate::queue::{QueueError, Requeued};
 use actix::dev::ToEnvelope;
 use actix::{Handler, Message};
 use actix_web::body::{EitherBody, MessageBody};
@@ -23,9 +28,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpResponse, ResponseError};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -155,7 +162,10 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        response.json(json!({"error": self.message, "status": self.status.as_u16()}))
+        response.json(ErrorView {
+            error: &self.message,
+            status: self.status.as_u16(),
+        })
     }
 }
 
@@ -167,7 +177,7 @@ impl actix_web::Responder for ApiError {
     }
 }
 
-/// A body that is too large is 413; any other unreadable body (not JSON, wrong fields) is 400.
+/// A body that is too large is 413; any other unreadable body (not JSON, wrong fields, broken framing) is 400.
 fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError;
     match e {
@@ -175,6 +185,15 @@ fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the body is over {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        // The bytes did not arrive as a body: a malformed chunk, a connection cut short, a Content-Encoding
+        // that does not decode. The client's doing, which anyone can repeat at will: `debug`, not `error`.
+        JsonPayloadError::Payload(cause) => {
+            log::debug!("admin API: a request body could not be read: {cause}");
+            ApiError::bad_request(
+                "the body could not be read: its chunked framing or its encoding is malformed, \
+                 or it was cut short",
             )
         }
         other => ApiError::bad_request(format!("bad JSON body: {other}")),
@@ -249,7 +268,7 @@ async fn list_sessions(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let list = ask(&state, "listing the sessions", ListChats { page }).await?;
-    Ok(HttpResponse::Ok().json(sessions_json(page, &list)))
+    Ok(HttpResponse::Ok().json(SessionsView::new(page, &list)))
 }
 
 async fn get_session(
@@ -258,7 +277,7 @@ async fn get_session(
 ) -> Result<HttpResponse, ApiError> {
     let chat_id = ChatId(path.into_inner());
     match ask(&state, "reading the session", GetChat { chat_id }).await? {
-        Some(detail) => Ok(HttpResponse::Ok().json(session_json(&detail))),
+        Some(detail) => Ok(HttpResponse::Ok().json(SessionView::from(&detail))),
         None => Err(no_session(chat_id)),
     }
 }
@@ -272,7 +291,7 @@ async fn list_messages(
     let page = query.page()?;
     let msg = ListMessages { chat_id, page };
     match ask(&state, "listing the messages", msg).await? {
-        Some(list) => Ok(HttpResponse::Ok().json(messages_json(chat_id, page, &list))),
+        Some(list) => Ok(HttpResponse::Ok().json(MessagesView::new(chat_id, page, &list))),
         None => Err(no_session(chat_id)),
     }
 }
@@ -284,7 +303,7 @@ async fn delete_session(
     let chat_id = ChatId(path.into_inner());
     if ask(&state, "deleting the session", DeleteChat { chat_id }).await? {
         log::info!("admin API: session {chat_id} deleted");
-        Ok(HttpResponse::Ok().json(json!({"deleted": true, "id": chat_id.0})))
+        Ok(HttpResponse::Ok().json(SessionDeletedView::from(chat_id)))
     } else {
         Err(no_session(chat_id))
     }
@@ -316,120 +335,6 @@ where
     }
 }
 
-fn chat_json(chat: &ChatRow) -> Value {
-    json!({
-        "id": chat.id,
-        "kind": chat.kind,
-        "title": chat.title,
-        "blocked_at": chat.blocked_at,
-        "created_at": chat.created_at,
-        "updated_at": chat.updated_at,
-    })
-}
-
-fn overview_json(o: &ChatOverview) -> Value {
-    let mut v = chat_json(&o.chat);
-    if let Some(map) = v.as_object_mut() {
-        map.extend([
-            (
-                "messages".into(),
-                json!(o.user_messages + o.assistant_messages),
-            ),
-            ("user_messages".into(), json!(o.user_messages)),
-            ("assistant_messages".into(), json!(o.assistant_messages)),
-            ("tokens".into(), json!(o.tokens)),
-            ("prompt_tokens".into(), json!(o.prompt_tokens)),
-            ("completion_tokens".into(), json!(o.completion_tokens)),
-            ("last_message_at".into(), json!(o.last_message_at)),
-            (
-                "last_activity_at".into(),
-                json!(o.last_message_at.unwrap_or(0).max(o.chat.updated_at)),
-            ),
-        ]);
-    }
-    v
-}
-
-fn sessions_json(page: Page, list: &ChatList) -> Value {
-    json!({
-        "page": page.number(),
-        "per_page": page.per_page(),
-        "total": list.total,
-        "sessions": list.chats.iter().map(overview_json).collect::<Vec<_>>(),
-    })
-}
-
-fn session_json(detail: &ChatDetail) -> Value {
-    let mut chat = chat_json(&detail.chat);
-    if let Some(map) = chat.as_object_mut() {
-        map.insert("system_prompt".into(), json!(detail.chat.system_prompt));
-    }
-    let s = &detail.stats;
-    json!({
-        "session": chat,
-        "stats": {
-            "user_messages": s.user_messages,
-            "assistant_messages": s.assistant_messages,
-            "tokens": s.tokens,
-            "prompt_tokens": s.prompt_tokens,
-            "completion_tokens": s.completion_tokens,
-            "first_at": s.first_at,
-            "last_at": s.last_at,
-            "compressions": s.compressions,
-        },
-        "summary": detail.summary.as_ref().map(|summary| json!({
-            "id": summary.id,
-            "tokens": summary.tokens,
-            "chars": summary.content.chars().count(),
-            "first_message_id": summary.first_message_id,
-            "last_message_id": summary.last_message_id,
-            "created_at": summary.created_at,
-        })),
-    })
-}
-
-fn message_json(m: &MessageRow) -> Value {
-    json!({
-        "type": "message",
-        "id": m.id,
-        "role": m.role,
-        "content": m.content,
-        "tokens": m.tokens,
-        "telegram_message_id": m.telegram_message_id,
-        "created_at": m.created_at,
-        "folded": m.folded,
-    })
-}
-
-fn summary_json(s: &SummaryRow, in_use: bool) -> Value {
-    json!({
-        "type": "summary",
-        "id": s.id,
-        "content": s.content,
-        "tokens": s.tokens,
-        "first_message_id": s.first_message_id,
-        "last_message_id": s.last_message_id,
-        "created_at": s.created_at,
-        "in_use": in_use,
-    })
-}
-
-fn messages_json(chat_id: ChatId, page: Page, list: &MessageList) -> Value {
-    let newest = list.summaries.last().map(|s| s.id);
-    json!({
-        "session_id": chat_id.0,
-        "page": page.number(),
-        "per_page": page.per_page(),
-        "total": list.total,
-        "messages": list.messages.iter().map(message_json).collect::<Vec<_>>(),
-        "summaries": list
-            .summaries
-            .iter()
-            .map(|s| summary_json(s, Some(s.id) == newest))
-            .collect::<Vec<_>>(),
-    })
-}
-
 // ---- Queue and dead letters --------------------------------------------------------------------------------
 
 async fn queue_stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -443,8 +348,7 @@ async fn queue_stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 
 /// `GET /api/activity`: the jobs running now (with their worker) and the jobs that ended recently.
 async fn activity(state: web::Data<AppState>) -> HttpResponse {
-    let (running, recent) = state.activity.snapshot();
-    HttpResponse::Ok().json(json!({ "running": running, "recent": recent }))
+    HttpResponse::Ok().json(ActivityView::from(state.activity.snapshot()))
 }
 
 async fn list_dead(
@@ -457,12 +361,7 @@ async fn list_dead(
         .dead_jobs(page)
         .await
         .map_err(|e| ApiError::queue(&state, "listing the dead jobs", &e))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "page": page.number(),
-        "per_page": page.per_page(),
-        "total": dead.total,
-        "jobs": dead.jobs.iter().map(dead_json).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(DeadListView::new(page, &dead)))
 }
 
 async fn retry_dead(
@@ -486,7 +385,7 @@ async fn retry_dead(
         }
     };
     log::info!("admin API: dead job {id} re-queued ({queued})");
-    Ok(HttpResponse::Ok().json(json!({"requeued": true, "id": id.0, "state": queued})))
+    Ok(HttpResponse::Ok().json(RequeuedView::new(&id, queued)))
 }
 
 async fn drop_dead(
@@ -503,7 +402,7 @@ async fn drop_dead(
         return Err(no_dead_job(&id));
     }
     log::info!("admin API: dead job {id} dropped");
-    Ok(HttpResponse::Ok().json(json!({"dropped": true, "id": id.0})))
+    Ok(HttpResponse::Ok().json(DroppedView::from(&id)))
 }
 
 fn no_dead_job(id: &JobId) -> ApiError {
@@ -526,36 +425,49 @@ fn job_id(raw: String) -> Result<JobId, ApiError> {
     }
 }
 
-fn dead_json(job: &DeadJob) -> Value {
-    let payload = job.payload.as_deref().map(|raw| {
-        serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
-    });
-    json!({
-        "id": job.id.0,
-        "reason": job.reason,
-        "dead_at_ms": job.dead_at_ms,
-        "attempts": job.attempts,
-        "priority": job.priority,
-        "chat": job.chat.map(|c| c.0),
-        "enqueued_at_ms": job.enqueued_at_ms,
-        "last_error": job.last_error,
-        "merged_messages": job.merged,
-        "payload": payload,
-    })
-}
-
 // ---- Backup ------------------------------------------------------------------------------------------------
 
+/// The body of `POST /api/backup`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BackupRequest {
+    /// The backup's file name, checked by [`backup_target`].
     name: String,
+}
+
+/// A body that must be a JSON object holding `T`'s fields. Serde's derived `Deserialize` of a struct also
+/// takes an array of its fields in order (`["b.db"]`), and `docs/api.md` promises objects only; this takes
+/// nothing else, so an array, a string or a number is a 400 saying an object is expected.
+#[derive(Debug)]
+struct JsonObject<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectOnly(PhantomData))
+            .map(JsonObject)
+    }
 }
 
 async fn backup(
     state: web::Data<AppState>,
-    body: web::Json<BackupRequest>,
+    body: web::Json<JsonObject<BackupRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let JsonObject(body) = body.into_inner();
     let target = backup_target(&state.database_path, &body.name)?;
     let msg = Backup {
         target: target.clone(),
@@ -578,11 +490,7 @@ async fn backup(
                 "admin API: database backed up to {} ({bytes} bytes)",
                 path.display()
             );
-            Ok(HttpResponse::Created().json(json!({
-                "name": body.name,
-                "path": path.display().to_string(),
-                "bytes": bytes,
-            })))
+            Ok(HttpResponse::Created().json(BackupView::new(&body.name, &path, bytes)))
         }
         BackupOutcome::Exists => Err(ApiError::conflict(format!(
             "{} already exists; choose another name",
@@ -694,6 +602,25 @@ mod tests {
             let err = backup_target(db, bad).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_backup_body_is_read_only_from_a_json_object() {
+        let parse = |body: &str| serde_json::from_str::<JsonObject<BackupRequest>>(body);
+        assert_eq!(parse(r#"{"name": "b.db"}"#).unwrap().0.name, "b.db");
+        for not_an_object in [r#"["b.db"]"#, r#""b.db""#, "5", "null"] {
+            let err = parse(not_an_object).unwrap_err().to_string();
+            assert!(
+                err.contains("expected a JSON object"),
+                "{not_an_object}: {err}"
+            );
+        }
+        let missing = parse("{}").unwrap_err().to_string();
+        assert_eq!(missing, "missing field `name` at line 1 column 2");
+        let unknown = parse(r#"{"name": "b.db", "x": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.starts_with("unknown field `x`"), "{unknown}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `GET /metrics` (Prometheus), and the admin API under `/api` ([`admin`], only with `API_TOKEN`).
 
 pub mod admin;
+mod views;
 
 use crate::actors::session_manager::CountChats;
 use crate::actors::session_manager::{Ping, SessionManager};

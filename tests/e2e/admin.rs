@@ -459,6 +459,117 @@ async fn a_backup_is_a_restorable_copy_beside_the_database_and_never_written_els
     );
 }
 
+#[actix_web::test]
+async fn a_backup_body_that_is_not_a_json_object_is_refused_and_nothing_is_written() {
+    let env = env_with_api();
+    let bot = env.spawn_bot().await;
+
+    for body in [
+        json!(["array.db"]),
+        json!("string.db"),
+        json!(5),
+        json!(null),
+    ] {
+        let answer = api(&bot, "POST", "/api/backup", Some(&body)).await;
+
+        assert_error(&answer, 400, &body.to_string());
+        let error = answer.1["error"].as_str().unwrap_or_default();
+        assert!(error.contains("JSON object"), "{body}: {error}");
+    }
+    assert!(
+        !env.workdir().join("array.db").exists(),
+        "an array is not read as the fields in order"
+    );
+}
+
+/// Writes `request` as raw bytes on a new connection to the bot's HTTP port and returns what the server
+/// writes back until it closes the connection (or 10 s pass): for requests no HTTP client would send.
+async fn raw_exchange(bot: &BotProcess, request: String) -> String {
+    use std::io::{Read, Write};
+    let addr = bot.base_url().trim_start_matches("http://").to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+/// The status and the body (JSON, or else the text as a JSON string) of the first response in `raw`.
+fn first_response(raw: &str) -> (u16, Value) {
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let body = rest.get(..length).unwrap_or(rest);
+    let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+    (status, value)
+}
+
+#[actix_web::test]
+async fn a_malformed_chunked_request_is_a_400_and_never_an_error_in_the_log() {
+    let mut env = env_with_api();
+    // The HTTP layer's own lines about refused requests, so the test sees that they were written, and where.
+    env.set("RUST_LOG", "info,actix_http::h1::dispatcher=debug");
+    let bot = env.spawn_bot().await;
+
+    // A chunk size that is not hexadecimal: the API is reading the body when it breaks.
+    let request = format!(
+        "POST /api/backup HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n",
+        auth()
+    );
+    let answer = first_response(&raw_exchange(&bot, request).await);
+
+    assert_error(&answer, 400, "a malformed chunk");
+    let error = answer.1["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("could not be read") && !error.contains("None"),
+        "says what is wrong, in words: {error}"
+    );
+
+    // Chunked framing that the HTTP layer refuses before the API sees the request (beside a Content-Length,
+    // or after another coding), from a client without the token. actix-http answers these itself, with an
+    // empty body (docs/api.md says so); what the bot controls is that they are not logged as its errors.
+    for framing in [
+        "Transfer-Encoding: chunked\r\nContent-Length: 2",
+        "Transfer-Encoding: gzip, chunked",
+    ] {
+        let request = format!(
+            "POST /api/backup HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
+        );
+        let (status, _) = first_response(&raw_exchange(&bot, request).await);
+        assert_eq!(status, 400, "{framing}");
+    }
+    bot.wait_for_log(
+        "DEBUG actix_http::h1::dispatcher: stream error: request parse error",
+        T,
+    )
+    .await;
+
+    let logs = bot.logs();
+    assert!(
+        !logs.lines().any(|line| line.contains(" ERROR ")),
+        "a client's malformed request is not the bot's error:\n{logs}"
+    );
+}
+
 // ---- The dead-letter operations as a library -----------------------------------------------------------------
 
 fn text_job(update: i64, chat: i64, text: &str) -> Job {

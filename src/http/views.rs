@@ -1,0 +1,784 @@
+//! The admin API's answers as types: one `#[derive(Serialize)]` view per JSON object it sends, each built
+//! from the row or reply it shows (`From<&Row>`), so that a change of a row type touches one place.
+//!
+//! The views borrow from what they show: they live only as long as it takes to write the answer.
+//! `docs/api.md` describes every field; the tests at the end pin each view's JSON.
+
+use crate::activity::{EndedJob, RunningJob};
+use crate::actors::session_manager::{ChatDetail, ChatList, MessageList};
+use crate::db::models::{ChatOverview, ChatRow, ChatStats, MessageRow, SummaryRow};
+use crate::ids::{ChatId, JobId};
+use crate::paging::Page;
+use crate::queue::{DeadJob, DeadPage, Priority};
+use serde::Serialize;
+use serde_json::Value;
+
+// ---- Errors ------------------------------------------------------------------------------------------------
+
+/// Every error answer: `{"error": ..., "status": N}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorView<'a> {
+    /// For people; a script matches on `status`.
+    pub error: &'a str,
+    /// The HTTP status code again, so a log of bodies alone still tells what happened.
+    pub status: u16,
+}
+
+// ---- Sessions ----------------------------------------------------------------------------------------------
+
+/// A chat's row as the session answers show it, without its system prompt (only one chat's answer has it).
+#[derive(Debug, Serialize)]
+pub struct ChatView<'a> {
+    /// Telegram's chat id (negative for groups), the session's id in every path.
+    id: i64,
+    /// `private`, `group`, `supergroup` or `channel`.
+    kind: &'a str,
+    /// A group's name; `null` for a private chat.
+    title: Option<&'a str>,
+    /// The last 403 from Telegram for this chat (Unix seconds), so the operator sees who blocked the bot.
+    blocked_at: Option<i64>,
+    /// When the chat was first stored (Unix seconds).
+    created_at: i64,
+    /// When the chat last wrote to the bot (Unix seconds); the listing's order.
+    updated_at: i64,
+}
+
+impl<'a> From<&'a ChatRow> for ChatView<'a> {
+    fn from(chat: &'a ChatRow) -> Self {
+        Self {
+            id: chat.id,
+            kind: &chat.kind,
+            title: chat.title.as_deref(),
+            blocked_at: chat.blocked_at,
+            created_at: chat.created_at,
+            updated_at: chat.updated_at,
+        }
+    }
+}
+
+/// One chat in `GET /api/sessions`: its row and its figures.
+#[derive(Debug, Serialize)]
+pub struct OverviewView<'a> {
+    /// The row's fields, at the same level as the figures.
+    #[serde(flatten)]
+    chat: ChatView<'a>,
+    /// All stored messages, folded ones included (the sum of the next two).
+    messages: i64,
+    /// Stored messages from the user.
+    user_messages: i64,
+    /// Stored answers.
+    assistant_messages: i64,
+    /// The bot's own count over all stored messages.
+    tokens: i64,
+    /// What the model server reported since the last `/clear`.
+    prompt_tokens: i64,
+    /// What the model server reported since the last `/clear`.
+    completion_tokens: i64,
+    /// When its newest message was stored (Unix seconds); `null` if it has none.
+    last_message_at: Option<i64>,
+    /// The later of `last_message_at` and `updated_at`: one figure to sort or filter idle chats by.
+    last_activity_at: i64,
+}
+
+impl<'a> From<&'a ChatOverview> for OverviewView<'a> {
+    fn from(o: &'a ChatOverview) -> Self {
+        Self {
+            chat: ChatView::from(&o.chat),
+            messages: o.user_messages + o.assistant_messages,
+            user_messages: o.user_messages,
+            assistant_messages: o.assistant_messages,
+            tokens: o.tokens,
+            prompt_tokens: o.prompt_tokens,
+            completion_tokens: o.completion_tokens,
+            last_message_at: o.last_message_at,
+            last_activity_at: o.last_message_at.unwrap_or(0).max(o.chat.updated_at),
+        }
+    }
+}
+
+/// `GET /api/sessions`: a page of chats.
+#[derive(Debug, Serialize)]
+pub struct SessionsView<'a> {
+    /// `page` and `per_page`, repeated so a script paging through needs no state of its own.
+    #[serde(flatten)]
+    page: Page,
+    /// All chats, not only this page's.
+    total: u64,
+    /// This page's chats, the most recently active first.
+    sessions: Vec<OverviewView<'a>>,
+}
+
+impl<'a> SessionsView<'a> {
+    pub fn new(page: Page, list: &'a ChatList) -> Self {
+        Self {
+            page,
+            total: list.total,
+            sessions: list.chats.iter().map(OverviewView::from).collect(),
+        }
+    }
+}
+
+/// A chat's row in `GET /api/sessions/{chat_id}`: the row with its own system prompt.
+#[derive(Debug, Serialize)]
+pub struct SessionChatView<'a> {
+    /// The fields every session answer shows.
+    #[serde(flatten)]
+    chat: ChatView<'a>,
+    /// Set by `/system`; `null` when the chat uses `SYSTEM_PROMPT`.
+    system_prompt: Option<&'a str>,
+}
+
+impl<'a> From<&'a ChatRow> for SessionChatView<'a> {
+    fn from(chat: &'a ChatRow) -> Self {
+        Self {
+            chat: ChatView::from(chat),
+            system_prompt: chat.system_prompt.as_deref(),
+        }
+    }
+}
+
+/// A chat's figures, as `/stats` shows them.
+#[derive(Debug, Serialize)]
+pub struct StatsView {
+    /// Stored messages from the user, folded ones included.
+    user_messages: i64,
+    /// Stored answers, folded ones included.
+    assistant_messages: i64,
+    /// The bot's own count over all stored messages.
+    tokens: i64,
+    /// What the model server reported since the last `/clear`.
+    prompt_tokens: i64,
+    /// What the model server reported since the last `/clear`.
+    completion_tokens: i64,
+    /// The oldest message's time (Unix seconds), `null` without messages.
+    first_at: Option<i64>,
+    /// The newest message's time (Unix seconds), `null` without messages.
+    last_at: Option<i64>,
+    /// Summaries made since the last `/clear`.
+    compressions: i64,
+}
+
+impl From<&ChatStats> for StatsView {
+    fn from(s: &ChatStats) -> Self {
+        Self {
+            user_messages: s.user_messages,
+            assistant_messages: s.assistant_messages,
+            tokens: s.tokens,
+            prompt_tokens: s.prompt_tokens,
+            completion_tokens: s.completion_tokens,
+            first_at: s.first_at,
+            last_at: s.last_at,
+            compressions: s.compressions,
+        }
+    }
+}
+
+/// The summary in use, by its size only (its text is in the messages listing).
+#[derive(Debug, Serialize)]
+pub struct SummarySizeView {
+    /// Its row id, as in the messages listing's `summaries`.
+    id: i32,
+    /// The bot's count of it.
+    tokens: i32,
+    /// Its length in characters (not bytes).
+    chars: usize,
+    /// The first message id it covers (earlier summaries' ranges included).
+    first_message_id: i32,
+    /// The last message id it covers.
+    last_message_id: i32,
+    /// When it was made (Unix seconds).
+    created_at: i64,
+}
+
+impl From<&SummaryRow> for SummarySizeView {
+    fn from(s: &SummaryRow) -> Self {
+        Self {
+            id: s.id,
+            tokens: s.tokens,
+            chars: s.content.chars().count(),
+            first_message_id: s.first_message_id,
+            last_message_id: s.last_message_id,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// `GET /api/sessions/{chat_id}`: one chat, its figures and its summary.
+#[derive(Debug, Serialize)]
+pub struct SessionView<'a> {
+    /// The chat's row with its system prompt.
+    session: SessionChatView<'a>,
+    /// Its figures.
+    stats: StatsView,
+    /// The summary in use; `null` (not absent) when the chat was never compressed.
+    summary: Option<SummarySizeView>,
+}
+
+impl<'a> From<&'a ChatDetail> for SessionView<'a> {
+    fn from(detail: &'a ChatDetail) -> Self {
+        Self {
+            session: SessionChatView::from(&detail.chat),
+            stats: StatsView::from(&detail.stats),
+            summary: detail.summary.as_ref().map(SummarySizeView::from),
+        }
+    }
+}
+
+/// One stored message in the messages listing.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "message")]
+pub struct MessageView<'a> {
+    /// Its row id, the one the summaries' ranges refer to.
+    id: i32,
+    /// `user`, `assistant` or `system`.
+    role: &'a str,
+    /// The text as stored (an answer in Markdown, without its cut-off or "Stopped" note).
+    content: &'a str,
+    /// The bot's count, with the per-message overhead.
+    tokens: i32,
+    /// Its id in the Telegram chat (an answer's first part); `null` for an answer never delivered.
+    telegram_message_id: Option<i64>,
+    /// When it was stored (Unix seconds).
+    created_at: i64,
+    /// Folded into a summary: kept and shown, but no longer in the model's context.
+    folded: bool,
+}
+
+impl<'a> From<&'a MessageRow> for MessageView<'a> {
+    fn from(m: &'a MessageRow) -> Self {
+        Self {
+            id: m.id,
+            role: &m.role,
+            content: &m.content,
+            tokens: m.tokens,
+            telegram_message_id: m.telegram_message_id,
+            created_at: m.created_at,
+            folded: m.folded,
+        }
+    }
+}
+
+/// One summary in the messages listing.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "summary")]
+pub struct SummaryView<'a> {
+    /// Its row id.
+    id: i32,
+    /// Its text.
+    content: &'a str,
+    /// The bot's count of it.
+    tokens: i32,
+    /// The first message id it covers (earlier summaries' ranges included).
+    first_message_id: i32,
+    /// The last message id it covers.
+    last_message_id: i32,
+    /// When it was made (Unix seconds).
+    created_at: i64,
+    /// The newest summary is the one the model sees; the others are kept for the record.
+    in_use: bool,
+}
+
+impl<'a> SummaryView<'a> {
+    fn new(s: &'a SummaryRow, in_use: bool) -> Self {
+        Self {
+            id: s.id,
+            content: &s.content,
+            tokens: s.tokens,
+            first_message_id: s.first_message_id,
+            last_message_id: s.last_message_id,
+            created_at: s.created_at,
+            in_use,
+        }
+    }
+}
+
+/// `GET /api/sessions/{chat_id}/messages`: a page of messages and all the summaries.
+#[derive(Debug, Serialize)]
+pub struct MessagesView<'a> {
+    /// The chat, repeated so a saved answer says whose messages these are.
+    session_id: i64,
+    /// `page` and `per_page`, repeated so a script paging through needs no state of its own.
+    #[serde(flatten)]
+    page: Page,
+    /// All the chat's messages, not only this page's.
+    total: u64,
+    /// This page's messages, oldest first.
+    messages: Vec<MessageView<'a>>,
+    /// All summaries (not paged: a chat has few), oldest first; the last one is in use.
+    summaries: Vec<SummaryView<'a>>,
+}
+
+impl<'a> MessagesView<'a> {
+    pub fn new(chat_id: ChatId, page: Page, list: &'a MessageList) -> Self {
+        let newest = list.summaries.last().map(|s| s.id);
+        Self {
+            session_id: chat_id.0,
+            page,
+            total: list.total,
+            messages: list.messages.iter().map(MessageView::from).collect(),
+            summaries: list
+                .summaries
+                .iter()
+                .map(|s| SummaryView::new(s, Some(s.id) == newest))
+                .collect(),
+        }
+    }
+}
+
+/// `DELETE /api/sessions/{chat_id}` done.
+#[derive(Debug, Serialize)]
+pub struct SessionDeletedView {
+    /// Always `true`: a script can check the body alone.
+    deleted: bool,
+    /// The chat that is gone.
+    id: i64,
+}
+
+impl From<ChatId> for SessionDeletedView {
+    fn from(chat_id: ChatId) -> Self {
+        Self {
+            deleted: true,
+            id: chat_id.0,
+        }
+    }
+}
+
+// ---- Activity, queue and dead letters ----------------------------------------------------------------------
+
+/// `GET /api/activity`: what the workers do now and did lately.
+#[derive(Debug, Serialize)]
+pub struct ActivityView {
+    /// The jobs running now, longest first.
+    running: Vec<RunningJob>,
+    /// The jobs that ended lately, newest first.
+    recent: Vec<EndedJob>,
+}
+
+impl From<(Vec<RunningJob>, Vec<EndedJob>)> for ActivityView {
+    fn from((running, recent): (Vec<RunningJob>, Vec<EndedJob>)) -> Self {
+        Self { running, recent }
+    }
+}
+
+/// One dead-lettered job. Any field but `id` is `null` when its record is damaged or missing.
+#[derive(Debug, Serialize)]
+pub struct DeadView<'a> {
+    /// The job id, the one the retry and drop paths take.
+    id: &'a str,
+    /// Why it was dead-lettered.
+    reason: Option<&'a str>,
+    /// When (Unix ms).
+    dead_at_ms: Option<i64>,
+    /// The attempt it died in.
+    attempts: Option<u32>,
+    /// `high`, `default` or `low`.
+    priority: Option<Priority>,
+    /// The chat whose order it was in; `null` for a compression job.
+    chat: Option<i64>,
+    /// When it was queued or re-queued (Unix ms).
+    enqueued_at_ms: Option<i64>,
+    /// Why its latest attempt failed, if it failed.
+    last_error: Option<&'a str>,
+    /// Later messages of the chat merged into it; they go with it.
+    merged_messages: usize,
+    /// The job as JSON; the raw text as a string when it is not valid JSON (which can be why it died).
+    payload: Option<Value>,
+}
+
+impl<'a> From<&'a DeadJob> for DeadView<'a> {
+    fn from(job: &'a DeadJob) -> Self {
+        Self {
+            id: &job.id.0,
+            reason: job.reason.as_deref(),
+            dead_at_ms: job.dead_at_ms,
+            attempts: job.attempts,
+            priority: job.priority,
+            chat: job.chat.map(|c| c.0),
+            enqueued_at_ms: job.enqueued_at_ms,
+            last_error: job.last_error.as_deref(),
+            merged_messages: job.merged,
+            payload: job.payload.as_deref().map(|raw| {
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+            }),
+        }
+    }
+}
+
+/// `GET /api/dead`: a page of dead jobs.
+#[derive(Debug, Serialize)]
+pub struct DeadListView<'a> {
+    /// `page` and `per_page`, repeated so a script paging through needs no state of its own.
+    #[serde(flatten)]
+    page: Page,
+    /// All dead jobs, not only this page's.
+    total: u64,
+    /// This page's jobs, newest first.
+    jobs: Vec<DeadView<'a>>,
+}
+
+impl<'a> DeadListView<'a> {
+    pub fn new(page: Page, dead: &'a DeadPage) -> Self {
+        Self {
+            page,
+            total: dead.total,
+            jobs: dead.jobs.iter().map(DeadView::from).collect(),
+        }
+    }
+}
+
+/// `POST /api/dead/{id}/retry` done.
+#[derive(Debug, Serialize)]
+pub struct RequeuedView<'a> {
+    /// Always `true`: a script can check the body alone.
+    requeued: bool,
+    /// The job put back.
+    id: &'a str,
+    /// `ready` (it can run now) or `waiting` (behind its chat's job).
+    state: &'static str,
+}
+
+impl<'a> RequeuedView<'a> {
+    pub fn new(id: &'a JobId, state: &'static str) -> Self {
+        Self {
+            requeued: true,
+            id: &id.0,
+            state,
+        }
+    }
+}
+
+/// `DELETE /api/dead/{id}` done.
+#[derive(Debug, Serialize)]
+pub struct DroppedView<'a> {
+    /// Always `true`: a script can check the body alone.
+    dropped: bool,
+    /// The job forgotten.
+    id: &'a str,
+}
+
+impl<'a> From<&'a JobId> for DroppedView<'a> {
+    fn from(id: &'a JobId) -> Self {
+        Self {
+            dropped: true,
+            id: &id.0,
+        }
+    }
+}
+
+// ---- Backup ------------------------------------------------------------------------------------------------
+
+/// `POST /api/backup` done.
+#[derive(Debug, Serialize)]
+pub struct BackupView<'a> {
+    /// The file name asked for.
+    name: &'a str,
+    /// Where the copy is, absolute, so the operator can move it without guessing the state directory.
+    path: String,
+    /// Its size.
+    bytes: u64,
+}
+
+impl<'a> BackupView<'a> {
+    pub fn new(name: &'a str, path: &std::path::Path, bytes: u64) -> Self {
+        Self {
+            name,
+            path: path.display().to_string(),
+            bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn to_json(view: &impl Serialize) -> Value {
+        serde_json::to_value(view).unwrap()
+    }
+
+    fn chat() -> ChatRow {
+        ChatRow {
+            id: -1001,
+            kind: "group".into(),
+            title: Some("Team".into()),
+            system_prompt: Some("Be brief.".into()),
+            created_at: 100,
+            updated_at: 200,
+            blocked_at: None,
+        }
+    }
+
+    fn summary(id: i32) -> SummaryRow {
+        SummaryRow {
+            id,
+            chat_id: -1001,
+            content: "résumé".into(),
+            tokens: 9,
+            first_message_id: 1,
+            last_message_id: 4,
+            created_at: 300,
+        }
+    }
+
+    fn page() -> Page {
+        Page::new(Some(2), Some(10)).unwrap()
+    }
+
+    #[test]
+    fn an_error_is_its_message_and_its_status() {
+        let view = ErrorView {
+            error: "no such endpoint",
+            status: 404,
+        };
+        assert_eq!(
+            to_json(&view),
+            json!({"error": "no such endpoint", "status": 404})
+        );
+    }
+
+    #[test]
+    fn a_chat_shows_its_row_without_the_system_prompt() {
+        let mut row = chat();
+        row.blocked_at = Some(150);
+        assert_eq!(
+            to_json(&ChatView::from(&row)),
+            json!({"id": -1001, "kind": "group", "title": "Team", "blocked_at": 150,
+                   "created_at": 100, "updated_at": 200})
+        );
+    }
+
+    #[test]
+    fn an_overview_adds_the_figures_and_the_last_activity_to_the_row() {
+        let overview = ChatOverview {
+            chat: ChatRow {
+                title: None,
+                ..chat()
+            },
+            user_messages: 2,
+            assistant_messages: 1,
+            tokens: 50,
+            prompt_tokens: 70,
+            completion_tokens: 20,
+            last_message_at: Some(250),
+        };
+        assert_eq!(
+            to_json(&OverviewView::from(&overview)),
+            json!({"id": -1001, "kind": "group", "title": null, "blocked_at": null,
+                   "created_at": 100, "updated_at": 200,
+                   "messages": 3, "user_messages": 2, "assistant_messages": 1, "tokens": 50,
+                   "prompt_tokens": 70, "completion_tokens": 20,
+                   "last_message_at": 250, "last_activity_at": 250})
+        );
+        let idle = ChatOverview {
+            last_message_at: None,
+            ..overview
+        };
+        let json = to_json(&OverviewView::from(&idle));
+        assert_eq!(
+            (&json["last_message_at"], &json["last_activity_at"]),
+            (&Value::Null, &json!(200))
+        );
+    }
+
+    #[test]
+    fn a_sessions_page_repeats_its_page_and_total() {
+        let list = ChatList {
+            total: 11,
+            chats: vec![],
+        };
+        assert_eq!(
+            to_json(&SessionsView::new(page(), &list)),
+            json!({"page": 2, "per_page": 10, "total": 11, "sessions": []})
+        );
+    }
+
+    #[test]
+    fn a_session_is_its_row_with_its_prompt_its_stats_and_its_summary_size() {
+        let stats = ChatStats {
+            user_messages: 4,
+            assistant_messages: 3,
+            tokens: 120,
+            prompt_tokens: 300,
+            completion_tokens: 60,
+            first_at: Some(101),
+            last_at: Some(199),
+            compressions: 1,
+        };
+        let detail = ChatDetail {
+            chat: chat(),
+            stats,
+            summary: Some(summary(7)),
+        };
+        assert_eq!(
+            to_json(&SessionView::from(&detail)),
+            json!({
+                "session": {"id": -1001, "kind": "group", "title": "Team", "system_prompt": "Be brief.",
+                            "blocked_at": null, "created_at": 100, "updated_at": 200},
+                "stats": {"user_messages": 4, "assistant_messages": 3, "tokens": 120,
+                          "prompt_tokens": 300, "completion_tokens": 60,
+                          "first_at": 101, "last_at": 199, "compressions": 1},
+                "summary": {"id": 7, "tokens": 9, "chars": 6, "first_message_id": 1,
+                            "last_message_id": 4, "created_at": 300},
+            })
+        );
+        let never_compressed = ChatDetail {
+            summary: None,
+            ..detail
+        };
+        let json = to_json(&SessionView::from(&never_compressed));
+        assert_eq!(json.get("summary"), Some(&Value::Null), "null, not absent");
+        assert_eq!(
+            json["stats"],
+            json!({"user_messages": 4, "assistant_messages": 3,
+            "tokens": 120, "prompt_tokens": 300, "completion_tokens": 60,
+            "first_at": 101, "last_at": 199, "compressions": 1})
+        );
+    }
+
+    #[test]
+    fn the_messages_listing_tags_messages_and_summaries_and_marks_the_newest_summary_in_use() {
+        let message = MessageRow {
+            id: 5,
+            chat_id: -1001,
+            role: "assistant".into(),
+            content: "hi".into(),
+            tokens: 6,
+            telegram_message_id: None,
+            created_at: 150,
+            folded: true,
+        };
+        let list = MessageList {
+            total: 9,
+            messages: vec![message],
+            summaries: vec![summary(1), summary(2)],
+        };
+        assert_eq!(
+            to_json(&MessagesView::new(ChatId(-1001), page(), &list)),
+            json!({
+                "session_id": -1001, "page": 2, "per_page": 10, "total": 9,
+                "messages": [{"type": "message", "id": 5, "role": "assistant", "content": "hi",
+                              "tokens": 6, "telegram_message_id": null, "created_at": 150,
+                              "folded": true}],
+                "summaries": [
+                    {"type": "summary", "id": 1, "content": "résumé", "tokens": 9,
+                     "first_message_id": 1, "last_message_id": 4, "created_at": 300, "in_use": false},
+                    {"type": "summary", "id": 2, "content": "résumé", "tokens": 9,
+                     "first_message_id": 1, "last_message_id": 4, "created_at": 300, "in_use": true},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn a_deleted_session_says_so_with_its_id() {
+        assert_eq!(
+            to_json(&SessionDeletedView::from(ChatId(42))),
+            json!({"deleted": true, "id": 42})
+        );
+    }
+
+    #[test]
+    fn the_activity_is_the_running_and_the_recent_jobs() {
+        let ended = EndedJob {
+            id: JobId("u1".into()),
+            chat: ChatId(7),
+            kind: "chat",
+            outcome: "done",
+            duration_ms: 12,
+            ended_at_ms: 1000,
+        };
+        assert_eq!(
+            to_json(&ActivityView::from((vec![], vec![ended]))),
+            json!({"running": [], "recent": [{"id": "u1", "chat": 7, "kind": "chat", "outcome": "done",
+                                              "duration_ms": 12, "ended_at_ms": 1000}]})
+        );
+    }
+
+    #[test]
+    fn a_dead_job_decodes_its_payload_or_shows_it_raw_and_nulls_what_is_missing() {
+        let job = DeadJob {
+            id: JobId("u9".into()),
+            reason: Some("boom".into()),
+            dead_at_ms: Some(5000),
+            attempts: Some(3),
+            priority: Some(Priority::High),
+            chat: Some(ChatId(7)),
+            enqueued_at_ms: Some(4000),
+            last_error: Some("boom".into()),
+            merged: 1,
+            payload: Some(r#"{"v":1}"#.into()),
+        };
+        assert_eq!(
+            to_json(&DeadView::from(&job)),
+            json!({"id": "u9", "reason": "boom", "dead_at_ms": 5000, "attempts": 3,
+                   "priority": "high", "chat": 7, "enqueued_at_ms": 4000, "last_error": "boom",
+                   "merged_messages": 1, "payload": {"v": 1}})
+        );
+        let damaged = DeadJob {
+            id: JobId("compress-7".into()),
+            reason: None,
+            dead_at_ms: None,
+            attempts: None,
+            priority: None,
+            chat: None,
+            enqueued_at_ms: None,
+            last_error: None,
+            merged: 0,
+            payload: Some("{not json".into()),
+        };
+        assert_eq!(
+            to_json(&DeadView::from(&damaged)),
+            json!({"id": "compress-7", "reason": null, "dead_at_ms": null, "attempts": null,
+                   "priority": null, "chat": null, "enqueued_at_ms": null, "last_error": null,
+                   "merged_messages": 0, "payload": "{not json"})
+        );
+        let no_payload = DeadJob {
+            payload: None,
+            ..damaged
+        };
+        assert_eq!(
+            to_json(&DeadView::from(&no_payload)).get("payload"),
+            Some(&Value::Null)
+        );
+    }
+
+    #[test]
+    fn a_dead_page_repeats_its_page_and_total() {
+        let dead = DeadPage {
+            total: 3,
+            jobs: vec![],
+        };
+        assert_eq!(
+            to_json(&DeadListView::new(page(), &dead)),
+            json!({"page": 2, "per_page": 10, "total": 3, "jobs": []})
+        );
+    }
+
+    #[test]
+    fn a_requeued_job_says_where_it_went() {
+        let id = JobId("u9".into());
+        assert_eq!(
+            to_json(&RequeuedView::new(&id, "waiting")),
+            json!({"requeued": true, "id": "u9", "state": "waiting"})
+        );
+    }
+
+    #[test]
+    fn a_dropped_job_says_so_with_its_id() {
+        let id = JobId("u9".into());
+        assert_eq!(
+            to_json(&DroppedView::from(&id)),
+            json!({"dropped": true, "id": "u9"})
+        );
+    }
+
+    #[test]
+    fn a_backup_gives_its_name_path_and_size() {
+        let path = std::path::Path::new("/var/lib/bot/b.db");
+        assert_eq!(
+            to_json(&BackupView::new("b.db", path, 4096)),
+            json!({"name": "b.db", "path": "/var/lib/bot/b.db", "bytes": 4096})
+        );
+    }
+}
