@@ -35,7 +35,7 @@ pub fn upsert_chat(conn: &mut SqliteConnection, chat: &NewChat<'_>) -> QResult<(
 
 /// Marks the chat as unreachable (Telegram answered 403).
 pub fn mark_blocked(conn: &mut SqliteConnection, chat: ChatId, at: i64) -> QResult<()> {
-    diesel::update(chats::table.find(chat.0))
+    diesel::update(chats::table.find(chat))
         .set(chats::blocked_at.eq(Some(at)))
         .execute(conn)?;
     Ok(())
@@ -47,7 +47,7 @@ pub fn count_chats(conn: &mut SqliteConnection) -> QResult<i64> {
 
 pub fn find_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<ChatRow>> {
     chats::table
-        .find(chat.0)
+        .find(chat)
         .select(ChatRow::as_select())
         .get_result(conn)
         .optional()
@@ -65,7 +65,7 @@ pub fn insert_message(conn: &mut SqliteConnection, message: &NewMessage<'_>) -> 
 /// The chat's history that goes into the prompt (not folded into a summary), oldest first.
 pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
     messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .filter(messages::folded.eq(false))
         .order(messages::id.asc())
         .select(MessageRow::as_select())
@@ -75,7 +75,7 @@ pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<
 /// Sum of the stored token counts of the active history.
 pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     let total: Option<i64> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .filter(messages::folded.eq(false))
         .select(sum(messages::tokens))
         .get_result(conn)?;
@@ -85,7 +85,7 @@ pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> 
 /// Sum of the stored token counts of all the chat's messages, folded ones included.
 pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     let total: Option<i64> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .select(sum(messages::tokens))
         .get_result(conn)?;
     Ok(total.unwrap_or(0))
@@ -94,7 +94,7 @@ pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
 /// The chat's summary in use (the newest), if any.
 pub fn latest_summary(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<SummaryRow>> {
     summaries::table
-        .filter(summaries::chat_id.eq(chat.0))
+        .filter(summaries::chat_id.eq(chat))
         .order(summaries::id.desc())
         .select(SummaryRow::as_select())
         .get_result(conn)
@@ -132,7 +132,7 @@ pub fn set_system_prompt(
     chat: ChatId,
     prompt: Option<&str>,
 ) -> QResult<()> {
-    diesel::update(chats::table.find(chat.0))
+    diesel::update(chats::table.find(chat))
         .set(chats::system_prompt.eq(prompt))
         .execute(conn)?;
     Ok(())
@@ -155,9 +155,9 @@ pub fn drop_last_answer(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Ve
 
 /// Forgets the chat's history, summaries and usage totals. Returns how many messages were deleted.
 pub fn clear_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<usize> {
-    diesel::delete(usage::table.filter(usage::chat_id.eq(chat.0))).execute(conn)?;
-    diesel::delete(summaries::table.filter(summaries::chat_id.eq(chat.0))).execute(conn)?;
-    diesel::delete(messages::table.filter(messages::chat_id.eq(chat.0))).execute(conn)
+    diesel::delete(usage::table.filter(usage::chat_id.eq(chat))).execute(conn)?;
+    diesel::delete(summaries::table.filter(summaries::chat_id.eq(chat))).execute(conn)?;
+    diesel::delete(messages::table.filter(messages::chat_id.eq(chat))).execute(conn)
 }
 
 /// Adds server-reported usage to the chat's totals.
@@ -169,7 +169,7 @@ pub fn add_usage(
 ) -> QResult<()> {
     diesel::insert_into(usage::table)
         .values((
-            usage::chat_id.eq(chat.0),
+            usage::chat_id.eq(chat),
             usage::prompt_tokens.eq(prompt),
             usage::completion_tokens.eq(completion),
             usage::requests.eq(1),
@@ -187,22 +187,22 @@ pub fn add_usage(
 
 pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStats> {
     let by_role: Vec<(String, i64, Option<i64>)> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .group_by(messages::role)
         .select((messages::role, count_star(), sum(messages::tokens)))
         .load(conn)?;
     let (first_at, last_at): (Option<i64>, Option<i64>) = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .select((min(messages::created_at), max(messages::created_at)))
         .get_result(conn)?;
     let (prompt_tokens, completion_tokens): (i64, i64) = usage::table
-        .find(chat.0)
+        .find(chat)
         .select((usage::prompt_tokens, usage::completion_tokens))
         .get_result(conn)
         .optional()?
         .unwrap_or((0, 0));
     let compressions: i64 = summaries::table
-        .filter(summaries::chat_id.eq(chat.0))
+        .filter(summaries::chat_id.eq(chat))
         .select(count_star())
         .get_result(conn)?;
     let mut stats = ChatStats {
@@ -233,7 +233,7 @@ fn bounds(page: Page) -> (i64, i64) {
 }
 
 /// Per chat and role: messages, their tokens, the newest one's time.
-type RoleFigures = (i64, String, i64, Option<i64>, Option<i64>);
+type RoleFigures = (ChatId, String, i64, Option<i64>, Option<i64>);
 
 /// One page of chats, most recently active first (then by id), with their figures.
 pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<ChatOverview>> {
@@ -244,7 +244,7 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
         .limit(limit)
         .select(ChatRow::as_select())
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let ids: Vec<ChatId> = rows.iter().map(|c| c.id).collect();
     let by_role: Vec<RoleFigures> = messages::table
         .filter(messages::chat_id.eq_any(&ids))
         .group_by((messages::chat_id, messages::role))
@@ -256,14 +256,14 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
             max(messages::created_at),
         ))
         .load(conn)?;
-    let usage: HashMap<i64, (i64, i64)> = usage::table
+    let usage: HashMap<ChatId, (i64, i64)> = usage::table
         .filter(usage::chat_id.eq_any(&ids))
         .select((
             usage::chat_id,
             usage::prompt_tokens,
             usage::completion_tokens,
         ))
-        .load::<(i64, i64, i64)>(conn)?
+        .load::<(ChatId, i64, i64)>(conn)?
         .into_iter()
         .map(|(id, p, c)| (id, (p, c)))
         .collect();
@@ -297,7 +297,7 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
 /// How many messages the chat has, folded ones included.
 pub fn count_messages(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .select(count_star())
         .get_result(conn)
 }
@@ -310,7 +310,7 @@ pub fn messages_page(
 ) -> QResult<Vec<MessageRow>> {
     let (offset, limit) = bounds(page);
     messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .order(messages::id.asc())
         .offset(offset)
         .limit(limit)
@@ -321,7 +321,7 @@ pub fn messages_page(
 /// Every summary of the chat, oldest first (the last one is in use).
 pub fn summaries_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<SummaryRow>> {
     summaries::table
-        .filter(summaries::chat_id.eq(chat.0))
+        .filter(summaries::chat_id.eq(chat))
         .order(summaries::id.asc())
         .select(SummaryRow::as_select())
         .load(conn)
@@ -330,7 +330,7 @@ pub fn summaries_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<Su
 /// Deletes the chat; its messages, summaries and usage go with it (`ON DELETE CASCADE`, with the pool's
 /// `foreign_keys = ON`). Returns whether the chat existed.
 pub fn delete_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<bool> {
-    Ok(diesel::delete(chats::table.find(chat.0)).execute(conn)? > 0)
+    Ok(diesel::delete(chats::table.find(chat)).execute(conn)? > 0)
 }
 
 /// Writes a consistent copy of the whole database to `path` (`VACUUM INTO`): a compact, standalone SQLite
@@ -347,6 +347,7 @@ pub fn vacuum_into(conn: &mut SqliteConnection, path: &str) -> QResult<()> {
 mod tests {
     use super::*;
     use crate::db;
+    use crate::ids::MessageId;
 
     fn pool() -> (tempfile::TempDir, db::DbPool) {
         let dir = tempfile::tempdir().unwrap();
@@ -358,7 +359,7 @@ mod tests {
         upsert_chat(
             conn,
             &NewChat {
-                id,
+                id: ChatId(id),
                 kind: "private",
                 title: None,
                 created_at: 1,
@@ -375,11 +376,11 @@ mod tests {
         tg: Option<i64>,
     ) -> NewMessage<'static> {
         NewMessage {
-            chat_id,
+            chat_id: ChatId(chat_id),
             role,
             content,
             tokens: 10,
-            telegram_message_id: tg,
+            telegram_message_id: tg.map(MessageId),
             created_at: 100,
         }
     }
@@ -457,7 +458,7 @@ mod tests {
         let first = chat_overviews(&mut conn, Page::new(Some(1), Some(2)).unwrap()).unwrap();
         let second = chat_overviews(&mut conn, Page::new(Some(2), Some(2)).unwrap()).unwrap();
 
-        let ids = |v: &[ChatOverview]| v.iter().map(|o| o.chat.id).collect::<Vec<_>>();
+        let ids = |v: &[ChatOverview]| v.iter().map(|o| o.chat.id.0).collect::<Vec<_>>();
         assert_eq!((ids(&first), ids(&second)), (vec![1, 2], vec![3]));
         let two = &first[1];
         assert_eq!(
@@ -482,7 +483,7 @@ mod tests {
         insert_message(&mut conn, &msg(5, "user", "b", Some(1))).unwrap();
         add_usage(&mut conn, ChatId(4), 1, 1).unwrap();
         let summary = NewSummary {
-            chat_id: 4,
+            chat_id: ChatId(4),
             content: "s",
             tokens: 1,
             first_message_id: 1,
