@@ -160,6 +160,18 @@ pub struct MarkBlocked {
     pub chat_id: ChatId,
 }
 
+/// A Telegram group was upgraded to a supergroup, which has a new chat id: the chat's conversation (messages,
+/// summaries), its settings (system prompt) and its stats follow from `from` to `to`, in one transaction. If
+/// `to` already has a chat (a message arrived there first), the two are merged, in the order they were
+/// stored, and `to` keeps its own settings only where `from` had none. Replies whether anything moved
+/// (`false`: no chat `from`, e.g. it was migrated already).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, SessionError>")]
+pub struct MigrateChat {
+    pub from: ChatId,
+    pub to: ChatId,
+}
+
 /// From `/metrics`: how many chats the bot knows.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<u64, SessionError>")]
@@ -667,6 +679,16 @@ impl Handler<MarkBlocked> for SessionManager {
     fn handle(&mut self, msg: MarkBlocked, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.write(ctx, "MarkBlocked", |conn| {
             queries::mark_blocked(conn, msg.chat_id, now_unix())
+        })
+    }
+}
+
+impl Handler<MigrateChat> for SessionManager {
+    type Result = Result<bool, SessionError>;
+
+    fn handle(&mut self, msg: MigrateChat, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.write(ctx, "MigrateChat", |conn| {
+            queries::migrate_chat(conn, msg.from, msg.to)
         })
     }
 }
@@ -1229,5 +1251,62 @@ mod tests {
             (shown.own, shown.default.as_deref()),
             (None, Some("Default."))
         );
+    }
+
+    #[actix_rt::test]
+    async fn a_group_upgraded_to_a_supergroup_goes_on_with_its_conversation_under_the_new_id() {
+        let (_d, sm, turns) = start(None);
+        let (group, supergroup) = (chat(-5), chat(-1_000_000_000_005));
+        sm.send(SetSystemPrompt {
+            chat: group.clone(),
+            prompt: Some("Be brief.".into()),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let old = BeginTurn {
+            chat: group.clone(),
+            ..begin("hello", 1, 10_000)
+        };
+        turns.begin(old).await.unwrap().unwrap();
+        let answer = FinishTurn {
+            chat_id: group.id,
+            ..finish("hi there", 2)
+        };
+        turns.finish(answer).await.unwrap().unwrap();
+        let migrate = || MigrateChat {
+            from: group.id,
+            to: supergroup.id,
+        };
+
+        let moved = sm.send(migrate()).await.unwrap().unwrap();
+        let again = sm.send(migrate()).await.unwrap().unwrap();
+
+        assert!(moved);
+        assert!(!again, "a second migration moves nothing");
+        // The supergroup's message ids start again: its message 1 is not the group's message 1.
+        let next = BeginTurn {
+            chat: supergroup.clone(),
+            ..begin("and now?", 1, 10_000)
+        };
+        let ctx = turns.begin(next).await.unwrap().unwrap();
+        assert_eq!(
+            contents(&ctx),
+            ["Be brief.", "hello", "hi there", "and now?"]
+        );
+        let stats = sm
+            .send(GetStats {
+                chat_id: supergroup.id,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((stats.user_messages, stats.prompt_tokens), (2, 10));
+        let old = sm
+            .send(GetChat { chat_id: group.id })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(old.is_none(), "the group's row is gone");
     }
 }

@@ -4,7 +4,7 @@ use super::models::{
     ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
 };
 use super::schema::{chats, messages, summaries, usage};
-use crate::ids::ChatId;
+use crate::ids::{ChatId, MessageId};
 use crate::paging::Page;
 use diesel::dsl::{count_star, max, min, sum};
 use diesel::prelude::*;
@@ -140,17 +140,23 @@ pub fn set_system_prompt(
 
 /// For `/retry`: deletes the chat's last answer (if the last message is one) and returns the user messages of
 /// that turn (those after the previous answer), oldest first. Empty when there is nothing to answer again.
+/// A turn none of whose user messages has a Telegram id (they came with [`migrate_chat`]) cannot be replied
+/// to: its answer stays, and the reply is empty.
 pub fn drop_last_answer(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
     let history = active_history(conn, chat)?;
-    let mut rows = history.as_slice();
-    if let Some((last, rest)) = rows.split_last() {
-        if last.role == "assistant" {
-            diesel::delete(messages::table.find(last.id)).execute(conn)?;
-            rows = rest;
-        }
-    }
+    let (rows, answer) = match history.split_last() {
+        Some((last, rest)) if last.role == "assistant" => (rest, Some(last.id)),
+        _ => (history.as_slice(), None),
+    };
     let turn = rows.iter().rev().take_while(|r| r.role == "user").count();
-    Ok(rows.iter().skip(rows.len() - turn).cloned().collect())
+    let questions: Vec<MessageRow> = rows.iter().skip(rows.len() - turn).cloned().collect();
+    if !questions.is_empty() && questions.iter().all(|r| r.telegram_message_id.is_none()) {
+        return Ok(Vec::new());
+    }
+    if let Some(id) = answer {
+        diesel::delete(messages::table.find(id)).execute(conn)?;
+    }
+    Ok(questions)
 }
 
 /// Forgets the chat's history, summaries and usage totals. Returns how many messages were deleted.
@@ -333,6 +339,85 @@ pub fn delete_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<bool> {
     Ok(diesel::delete(chats::table.find(chat)).execute(conn)? > 0)
 }
 
+/// A Telegram group upgraded to a supergroup gets a new chat id (`to`): the chat's conversation (messages and
+/// summaries, in their order), its settings and its usage totals follow it from `from`, and `from`'s row is
+/// removed. Run it in a transaction. Returns whether anything moved (`false`: no chat `from`, or `from` is `to`).
+///
+/// The moved messages lose their Telegram ids: those name messages of the old group, and the supergroup's own
+/// ids start again, so keeping them would make a new message look stored already (and could not be replied
+/// to anyway). In a merge, `to`'s kind, title and `blocked_at` stay (they describe the chat as it is now);
+/// the system prompt is `from`'s unless it had none; `created_at` is the earlier one, `updated_at` the later.
+/// The newest summary stays the one in use.
+pub fn migrate_chat(conn: &mut SqliteConnection, from: ChatId, to: ChatId) -> QResult<bool> {
+    if from == to {
+        return Ok(false);
+    }
+    let Some(old) = find_chat(conn, from)? else {
+        return Ok(false);
+    };
+    let new = find_chat(conn, to)?;
+    if new.is_none() {
+        upsert_chat(
+            conn,
+            &NewChat {
+                id: to,
+                kind: &old.kind,
+                title: old.title.as_deref(),
+                created_at: old.created_at,
+                updated_at: old.updated_at,
+            },
+        )?;
+    }
+    let (new_prompt, created_at, updated_at) = new
+        .map_or((None, old.created_at, old.updated_at), |n| {
+            (n.system_prompt, n.created_at, n.updated_at)
+        });
+    diesel::update(chats::table.find(to))
+        .set((
+            chats::system_prompt.eq(old.system_prompt.or(new_prompt)),
+            chats::created_at.eq(old.created_at.min(created_at)),
+            chats::updated_at.eq(old.updated_at.max(updated_at)),
+        ))
+        .execute(conn)?;
+    diesel::update(messages::table.filter(messages::chat_id.eq(from)))
+        .set((
+            messages::chat_id.eq(to),
+            messages::telegram_message_id.eq(None::<MessageId>),
+        ))
+        .execute(conn)?;
+    diesel::update(summaries::table.filter(summaries::chat_id.eq(from)))
+        .set(summaries::chat_id.eq(to))
+        .execute(conn)?;
+    let totals: Option<(i64, i64, i64)> = usage::table
+        .find(from)
+        .select((
+            usage::prompt_tokens,
+            usage::completion_tokens,
+            usage::requests,
+        ))
+        .get_result(conn)
+        .optional()?;
+    if let Some((prompt, completion, requests)) = totals {
+        diesel::insert_into(usage::table)
+            .values((
+                usage::chat_id.eq(to),
+                usage::prompt_tokens.eq(prompt),
+                usage::completion_tokens.eq(completion),
+                usage::requests.eq(requests),
+            ))
+            .on_conflict(usage::chat_id)
+            .do_update()
+            .set((
+                usage::prompt_tokens.eq(usage::prompt_tokens + prompt),
+                usage::completion_tokens.eq(usage::completion_tokens + completion),
+                usage::requests.eq(usage::requests + requests),
+            ))
+            .execute(conn)?;
+    }
+    delete_chat(conn, from)?;
+    Ok(true)
+}
+
 /// Writes a consistent copy of the whole database to `path` (`VACUUM INTO`): a compact, standalone SQLite
 /// file, made while the bot keeps writing. SQLite refuses a `path` that exists and is not empty. Cannot run
 /// inside a transaction.
@@ -347,7 +432,6 @@ pub fn vacuum_into(conn: &mut SqliteConnection, path: &str) -> QResult<()> {
 mod tests {
     use super::*;
     use crate::db;
-    use crate::ids::MessageId;
 
     fn pool() -> (tempfile::TempDir, db::DbPool) {
         let dir = tempfile::tempdir().unwrap();
@@ -531,6 +615,164 @@ mod tests {
         let copy = db::open(&target, 1).unwrap();
         assert_eq!(count_chats(&mut copy.get().unwrap()).unwrap(), 1);
         assert!(vacuum_into(&mut conn, target_str).is_err());
+    }
+
+    /// A chat of `kind` with its own system prompt, if any.
+    fn chat_of(conn: &mut SqliteConnection, id: i64, kind: &str, prompt: Option<&str>, at: i64) {
+        upsert_chat(
+            conn,
+            &NewChat {
+                id: ChatId(id),
+                kind,
+                title: Some("The group"),
+                created_at: at,
+                updated_at: at,
+            },
+        )
+        .unwrap();
+        set_system_prompt(conn, ChatId(id), prompt).unwrap();
+    }
+
+    fn texts(conn: &mut SqliteConnection, id: i64) -> Vec<String> {
+        messages_page(conn, ChatId(id), Page::new(None, None).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.content)
+            .collect()
+    }
+
+    const GROUP: i64 = -5;
+    const SUPERGROUP: i64 = -1_000_000_000_005;
+
+    #[test]
+    fn migrating_a_chat_moves_its_conversation_settings_and_stats_to_the_new_id() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", Some("Be brief."), 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "q1", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "assistant", "a1", Some(2))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "user", "q2", Some(3))).unwrap();
+        let first = active_history(&mut conn, ChatId(GROUP)).unwrap()[0].id;
+        let summary = NewSummary {
+            chat_id: ChatId(GROUP),
+            content: "They said hello.",
+            tokens: 5,
+            first_message_id: first,
+            last_message_id: first,
+            created_at: 100,
+        };
+        fold_into_summary(&mut conn, &summary, 1).unwrap();
+        add_usage(&mut conn, ChatId(GROUP), 30, 5).unwrap();
+        let stats = chat_stats(&mut conn, ChatId(GROUP)).unwrap();
+
+        let moved = conn
+            .transaction(|conn| migrate_chat(conn, ChatId(GROUP), ChatId(SUPERGROUP)))
+            .unwrap();
+
+        assert!(moved);
+        assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
+        let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
+        assert_eq!(new.system_prompt.as_deref(), Some("Be brief."));
+        assert_eq!(
+            (new.created_at, new.title.as_deref()),
+            (10, Some("The group"))
+        );
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["q1", "a1", "q2"]);
+        let history = active_history(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        assert_eq!(history.len(), 2, "the folded turn stays folded");
+        assert_eq!(
+            latest_summary(&mut conn, ChatId(SUPERGROUP))
+                .unwrap()
+                .map(|s| s.content),
+            Some("They said hello.".to_string())
+        );
+        assert_eq!(chat_stats(&mut conn, ChatId(SUPERGROUP)).unwrap(), stats);
+        assert_eq!(
+            chat_stats(&mut conn, ChatId(GROUP)).unwrap(),
+            ChatStats::default()
+        );
+        assert_eq!(count_chats(&mut conn).unwrap(), 1);
+    }
+
+    #[test]
+    fn migrating_twice_moves_nothing_the_second_time() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", None, 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "q1", Some(1))).unwrap();
+        assert!(migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap());
+
+        let again = migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
+
+        assert!(!again);
+        assert!(!migrate_chat(&mut conn, ChatId(SUPERGROUP), ChatId(SUPERGROUP)).unwrap());
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["q1"]);
+        assert_eq!(count_chats(&mut conn).unwrap(), 1);
+    }
+
+    #[test]
+    fn migrating_into_a_chat_that_already_has_messages_merges_them_in_order() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", Some("Old prompt."), 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "old q", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "assistant", "old a", Some(2))).unwrap();
+        add_usage(&mut conn, ChatId(GROUP), 30, 5).unwrap();
+        // A message reached the supergroup before the migration was seen; its Telegram ids start again.
+        chat_of(&mut conn, SUPERGROUP, "supergroup", None, 50);
+        insert_message(&mut conn, &msg(SUPERGROUP, "user", "new q", Some(1))).unwrap();
+        add_usage(&mut conn, ChatId(SUPERGROUP), 7, 1).unwrap();
+
+        let moved = conn
+            .transaction(|conn| migrate_chat(conn, ChatId(GROUP), ChatId(SUPERGROUP)))
+            .unwrap();
+
+        assert!(moved);
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["old q", "old a", "new q"]);
+        let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
+        assert_eq!(new.system_prompt.as_deref(), Some("Old prompt."));
+        assert_eq!((new.kind.as_str(), new.created_at), ("supergroup", 10));
+        let stats = chat_stats(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        assert_eq!((stats.user_messages, stats.assistant_messages), (2, 1));
+        assert_eq!((stats.prompt_tokens, stats.completion_tokens), (37, 6));
+        assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
+        // The supergroup's later messages are stored, whatever ids the old group's messages had.
+        assert!(
+            insert_message(&mut conn, &msg(SUPERGROUP, "assistant", "new a", Some(2))).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_merge_keeps_the_new_chats_prompt_only_where_the_old_had_none() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", None, 10);
+        chat_of(&mut conn, SUPERGROUP, "supergroup", Some("New prompt."), 50);
+
+        let moved = migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
+
+        assert!(moved);
+
+        let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
+        assert_eq!(new.system_prompt.as_deref(), Some("New prompt."));
+    }
+
+    #[test]
+    fn retry_leaves_alone_an_answer_whose_question_came_with_a_migration() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", None, 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "old q", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "assistant", "old a", Some(2))).unwrap();
+        migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
+
+        let again = drop_last_answer(&mut conn, ChatId(SUPERGROUP)).unwrap();
+
+        assert!(
+            again.is_empty(),
+            "the old group's message cannot be replied to"
+        );
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["old q", "old a"]);
     }
 
     #[test]
