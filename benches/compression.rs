@@ -23,6 +23,7 @@ use aichat_telegram_bot::actors::compressor::{CompressChat, CompressOutcome, Com
 use aichat_telegram_bot::actors::session_manager::{
     BeginTurn, FinishTurn, GetContextUsage, SessionManager,
 };
+use aichat_telegram_bot::actors::turns::TurnBatcher;
 use aichat_telegram_bot::config::Config;
 use aichat_telegram_bot::context::ContextWindow;
 use aichat_telegram_bot::health::Health;
@@ -155,6 +156,10 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
     let window = Arc::new(ContextWindow::new(&config.context));
     let pool = aichat_telegram_bot::db::open(&dir.path().join("bench.db"), 3).unwrap();
     let sessions = SessionManager::start(2, pool, tokens.clone(), None, health.clone());
+    let batcher = TurnBatcher::start(
+        sessions.clone(),
+        std::sync::Arc::new(aichat_telegram_bot::health::Health::new()),
+    );
     let compressor = Compressor::new(
         config.clone(),
         health,
@@ -179,7 +184,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             messages: vec![(MessageId(turn as i64 * 2), question)],
             budget: window.prompt_budget(),
         };
-        let context = sessions.send(begin).await.unwrap().unwrap();
+        let context = batcher.begin(begin).await.unwrap().unwrap();
         assert!(context.refused.is_none());
         largest = largest.max(context.tokens);
         with += context.tokens as u64;
@@ -193,8 +198,8 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             .complete(&context.prompt, Duration::from_secs(30))
             .await
             .unwrap();
-        let after = sessions
-            .send(FinishTurn {
+        let after = batcher
+            .finish(FinishTurn {
                 chat_id: chat.id,
                 content: answer.content,
                 telegram_message_id: Some(MessageId(turn as i64 * 2 + 1)),

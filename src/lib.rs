@@ -12,7 +12,8 @@
 //! - [`http`]: `/health`, `/ready`, `/metrics`, and the admin API under `/api` (when `API_TOKEN` is set).
 //! - [`commands`]: the bot's commands: parsing and descriptions.
 //! - [`texts`]: every sentence the bot says to users (notices, failures, command replies).
-//! - [`context`]: the model's context window (configured or learned from the server) and prompt budget.
+//! - [`context`]: the model's context window (configured or learned from the server) and prompt budget, a
+//!   turn's prompt and what a compression folds: pure functions over the stored rows.
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`tokens`]: token counting (a `tokenizer.json` or a fast estimate).
 //! - [`activity`]: the jobs running now and those that ended recently (shutdown, dashboard).

@@ -2,78 +2,85 @@
 //!
 //! Runs on a `SyncArbiter` (Diesel blocks). Every handler runs inside [`catch_panic_sync`]: a panic is turned
 //! into an error for the sender, and the actor stops, so the arbiter builds a fresh one from its factory.
-//! Each message is one transaction, so a turn always sees a consistent context (a summary and the turns it
-//! does not cover), even while the chat is being compressed. Transactions that write begin IMMEDIATE: in WAL
-//! mode a read transaction that later writes fails at once (SQLITE_BUSY, no waiting) if another connection
-//! wrote meanwhile, while an immediate one waits its turn (busy_timeout).
+//! Each message (but `Ping` and `Backup`) is one transaction ([`SessionManager::read`],
+//! [`SessionManager::write`]), so a turn always sees a consistent context (a summary and the turns it does not cover), even while the chat is being
+//! compressed. Transactions that write begin IMMEDIATE: in WAL mode a read transaction that later writes fails
+//! at once (SQLITE_BUSY, no waiting) if another connection wrote meanwhile, while an immediate one waits its
+//! turn (busy_timeout). What goes into a prompt, and what a compression folds, is decided in
+//! [`crate::context`] from the rows read here.
 
 use crate::actors::supervision::catch_panic_sync;
-use crate::db::models::{
-    ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
-};
+use crate::context::prompt::to_usize;
+use crate::context::{build_prompt, select_for_compression, StoredContext};
+use crate::db::backup::{self, BackupError};
+use crate::db::models::{ChatStats, NewChat, NewMessage, NewSummary};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, MessageId};
-use crate::llm::{ChatMessage, Role, Usage};
+use crate::llm::{Role, Usage};
 use crate::paging::Page;
 use crate::queue::ChatRef;
 use crate::text::now_unix;
 use crate::tokens::TokenCounter;
 use actix::prelude::*;
-use diesel::{Connection, SqliteConnection};
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// How the summary is put in front of the model.
-pub const SUMMARY_PREFIX: &str = "Summary of the earlier part of this conversation:\n";
+pub use crate::context::{CompressionInput, TurnContext, SUMMARY_PREFIX};
+pub use crate::db::backup::BackupOutcome;
+pub use crate::db::models::{ChatDetail, ChatList, MessageList};
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
-/// From a ChatWorker when a user's message (or several merged ones) is taken up: stores them (once, however
-/// often the job runs) and returns the prompt for the LLM — system prompt, summary, then the recent history
-/// ending with these messages — within `budget` tokens (our count): the oldest turns are left out of the
-/// prompt (not deleted) when it would not fit. If the new messages alone do not fit, nothing is stored and
-/// the context says `refused`.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<TurnContext, SessionError>")]
-pub struct BeginTurn {
-    pub chat: ChatRef,
-    /// In arrival order.
-    pub messages: Vec<(MessageId, String)>,
-    pub budget: usize,
-}
-
-/// From a ChatWorker once the answer was delivered: stores it with its token count and the server's usage
-/// (once: a retried job that stores the same delivered message again changes nothing). Replies with the
-/// chat's context size afterwards (tokens, our count), so the worker can ask for compression.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<usize, SessionError>")]
-pub struct FinishTurn {
-    pub chat_id: ChatId,
-    pub content: String,
-    pub telegram_message_id: Option<MessageId>,
-    pub usage: Option<Usage>,
-}
-
 /// The turn steps of many jobs, stored in ONE transaction (one commit for all of them; see
-/// [`crate::actors::turns::TurnBatcher`]). If a step fails, the batch is rolled back and each step is run
-/// again in a transaction of its own: a failing step changes nothing and does not fail the others. Replies
-/// one result per step, in order.
+/// [`crate::actors::turns::TurnBatcher`], through which the jobs send their steps). If a step fails, the
+/// batch is rolled back and each step is run again in a transaction of its own: a failing step changes
+/// nothing and does not fail the others. Replies one result per step, in order.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<Result<TurnReply, SessionError>>")]
 pub struct Turns(pub Vec<TurnStep>);
 
+/// One job's step of a turn: taking up its messages, or storing its answer.
 #[derive(Debug)]
 pub enum TurnStep {
     Begin(BeginTurn),
     Finish(FinishTurn),
 }
 
-/// A [`TurnStep`]'s result: what [`BeginTurn`] or [`FinishTurn`] would reply.
+/// A [`TurnStep`]'s result: what its [`BeginTurn`] or [`FinishTurn`] gave.
 #[derive(Debug)]
 pub enum TurnReply {
     Begun(TurnContext),
     Finished(usize),
+}
+
+/// A step of [`Turns`], from a chat job when a user's message (or several merged ones) is taken up: stores them
+/// (once, however often the job runs) and gives the prompt for the LLM — system prompt, summary, then the
+/// recent history ending with these messages — within `budget` tokens (our count): the oldest turns are left
+/// out of the prompt (not deleted) when it would not fit. If the new messages alone do not fit, nothing is
+/// stored and the context says `refused`.
+#[derive(Debug)]
+pub struct BeginTurn {
+    pub chat: ChatRef,
+    /// In arrival order.
+    pub messages: Vec<(MessageId, String)>,
+    /// The most the prompt may take (our tokens), so the answer still fits the model's window.
+    pub budget: usize,
+}
+
+/// A step of [`Turns`], from a chat job once the answer was delivered: stores it with its token count and the
+/// server's usage (once: a retried job that stores the same delivered message again changes nothing). Gives
+/// the chat's context size afterwards (tokens, our count), so the job can ask for compression.
+#[derive(Debug)]
+pub struct FinishTurn {
+    pub chat_id: ChatId,
+    /// The answer as shown, without notes.
+    pub content: String,
+    /// The answer's first Telegram message: the key that makes storing it again a no-op.
+    pub telegram_message_id: Option<MessageId>,
+    /// What the server reported for this answer, added to the chat's totals.
+    pub usage: Option<Usage>,
 }
 
 /// `/clear`: forgets the chat's history, summaries and usage. Replies with the number of messages deleted.
@@ -114,7 +121,8 @@ pub struct GetSystemPrompt {
 }
 
 /// From the Compressor: what to summarise, if the chat's context is over `threshold` tokens. Everything but
-/// the `keep_recent` newest messages is folded, as many of the oldest as fit in `max_input` tokens.
+/// the `keep_recent` newest messages is folded, as many of the oldest as fit in `max_input` tokens (see
+/// [`select_for_compression`]).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<CompressionInput>, SessionError>")]
 pub struct PrepareCompression {
@@ -133,6 +141,7 @@ pub struct CommitCompression {
     pub summary: String,
     pub first_message_id: i32,
     pub last_message_id: i32,
+    /// How many unfolded messages the range held when it was prepared; any other number means it changed.
     pub folded: usize,
 }
 
@@ -149,6 +158,18 @@ pub struct DropLastAnswer {
 #[rtype(result = "Result<(), SessionError>")]
 pub struct MarkBlocked {
     pub chat_id: ChatId,
+}
+
+/// A Telegram group was upgraded to a supergroup, which has a new chat id: the chat's conversation (messages,
+/// summaries), its settings (system prompt) and its stats follow from `from` to `to`, in one transaction. If
+/// `to` already has a chat (a message arrived there first), the two are merged, in the order they were
+/// stored, and `to` keeps its own settings only where `from` had none. Replies whether anything moved
+/// (`false`: no chat `from`, e.g. it was migrated already).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, SessionError>")]
+pub struct MigrateChat {
+    pub from: ChatId,
+    pub to: ChatId,
 }
 
 /// From `/metrics`: how many chats the bot knows.
@@ -203,18 +224,6 @@ pub struct Backup {
     pub target: PathBuf,
 }
 
-/// What a turn sends to the LLM.
-#[derive(Debug, Clone, Default)]
-pub struct TurnContext {
-    pub prompt: Vec<ChatMessage>,
-    /// Tokens of `prompt` by our count.
-    pub tokens: usize,
-    /// Older messages left out of the prompt to stay within the budget.
-    pub trimmed: usize,
-    /// Set when the new messages alone are over the budget: their size in tokens. Nothing was stored.
-    pub refused: Option<usize>,
-}
-
 /// `/context`'s figures, by our count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ContextUsage {
@@ -231,56 +240,6 @@ pub struct SystemPrompt {
     pub own: Option<String>,
     /// `SYSTEM_PROMPT`, if set.
     pub default: Option<String>,
-}
-
-/// A page of chats (see [`ListChats`]).
-#[derive(Debug, Clone)]
-pub struct ChatList {
-    /// All chats, not only this page's.
-    pub total: u64,
-    pub chats: Vec<ChatOverview>,
-}
-
-/// One chat (see [`GetChat`]).
-#[derive(Debug, Clone)]
-pub struct ChatDetail {
-    pub chat: ChatRow,
-    pub stats: ChatStats,
-    /// The summary in use (the newest), if the chat was compressed.
-    pub summary: Option<SummaryRow>,
-}
-
-/// A page of one chat's messages (see [`ListMessages`]).
-#[derive(Debug, Clone)]
-pub struct MessageList {
-    /// All the chat's messages, not only this page's.
-    pub total: u64,
-    pub messages: Vec<MessageRow>,
-    /// Oldest first; the last one is in use.
-    pub summaries: Vec<SummaryRow>,
-}
-
-/// What [`Backup`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackupOutcome {
-    Created {
-        path: PathBuf,
-        bytes: u64,
-    },
-    /// Something is already there; it was left alone.
-    Exists,
-}
-
-/// The material of one compression.
-#[derive(Debug, Clone)]
-pub struct CompressionInput {
-    pub previous_summary: Option<String>,
-    /// The turns to fold, oldest first.
-    pub turns: Vec<ChatMessage>,
-    pub first_message_id: i32,
-    pub last_message_id: i32,
-    /// The context size (tokens) before.
-    pub context_tokens: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -303,13 +262,25 @@ impl From<r2d2::Error> for SessionError {
     }
 }
 
+impl From<BackupError> for SessionError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Query(e) => e.into(),
+            other => SessionError::Internal(other.to_string()),
+        }
+    }
+}
+
 // ---- Actor -------------------------------------------------------------------------------------------------
 
 pub struct SessionManager {
+    /// Shared by the arbiter's threads; a handler holds one connection for its transaction.
     pool: DbPool,
+    /// Counts what is stored, so prompts are sized without counting the history again.
     tokens: Arc<TokenCounter>,
     /// `SYSTEM_PROMPT`, used when a chat has none of its own.
     default_system_prompt: Option<String>,
+    /// Where a panic in a handler is counted as a restart.
     health: Arc<Health>,
 }
 
@@ -347,14 +318,51 @@ impl SessionManager {
         })
     }
 
-    /// Runs a handler body; a panic becomes an error and the actor is replaced.
-    fn guarded<T>(
-        &mut self,
+    /// Runs `f` in one read transaction (everything it reads is one snapshot), guarded (see
+    /// [`Self::connected`]).
+    fn read<T, E>(
+        &self,
         ctx: &mut SyncContext<Self>,
-        what: &str,
-        f: impl FnOnce(&mut Self) -> Result<T, SessionError>,
-    ) -> Result<T, SessionError> {
-        match catch_panic_sync(|| f(self)) {
+        what: &'static str,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    ) -> Result<T, SessionError>
+    where
+        E: From<diesel::result::Error>,
+        SessionError: From<E>,
+    {
+        self.connected::<T, SessionError>(ctx, what, |conn| {
+            conn.transaction(f).map_err(SessionError::from)
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (see the module's doc), guarded: an error rolls it all back.
+    fn write<T, E>(
+        &self,
+        ctx: &mut SyncContext<Self>,
+        what: &'static str,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    ) -> Result<T, SessionError>
+    where
+        E: From<diesel::result::Error>,
+        SessionError: From<E>,
+    {
+        self.connected::<T, SessionError>(ctx, what, |conn| {
+            conn.immediate_transaction(f).map_err(SessionError::from)
+        })
+    }
+
+    /// Runs `f` with a pooled connection and no transaction of its own. A panic becomes an error for the
+    /// sender and the actor is replaced (see the module's doc).
+    fn connected<T, E>(
+        &self,
+        ctx: &mut SyncContext<Self>,
+        what: &'static str,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<T, E>,
+    ) -> Result<T, SessionError>
+    where
+        SessionError: From<E>,
+    {
+        match catch_panic_sync(|| -> Result<T, SessionError> { Ok(f(&mut *self.pool.get()?)?) }) {
             Ok(result) => result,
             Err(panic) => {
                 let n = self.health.record_restart("session_manager");
@@ -365,12 +373,6 @@ impl SessionManager {
                 Err(SessionError::Internal(format!("panic in {what}")))
             }
         }
-    }
-
-    fn system_prompt(&self, chat_prompt: Option<String>) -> Option<String> {
-        chat_prompt
-            .filter(|p| !p.trim().is_empty())
-            .or_else(|| self.default_system_prompt.clone())
     }
 
     fn turn_step(
@@ -409,17 +411,17 @@ impl SessionManager {
             queries::insert_message(
                 conn,
                 &NewMessage {
-                    chat_id: msg.chat.id.0,
+                    chat_id: msg.chat.id,
                     role: Role::User.as_str(),
                     content: text,
                     tokens: clamp_i32(*tokens),
-                    telegram_message_id: Some(id.0),
+                    telegram_message_id: Some(*id),
                     created_at: now,
                 },
             )?;
         }
-        let loaded = self.load_after_system(conn, msg.chat.id, system, system_tokens)?;
-        Ok(build_prompt(loaded, msg.budget))
+        let stored = self.load_after_system(conn, msg.chat.id, system, system_tokens)?;
+        Ok(build_prompt(stored, msg.budget))
     }
 
     /// [`FinishTurn`] inside the caller's transaction.
@@ -432,11 +434,11 @@ impl SessionManager {
         let added = queries::insert_message(
             conn,
             &NewMessage {
-                chat_id: msg.chat_id.0,
+                chat_id: msg.chat_id,
                 role: Role::Assistant.as_str(),
                 content: &msg.content,
                 tokens: clamp_i32(tokens),
-                telegram_message_id: msg.telegram_message_id.map(|m| m.0),
+                telegram_message_id: msg.telegram_message_id,
                 created_at: now_unix(),
             },
         )?;
@@ -452,28 +454,30 @@ impl SessionManager {
         let (_, system_tokens) = self.system_of(conn, msg.chat_id)?;
         let summary_tokens =
             queries::latest_summary(conn, msg.chat_id)?.map_or(0, |s| to_usize(s.tokens));
-        let history = usize::try_from(queries::active_tokens(conn, msg.chat_id)?).unwrap_or(0);
+        let history = to_usize_i64(queries::active_tokens(conn, msg.chat_id)?);
         Ok(system_tokens + summary_tokens + history)
     }
 
-    /// System prompt, summary and unfolded turns of a chat, read in one transaction.
+    /// System prompt, summary and unfolded turns of a chat, inside the caller's transaction.
     fn load_context(
         &self,
         conn: &mut SqliteConnection,
         chat: ChatId,
-    ) -> Result<Loaded, SessionError> {
+    ) -> Result<StoredContext, SessionError> {
         let (system, system_tokens) = self.system_of(conn, chat)?;
         self.load_after_system(conn, chat, system, system_tokens)
     }
 
-    /// The system prompt in force for a chat, and its size in tokens.
+    /// The system prompt in force for a chat (its own, else the default), and its size in tokens.
     fn system_of(
         &self,
         conn: &mut SqliteConnection,
         chat: ChatId,
     ) -> Result<(Option<String>, usize), SessionError> {
-        let system =
-            self.system_prompt(queries::find_chat(conn, chat)?.and_then(|c| c.system_prompt));
+        let system = queries::find_chat(conn, chat)?
+            .and_then(|c| c.system_prompt)
+            .filter(|p| !p.trim().is_empty())
+            .or_else(|| self.default_system_prompt.clone());
         let tokens = system
             .as_deref()
             .map_or(0, |s| self.tokens.count_message(s));
@@ -487,9 +491,9 @@ impl SessionManager {
         chat: ChatId,
         system: Option<String>,
         system_tokens: usize,
-    ) -> Result<Loaded, SessionError> {
+    ) -> Result<StoredContext, SessionError> {
         let summary = queries::latest_summary(conn, chat)?;
-        Ok(Loaded {
+        Ok(StoredContext {
             system,
             system_tokens,
             summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
@@ -499,54 +503,11 @@ impl SessionManager {
     }
 }
 
-/// A chat's context as stored.
-struct Loaded {
-    system: Option<String>,
-    system_tokens: usize,
-    summary: Option<String>,
-    summary_tokens: usize,
-    history: Vec<MessageRow>,
-}
-
-impl Loaded {
-    fn tokens(&self) -> usize {
-        self.system_tokens
-            + self.summary_tokens
-            + self
-                .history
-                .iter()
-                .map(|m| to_usize(m.tokens))
-                .sum::<usize>()
-    }
-}
-
 impl Actor for SessionManager {
     type Context = SyncContext<Self>;
 }
 
 // ---- Handlers ----------------------------------------------------------------------------------------------
-
-impl Handler<BeginTurn> for SessionManager {
-    type Result = Result<TurnContext, SessionError>;
-
-    fn handle(&mut self, msg: BeginTurn, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "BeginTurn", |this| {
-            let mut conn = this.pool.get()?;
-            conn.immediate_transaction(|conn| this.begin_turn(conn, &msg))
-        })
-    }
-}
-
-impl Handler<FinishTurn> for SessionManager {
-    type Result = Result<usize, SessionError>;
-
-    fn handle(&mut self, msg: FinishTurn, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "FinishTurn", |this| {
-            let mut conn = this.pool.get()?;
-            conn.immediate_transaction(|conn| this.finish_turn(conn, &msg))
-        })
-    }
-}
 
 impl Handler<Turns> for SessionManager {
     type Result = Vec<Result<TurnReply, SessionError>>;
@@ -554,21 +515,20 @@ impl Handler<Turns> for SessionManager {
     fn handle(&mut self, msg: Turns, ctx: &mut SyncContext<Self>) -> Self::Result {
         let steps = msg.0;
         let count = steps.len();
-        let stored = self.guarded(ctx, "Turns", |this| {
-            let mut conn = this.pool.get()?;
+        let stored = self.connected(ctx, "Turns", |conn| {
             let together = conn.immediate_transaction(|conn| {
                 steps
                     .iter()
-                    .map(|step| this.turn_step(conn, step))
+                    .map(|step| self.turn_step(conn, step))
                     .collect::<Result<Vec<_>, _>>()
             });
             match together {
-                Ok(replies) => Ok(replies.into_iter().map(Ok).collect()),
+                Ok(replies) => Ok::<_, SessionError>(replies.into_iter().map(Ok).collect()),
                 // One step failed, so nothing was stored: each step again on its own, so only the failing
                 // one fails.
                 Err(_) if count > 1 => Ok(steps
                     .iter()
-                    .map(|step| conn.immediate_transaction(|conn| this.turn_step(conn, step)))
+                    .map(|step| conn.immediate_transaction(|conn| self.turn_step(conn, step)))
                     .collect()),
                 Err(e) => Ok(vec![Err(e)]),
             }
@@ -590,11 +550,8 @@ impl Handler<ClearHistory> for SessionManager {
     type Result = Result<usize, SessionError>;
 
     fn handle(&mut self, msg: ClearHistory, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "ClearHistory", |this| {
-            let mut conn = this.pool.get()?;
-            conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                Ok(queries::clear_history(conn, msg.chat_id)?)
-            })
+        self.write(ctx, "ClearHistory", |conn| {
+            queries::clear_history(conn, msg.chat_id)
         })
     }
 }
@@ -603,9 +560,8 @@ impl Handler<GetStats> for SessionManager {
     type Result = Result<ChatStats, SessionError>;
 
     fn handle(&mut self, msg: GetStats, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "GetStats", |this| {
-            let mut conn = this.pool.get()?;
-            Ok(queries::chat_stats(&mut conn, msg.chat_id)?)
+        self.read(ctx, "GetStats", |conn| {
+            queries::chat_stats(conn, msg.chat_id)
         })
     }
 }
@@ -614,16 +570,13 @@ impl Handler<GetContextUsage> for SessionManager {
     type Result = Result<ContextUsage, SessionError>;
 
     fn handle(&mut self, msg: GetContextUsage, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "GetContextUsage", |this| {
-            let mut conn = this.pool.get()?;
-            conn.transaction::<_, SessionError, _>(|conn| {
-                let loaded = this.load_context(conn, msg.chat_id)?;
-                let all = to_usize_i64(queries::all_tokens(conn, msg.chat_id)?);
-                Ok(ContextUsage {
-                    with_summary: loaded.tokens(),
-                    without_summary: loaded.system_tokens + all,
-                    summary_tokens: loaded.summary_tokens,
-                })
+        self.read(ctx, "GetContextUsage", |conn| {
+            let stored = self.load_context(conn, msg.chat_id)?;
+            let all = to_usize_i64(queries::all_tokens(conn, msg.chat_id)?);
+            Ok::<_, SessionError>(ContextUsage {
+                with_summary: stored.tokens(),
+                without_summary: stored.system_tokens + all,
+                summary_tokens: stored.summary_tokens,
             })
         })
     }
@@ -633,18 +586,13 @@ impl Handler<SetSystemPrompt> for SessionManager {
     type Result = Result<SystemPrompt, SessionError>;
 
     fn handle(&mut self, msg: SetSystemPrompt, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "SetSystemPrompt", |this| {
-            let now = now_unix();
-            let mut conn = this.pool.get()?;
-            conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                queries::upsert_chat(conn, &new_chat(&msg.chat, now))?;
-                queries::set_system_prompt(conn, msg.chat.id, msg.prompt.as_deref())?;
-                Ok(())
-            })?;
-            Ok(SystemPrompt {
-                own: msg.prompt,
-                default: this.default_system_prompt.clone(),
-            })
+        self.write(ctx, "SetSystemPrompt", |conn| {
+            queries::upsert_chat(conn, &new_chat(&msg.chat, now_unix()))?;
+            queries::set_system_prompt(conn, msg.chat.id, msg.prompt.as_deref())
+        })?;
+        Ok(SystemPrompt {
+            own: msg.prompt,
+            default: self.default_system_prompt.clone(),
         })
     }
 }
@@ -653,13 +601,12 @@ impl Handler<GetSystemPrompt> for SessionManager {
     type Result = Result<SystemPrompt, SessionError>;
 
     fn handle(&mut self, msg: GetSystemPrompt, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "GetSystemPrompt", |this| {
-            let mut conn = this.pool.get()?;
-            let own = queries::find_chat(&mut conn, msg.chat_id)?.and_then(|c| c.system_prompt);
-            Ok(SystemPrompt {
-                own,
-                default: this.default_system_prompt.clone(),
-            })
+        let chat = self.read(ctx, "GetSystemPrompt", |conn| {
+            queries::find_chat(conn, msg.chat_id)
+        })?;
+        Ok(SystemPrompt {
+            own: chat.and_then(|c| c.system_prompt),
+            default: self.default_system_prompt.clone(),
         })
     }
 }
@@ -668,39 +615,15 @@ impl Handler<PrepareCompression> for SessionManager {
     type Result = Result<Option<CompressionInput>, SessionError>;
 
     fn handle(&mut self, msg: PrepareCompression, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "PrepareCompression", |this| {
-            let mut conn = this.pool.get()?;
-            let loaded = conn
-                .transaction::<_, SessionError, _>(|conn| this.load_context(conn, msg.chat_id))?;
-            let context_tokens = loaded.tokens();
-            if context_tokens <= msg.threshold || loaded.history.len() <= msg.keep_recent {
-                return Ok(None);
-            }
-            let foldable = loaded.history.len() - msg.keep_recent;
-            let mut budget = msg.max_input.saturating_sub(loaded.summary_tokens);
-            let mut turns = Vec::new();
-            let mut range: Option<(i32, i32)> = None;
-            for row in loaded.history.iter().take(foldable) {
-                let tokens = to_usize(row.tokens);
-                // Always fold at least one turn, or a single huge one would block compression for good.
-                if tokens > budget && !turns.is_empty() {
-                    break;
-                }
-                budget = budget.saturating_sub(tokens);
-                let Some(role) = Role::parse(&row.role) else {
-                    continue;
-                };
-                turns.push(ChatMessage::new(role, row.content.clone()));
-                range = Some((range.map_or(row.id, |r| r.0), row.id));
-            }
-            Ok(range.map(|(first, last)| CompressionInput {
-                previous_summary: loaded.summary,
-                turns,
-                first_message_id: first,
-                last_message_id: last,
-                context_tokens,
-            }))
-        })
+        let stored = self.read(ctx, "PrepareCompression", |conn| {
+            self.load_context(conn, msg.chat_id)
+        })?;
+        Ok(select_for_compression(
+            stored,
+            msg.threshold,
+            msg.keep_recent,
+            msg.max_input,
+        ))
     }
 }
 
@@ -708,35 +631,31 @@ impl Handler<CommitCompression> for SessionManager {
     type Result = Result<bool, SessionError>;
 
     fn handle(&mut self, msg: CommitCompression, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "CommitCompression", |this| {
-            let tokens =
-                this.tokens.count_message(&msg.summary) + this.tokens.count(SUMMARY_PREFIX);
-            let mut conn = this.pool.get()?;
-            let result = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
-                // The new summary covers the earlier ones too.
-                let first = queries::latest_summary(conn, msg.chat_id)?
-                    .map_or(msg.first_message_id, |s| {
-                        s.first_message_id.min(msg.first_message_id)
-                    });
-                queries::fold_into_summary(
-                    conn,
-                    &NewSummary {
-                        chat_id: msg.chat_id.0,
-                        content: &msg.summary,
-                        tokens: clamp_i32(tokens),
-                        first_message_id: first,
-                        last_message_id: msg.last_message_id,
-                        created_at: now_unix(),
-                    },
-                    msg.folded,
-                )
-            });
-            match result {
-                Ok(()) => Ok(true),
-                Err(diesel::result::Error::RollbackTransaction) => Ok(false),
-                Err(e) => Err(e.into()),
+        let tokens = self.tokens.count_message(&msg.summary) + self.tokens.count(SUMMARY_PREFIX);
+        let committed = self.write(ctx, "CommitCompression", |conn| {
+            // The new summary covers the earlier ones too.
+            let first = queries::latest_summary(conn, msg.chat_id)?
+                .map_or(msg.first_message_id, |s| {
+                    s.first_message_id.min(msg.first_message_id)
+                });
+            let summary = NewSummary {
+                chat_id: msg.chat_id,
+                content: &msg.summary,
+                tokens: clamp_i32(tokens),
+                first_message_id: first,
+                last_message_id: msg.last_message_id,
+                created_at: now_unix(),
+            };
+            queries::fold_into_summary(conn, &summary, msg.folded)
+        });
+        match committed {
+            Ok(()) => Ok(true),
+            // The history changed meanwhile: the transaction was rolled back.
+            Err(SessionError::Db(DbError::Query(diesel::result::Error::RollbackTransaction))) => {
+                Ok(false)
             }
-        })
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -744,16 +663,13 @@ impl Handler<DropLastAnswer> for SessionManager {
     type Result = Result<Vec<(MessageId, String)>, SessionError>;
 
     fn handle(&mut self, msg: DropLastAnswer, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "DropLastAnswer", |this| {
-            let mut conn = this.pool.get()?;
-            let rows = conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                Ok(queries::drop_last_answer(conn, msg.chat_id)?)
-            })?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|r| r.telegram_message_id.map(|id| (MessageId(id), r.content)))
-                .collect())
-        })
+        let rows = self.write(ctx, "DropLastAnswer", |conn| {
+            queries::drop_last_answer(conn, msg.chat_id)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.telegram_message_id.map(|id| (id, r.content)))
+            .collect())
     }
 }
 
@@ -761,9 +677,18 @@ impl Handler<MarkBlocked> for SessionManager {
     type Result = Result<(), SessionError>;
 
     fn handle(&mut self, msg: MarkBlocked, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "MarkBlocked", |this| {
-            let mut conn = this.pool.get()?;
-            Ok(queries::mark_blocked(&mut conn, msg.chat_id, now_unix())?)
+        self.write(ctx, "MarkBlocked", |conn| {
+            queries::mark_blocked(conn, msg.chat_id, now_unix())
+        })
+    }
+}
+
+impl Handler<MigrateChat> for SessionManager {
+    type Result = Result<bool, SessionError>;
+
+    fn handle(&mut self, msg: MigrateChat, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.write(ctx, "MigrateChat", |conn| {
+            queries::migrate_chat(conn, msg.from, msg.to)
         })
     }
 }
@@ -772,10 +697,8 @@ impl Handler<CountChats> for SessionManager {
     type Result = Result<u64, SessionError>;
 
     fn handle(&mut self, _: CountChats, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "CountChats", |this| {
-            let mut conn = this.pool.get()?;
-            Ok(u64::try_from(queries::count_chats(&mut conn)?).unwrap_or(0))
-        })
+        self.read(ctx, "CountChats", queries::count_chats)
+            .map(to_u64)
     }
 }
 
@@ -783,11 +706,10 @@ impl Handler<Ping> for SessionManager {
     type Result = Result<(), SessionError>;
 
     fn handle(&mut self, _: Ping, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "Ping", |this| {
-            let mut conn = this.pool.get()?;
-            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn)?;
-            Ok(())
-        })
+        self.connected(ctx, "Ping", |conn| {
+            diesel::sql_query("SELECT 1").execute(conn)
+        })?;
+        Ok(())
     }
 }
 
@@ -795,13 +717,10 @@ impl Handler<ListChats> for SessionManager {
     type Result = Result<ChatList, SessionError>;
 
     fn handle(&mut self, msg: ListChats, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "ListChats", |this| {
-            let mut conn = this.pool.get()?;
-            conn.transaction::<_, SessionError, _>(|conn| {
-                Ok(ChatList {
-                    total: u64::try_from(queries::count_chats(conn)?).unwrap_or(0),
-                    chats: queries::chat_overviews(conn, msg.page)?,
-                })
+        self.read(ctx, "ListChats", |conn| {
+            Ok::<_, SessionError>(ChatList {
+                total: to_u64(queries::count_chats(conn)?),
+                chats: queries::chat_overviews(conn, msg.page)?,
             })
         })
     }
@@ -811,18 +730,15 @@ impl Handler<GetChat> for SessionManager {
     type Result = Result<Option<ChatDetail>, SessionError>;
 
     fn handle(&mut self, msg: GetChat, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "GetChat", |this| {
-            let mut conn = this.pool.get()?;
-            conn.transaction::<_, SessionError, _>(|conn| {
-                let Some(chat) = queries::find_chat(conn, msg.chat_id)? else {
-                    return Ok(None);
-                };
-                Ok(Some(ChatDetail {
-                    chat,
-                    stats: queries::chat_stats(conn, msg.chat_id)?,
-                    summary: queries::latest_summary(conn, msg.chat_id)?,
-                }))
-            })
+        self.read(ctx, "GetChat", |conn| {
+            let Some(chat) = queries::find_chat(conn, msg.chat_id)? else {
+                return Ok(None);
+            };
+            Ok::<_, SessionError>(Some(ChatDetail {
+                chat,
+                stats: queries::chat_stats(conn, msg.chat_id)?,
+                summary: queries::latest_summary(conn, msg.chat_id)?,
+            }))
         })
     }
 }
@@ -831,18 +747,15 @@ impl Handler<ListMessages> for SessionManager {
     type Result = Result<Option<MessageList>, SessionError>;
 
     fn handle(&mut self, msg: ListMessages, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "ListMessages", |this| {
-            let mut conn = this.pool.get()?;
-            conn.transaction::<_, SessionError, _>(|conn| {
-                if queries::find_chat(conn, msg.chat_id)?.is_none() {
-                    return Ok(None);
-                }
-                Ok(Some(MessageList {
-                    total: u64::try_from(queries::count_messages(conn, msg.chat_id)?).unwrap_or(0),
-                    messages: queries::messages_page(conn, msg.chat_id, msg.page)?,
-                    summaries: queries::summaries_of(conn, msg.chat_id)?,
-                }))
-            })
+        self.read(ctx, "ListMessages", |conn| {
+            if queries::find_chat(conn, msg.chat_id)?.is_none() {
+                return Ok(None);
+            }
+            Ok::<_, SessionError>(Some(MessageList {
+                total: to_u64(queries::count_messages(conn, msg.chat_id)?),
+                messages: queries::messages_page(conn, msg.chat_id, msg.page)?,
+                summaries: queries::summaries_of(conn, msg.chat_id)?,
+            }))
         })
     }
 }
@@ -851,11 +764,8 @@ impl Handler<DeleteChat> for SessionManager {
     type Result = Result<bool, SessionError>;
 
     fn handle(&mut self, msg: DeleteChat, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "DeleteChat", |this| {
-            let mut conn = this.pool.get()?;
-            conn.immediate_transaction::<_, SessionError, _>(|conn| {
-                Ok(queries::delete_chat(conn, msg.chat_id)?)
-            })
+        self.write(ctx, "DeleteChat", |conn| {
+            queries::delete_chat(conn, msg.chat_id)
         })
     }
 }
@@ -864,88 +774,17 @@ impl Handler<Backup> for SessionManager {
     type Result = Result<BackupOutcome, SessionError>;
 
     fn handle(&mut self, msg: Backup, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.guarded(ctx, "Backup", |this| {
-            // SQLite would also overwrite an existing empty file; a dangling symlink counts as existing.
-            if std::fs::symlink_metadata(&msg.target).is_ok() {
-                return Ok(BackupOutcome::Exists);
-            }
-            let Some(target) = msg.target.to_str() else {
-                return Err(SessionError::Internal(format!(
-                    "the backup path {} is not valid UTF-8",
-                    msg.target.display()
-                )));
-            };
-            let mut conn = this.pool.get()?;
-            queries::vacuum_into(&mut conn, target)?;
-            let bytes = std::fs::metadata(&msg.target)
-                .map(|m| m.len())
-                .map_err(|e| {
-                    SessionError::Internal(format!(
-                        "the backup was written but cannot be read: {e}"
-                    ))
-                })?;
-            Ok(BackupOutcome::Created {
-                path: msg.target,
-                bytes,
-            })
-        })
+        // `VACUUM INTO` cannot run inside a transaction.
+        self.connected(ctx, "Backup", |conn| backup::backup(conn, &msg.target))
     }
 }
 
 // ---- Helpers -----------------------------------------------------------------------------------------------
 
-/// System prompt, summary, then as many of the newest turns as fit in `budget`. The newest user messages
-/// (this turn's) are always kept (`BeginTurn` checked that they fit); then the summary, if it fits; then older
-/// turns, newest first, while they fit. What does not fit is left out of this prompt, not deleted.
-fn build_prompt(loaded: Loaded, budget: usize) -> TurnContext {
-    let mut used = loaded.system_tokens;
-    let rows = &loaded.history;
-    let this_turn = rows.iter().rev().take_while(|r| r.role == "user").count();
-    let mut kept = 0;
-    for row in rows.iter().rev().take(this_turn) {
-        used += to_usize(row.tokens);
-        kept += 1;
-    }
-    let keep_summary = loaded.summary.is_some() && used + loaded.summary_tokens <= budget;
-    if keep_summary {
-        used += loaded.summary_tokens;
-    }
-    for row in rows.iter().rev().skip(this_turn) {
-        let t = to_usize(row.tokens);
-        if used + t > budget {
-            break;
-        }
-        used += t;
-        kept += 1;
-    }
-    let trimmed = rows.len() - kept + usize::from(loaded.summary.is_some() && !keep_summary);
-    let mut prompt = Vec::with_capacity(kept + 2);
-    if let Some(system) = loaded.system {
-        prompt.push(ChatMessage::new(Role::System, system));
-    }
-    if let (true, Some(summary)) = (keep_summary, loaded.summary) {
-        prompt.push(ChatMessage::new(
-            Role::System,
-            format!("{SUMMARY_PREFIX}{summary}"),
-        ));
-    }
-    for row in rows.iter().skip(rows.len() - kept) {
-        if let Some(role) = Role::parse(&row.role) {
-            prompt.push(ChatMessage::new(role, row.content.clone()));
-        }
-    }
-    TurnContext {
-        prompt,
-        tokens: used,
-        trimmed,
-        refused: None,
-    }
-}
-
 /// The chat row a message or command brings along (created, or refreshed, by `upsert_chat`).
 fn new_chat(chat: &ChatRef, now: i64) -> NewChat<'_> {
     NewChat {
-        id: chat.id.0,
+        id: chat.id,
         kind: &chat.kind,
         title: chat.title.as_deref(),
         created_at: now,
@@ -958,12 +797,13 @@ fn clamp_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-fn to_usize(n: i32) -> usize {
+fn to_usize_i64(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
-fn to_usize_i64(n: i64) -> usize {
-    usize::try_from(n).unwrap_or(0)
+/// A count from SQL (never negative) as the replies carry it.
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Shuts the pool's connections down cleanly: checkpoints the WAL (called at shutdown).
@@ -976,6 +816,8 @@ pub fn close(pool: &DbPool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::turns::TurnBatcher;
+    use crate::llm::ChatMessage;
 
     fn chat(id: i64) -> ChatRef {
         ChatRef {
@@ -985,7 +827,8 @@ mod tests {
         }
     }
 
-    fn start(system: Option<&str>) -> (tempfile::TempDir, Addr<SessionManager>) {
+    /// A SessionManager on a fresh database, and the batcher through which jobs send it their turn steps.
+    fn start(system: Option<&str>) -> (tempfile::TempDir, Addr<SessionManager>, TurnBatcher) {
         let dir = tempfile::tempdir().unwrap();
         let pool = db::open(&dir.path().join("s.db"), 2).unwrap();
         let sm = SessionManager::start(
@@ -995,7 +838,8 @@ mod tests {
             system.map(str::to_string),
             Arc::new(Health::new()),
         );
-        (dir, sm)
+        let turns = TurnBatcher::start(sm.clone(), std::sync::Arc::new(crate::health::Health::new()));
+        (dir, sm, turns)
     }
 
     fn begin(text: &str, id: i64, budget: usize) -> BeginTurn {
@@ -1024,7 +868,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_batch_of_turn_steps_is_stored_together_and_a_failing_step_fails_alone() {
-        let (_d, sm) = start(None);
+        let (_d, sm, turns) = start(None);
         let other = BeginTurn {
             chat: chat(6),
             ..begin("from chat six", 7, 10_000)
@@ -1054,7 +898,7 @@ mod tests {
             replies[1]
         );
         assert!(matches!(&replies[2], Ok(TurnReply::Begun(c)) if contents(c) == ["from chat six"]));
-        let answered = sm.send(finish("hi", 2)).await.unwrap().unwrap();
+        let answered = turns.finish(finish("hi", 2)).await.unwrap().unwrap();
         let direct = sm
             .send(GetContextUsage { chat_id: ChatId(5) })
             .await
@@ -1068,11 +912,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn the_turn_batcher_gives_each_job_its_own_reply() {
-        let (_d, sm) = start(None);
-        let batcher = crate::actors::turns::TurnBatcher::start(
-            sm.clone(),
-            std::sync::Arc::new(crate::health::Health::new()),
-        );
+        let (_d, _sm, batcher) = start(None);
         let begins = (0..20).map(|i| {
             let batcher = batcher.clone();
             async move {
@@ -1105,17 +945,25 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_turn_is_stored_and_comes_back_as_context() {
-        let (_d, sm) = start(Some("Be brief."));
-        let first = sm.send(begin("hello", 1, 10_000)).await.unwrap().unwrap();
+        let (_d, sm, turns) = start(Some("Be brief."));
+        let first = turns
+            .begin(begin("hello", 1, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(first.prompt.len(), 2);
         assert_eq!(first.prompt[0], ChatMessage::new(Role::System, "Be brief."));
-        let after = sm.send(finish("hi there", 2)).await.unwrap().unwrap();
+        let after = turns.finish(finish("hi there", 2)).await.unwrap().unwrap();
         assert!(after > 0);
         // The same user message again (a retried job) is not stored twice, nor the same answer.
-        sm.send(begin("hello", 1, 10_000)).await.unwrap().unwrap();
-        sm.send(finish("hi there", 2)).await.unwrap().unwrap();
-        let second = sm
-            .send(begin("and you?", 3, 10_000))
+        turns
+            .begin(begin("hello", 1, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
+        turns.finish(finish("hi there", 2)).await.unwrap().unwrap();
+        let second = turns
+            .begin(begin("and you?", 3, 10_000))
             .await
             .unwrap()
             .unwrap();
@@ -1142,22 +990,27 @@ mod tests {
 
     #[actix_rt::test]
     async fn the_oldest_turns_are_left_out_when_the_prompt_would_not_fit() {
-        let (_d, sm) = start(None);
+        let (_d, _sm, turns) = start(None);
         for i in 0..5 {
             let text = format!("question {i} {}", "x".repeat(400));
-            sm.send(begin(&text, i * 2, 10_000)).await.unwrap().unwrap();
-            sm.send(finish(&"y".repeat(400), i * 2 + 1))
+            turns
+                .begin(begin(&text, i * 2, 10_000))
+                .await
+                .unwrap()
+                .unwrap();
+            turns
+                .finish(finish(&"y".repeat(400), i * 2 + 1))
                 .await
                 .unwrap()
                 .unwrap();
         }
-        let ctx = sm.send(begin("last", 100, 400)).await.unwrap().unwrap();
+        let ctx = turns.begin(begin("last", 100, 400)).await.unwrap().unwrap();
         assert!(ctx.tokens <= 400, "{}", ctx.tokens);
         assert!(ctx.trimmed > 0);
         assert_eq!(contents(&ctx).last(), Some(&"last"));
         // Nothing was deleted: with room, everything comes back.
-        let ctx = sm
-            .send(begin("again", 101, 100_000))
+        let ctx = turns
+            .begin(begin("again", 101, 100_000))
             .await
             .unwrap()
             .unwrap();
@@ -1167,9 +1020,9 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_message_too_big_for_the_window_is_refused_and_not_stored() {
-        let (_d, sm) = start(None);
-        let ctx = sm
-            .send(begin(&"word ".repeat(1000), 1, 500))
+        let (_d, sm, turns) = start(None);
+        let ctx = turns
+            .begin(begin(&"word ".repeat(1000), 1, 500))
             .await
             .unwrap()
             .unwrap();
@@ -1185,13 +1038,15 @@ mod tests {
 
     #[actix_rt::test]
     async fn compression_folds_old_turns_into_a_summary_and_keeps_them() {
-        let (_d, sm) = start(None);
+        let (_d, sm, turns) = start(None);
         for i in 0..6 {
-            sm.send(begin(&format!("q{i} {}", "a".repeat(200)), i * 2, 100_000))
+            turns
+                .begin(begin(&format!("q{i} {}", "a".repeat(200)), i * 2, 100_000))
                 .await
                 .unwrap()
                 .unwrap();
-            sm.send(finish(&format!("a{i} {}", "b".repeat(200)), i * 2 + 1))
+            turns
+                .finish(finish(&format!("a{i} {}", "b".repeat(200)), i * 2 + 1))
                 .await
                 .unwrap()
                 .unwrap();
@@ -1236,7 +1091,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(committed);
-        let ctx = sm.send(begin("next", 50, 100_000)).await.unwrap().unwrap();
+        let ctx = turns
+            .begin(begin("next", 50, 100_000))
+            .await
+            .unwrap()
+            .unwrap();
         let c = contents(&ctx);
         assert!(
             c[0].starts_with(SUMMARY_PREFIX) && c[0].ends_with("q0 to q3."),
@@ -1260,13 +1119,15 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_compression_that_races_a_clear_changes_nothing() {
-        let (_d, sm) = start(None);
+        let (_d, sm, turns) = start(None);
         for i in 0..4 {
-            sm.send(begin(&format!("q{i}"), i * 2, 100_000))
+            turns
+                .begin(begin(&format!("q{i}"), i * 2, 100_000))
                 .await
                 .unwrap()
                 .unwrap();
-            sm.send(finish(&format!("a{i}"), i * 2 + 1))
+            turns
+                .finish(finish(&format!("a{i}"), i * 2 + 1))
                 .await
                 .unwrap()
                 .unwrap();
@@ -1308,18 +1169,38 @@ mod tests {
 
     #[actix_rt::test]
     async fn retry_drops_the_last_answer_and_returns_its_question() {
-        let (_d, sm) = start(None);
-        sm.send(begin("first", 1, 10_000)).await.unwrap().unwrap();
-        sm.send(finish("answer one", 2)).await.unwrap().unwrap();
-        sm.send(begin("second", 3, 10_000)).await.unwrap().unwrap();
-        sm.send(finish("answer two", 4)).await.unwrap().unwrap();
+        let (_d, sm, turns) = start(None);
+        turns
+            .begin(begin("first", 1, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
+        turns
+            .finish(finish("answer one", 2))
+            .await
+            .unwrap()
+            .unwrap();
+        turns
+            .begin(begin("second", 3, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
+        turns
+            .finish(finish("answer two", 4))
+            .await
+            .unwrap()
+            .unwrap();
         let again = sm
             .send(DropLastAnswer { chat_id: ChatId(5) })
             .await
             .unwrap()
             .unwrap();
         assert_eq!(again, vec![(MessageId(3), "second".to_string())]);
-        let ctx = sm.send(begin("second", 3, 10_000)).await.unwrap().unwrap();
+        let ctx = turns
+            .begin(begin("second", 3, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             contents(&ctx),
             ["first", "answer one", "second"],
@@ -1336,7 +1217,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_chat_system_prompt_overrides_the_default_until_reset() {
-        let (_d, sm) = start(Some("Default."));
+        let (_d, sm, turns) = start(Some("Default."));
         let set = sm
             .send(SetSystemPrompt {
                 chat: chat(5),
@@ -1346,7 +1227,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(set.own.as_deref(), Some("Talk like a pirate."));
-        let ctx = sm.send(begin("hi", 1, 10_000)).await.unwrap().unwrap();
+        let ctx = turns.begin(begin("hi", 1, 10_000)).await.unwrap().unwrap();
         assert_eq!(ctx.prompt[0].content, "Talk like a pirate.");
         sm.send(SetSystemPrompt {
             chat: chat(5),
@@ -1355,8 +1236,8 @@ mod tests {
         .await
         .unwrap()
         .unwrap();
-        let ctx = sm
-            .send(begin("hi again", 2, 10_000))
+        let ctx = turns
+            .begin(begin("hi again", 2, 10_000))
             .await
             .unwrap()
             .unwrap();
@@ -1370,5 +1251,62 @@ mod tests {
             (shown.own, shown.default.as_deref()),
             (None, Some("Default."))
         );
+    }
+
+    #[actix_rt::test]
+    async fn a_group_upgraded_to_a_supergroup_goes_on_with_its_conversation_under_the_new_id() {
+        let (_d, sm, turns) = start(None);
+        let (group, supergroup) = (chat(-5), chat(-1_000_000_000_005));
+        sm.send(SetSystemPrompt {
+            chat: group.clone(),
+            prompt: Some("Be brief.".into()),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let old = BeginTurn {
+            chat: group.clone(),
+            ..begin("hello", 1, 10_000)
+        };
+        turns.begin(old).await.unwrap().unwrap();
+        let answer = FinishTurn {
+            chat_id: group.id,
+            ..finish("hi there", 2)
+        };
+        turns.finish(answer).await.unwrap().unwrap();
+        let migrate = || MigrateChat {
+            from: group.id,
+            to: supergroup.id,
+        };
+
+        let moved = sm.send(migrate()).await.unwrap().unwrap();
+        let again = sm.send(migrate()).await.unwrap().unwrap();
+
+        assert!(moved);
+        assert!(!again, "a second migration moves nothing");
+        // The supergroup's message ids start again: its message 1 is not the group's message 1.
+        let next = BeginTurn {
+            chat: supergroup.clone(),
+            ..begin("and now?", 1, 10_000)
+        };
+        let ctx = turns.begin(next).await.unwrap().unwrap();
+        assert_eq!(
+            contents(&ctx),
+            ["Be brief.", "hello", "hi there", "and now?"]
+        );
+        let stats = sm
+            .send(GetStats {
+                chat_id: supergroup.id,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((stats.user_messages, stats.prompt_tokens), (2, 10));
+        let old = sm
+            .send(GetChat { chat_id: group.id })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(old.is_none(), "the group's row is gone");
     }
 }

@@ -1,6 +1,8 @@
-//! SQLite through Diesel: the pool (WAL, busy timeout, foreign keys), embedded migrations, models and queries.
+//! SQLite through Diesel: the pool (WAL, busy timeout, foreign keys), embedded migrations, models, queries
+//! and backups.
 //! Knows nothing of actors; blocking, so callers run it off the async threads (the SessionManager's SyncArbiter).
 
+pub mod backup;
 pub mod models;
 pub mod queries;
 pub mod schema;

@@ -1,13 +1,17 @@
-//! Row types (one per table) and their insert forms.
+//! Row types (one per table) and their insert forms. Telegram's ids are typed ([`ChatId`], [`MessageId`]);
+//! the columns are described in docs/architecture.md (SQLite tables).
 
 use super::schema::{chats, messages, summaries};
+use crate::ids::{ChatId, MessageId};
 use diesel::prelude::*;
 
+/// One Telegram chat: its settings and when it was seen.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = chats)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 pub struct ChatRow {
-    pub id: i64,
+    /// Telegram's chat id (negative for groups).
+    pub id: ChatId,
     pub kind: String,
     pub title: Option<String>,
     pub system_prompt: Option<String>,
@@ -19,23 +23,26 @@ pub struct ChatRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = chats)]
 pub struct NewChat<'a> {
-    pub id: i64,
+    pub id: ChatId,
     pub kind: &'a str,
     pub title: Option<&'a str>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+/// One turn of a conversation.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = messages)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 pub struct MessageRow {
+    /// The database's own id: the order of the turns (summaries' ranges refer to it). Not Telegram's.
     pub id: i32,
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub role: String,
     pub content: String,
     pub tokens: i32,
-    pub telegram_message_id: Option<i64>,
+    /// The user's message, or the answer's first message: storing it twice is a no-op.
+    pub telegram_message_id: Option<MessageId>,
     pub created_at: i64,
     pub folded: bool,
 }
@@ -43,20 +50,21 @@ pub struct MessageRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage<'a> {
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub role: &'a str,
     pub content: &'a str,
     pub tokens: i32,
-    pub telegram_message_id: Option<i64>,
+    pub telegram_message_id: Option<MessageId>,
     pub created_at: i64,
 }
 
+/// A summary of a chat's older turns; the newest is the one in use.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = summaries)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
 pub struct SummaryRow {
     pub id: i32,
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub content: String,
     pub tokens: i32,
     pub first_message_id: i32,
@@ -67,7 +75,7 @@ pub struct SummaryRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = summaries)]
 pub struct NewSummary<'a> {
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub content: &'a str,
     pub tokens: i32,
     pub first_message_id: i32,
@@ -104,4 +112,31 @@ pub struct ChatOverview {
     pub completion_tokens: i64,
     /// When its newest message was stored (Unix seconds), if it has any.
     pub last_message_at: Option<i64>,
+}
+
+/// A page of chats for the admin API, most recently active first.
+#[derive(Debug, Clone)]
+pub struct ChatList {
+    /// All chats, not only this page's.
+    pub total: u64,
+    pub chats: Vec<ChatOverview>,
+}
+
+/// One chat for the admin API: its row, its `/stats` figures and the summary in use.
+#[derive(Debug, Clone)]
+pub struct ChatDetail {
+    pub chat: ChatRow,
+    pub stats: ChatStats,
+    /// The summary in use (the newest), if the chat was compressed.
+    pub summary: Option<SummaryRow>,
+}
+
+/// A page of one chat's messages for the admin API, oldest first, with all its summaries.
+#[derive(Debug, Clone)]
+pub struct MessageList {
+    /// All the chat's messages, not only this page's.
+    pub total: u64,
+    pub messages: Vec<MessageRow>,
+    /// Oldest first; the last one is in use.
+    pub summaries: Vec<SummaryRow>,
 }

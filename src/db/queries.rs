@@ -4,7 +4,7 @@ use super::models::{
     ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
 };
 use super::schema::{chats, messages, summaries, usage};
-use crate::ids::ChatId;
+use crate::ids::{ChatId, MessageId};
 use crate::paging::Page;
 use diesel::dsl::{count_star, max, min, sum};
 use diesel::prelude::*;
@@ -35,7 +35,7 @@ pub fn upsert_chat(conn: &mut SqliteConnection, chat: &NewChat<'_>) -> QResult<(
 
 /// Marks the chat as unreachable (Telegram answered 403).
 pub fn mark_blocked(conn: &mut SqliteConnection, chat: ChatId, at: i64) -> QResult<()> {
-    diesel::update(chats::table.find(chat.0))
+    diesel::update(chats::table.find(chat))
         .set(chats::blocked_at.eq(Some(at)))
         .execute(conn)?;
     Ok(())
@@ -47,7 +47,7 @@ pub fn count_chats(conn: &mut SqliteConnection) -> QResult<i64> {
 
 pub fn find_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<ChatRow>> {
     chats::table
-        .find(chat.0)
+        .find(chat)
         .select(ChatRow::as_select())
         .get_result(conn)
         .optional()
@@ -65,7 +65,7 @@ pub fn insert_message(conn: &mut SqliteConnection, message: &NewMessage<'_>) -> 
 /// The chat's history that goes into the prompt (not folded into a summary), oldest first.
 pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
     messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .filter(messages::folded.eq(false))
         .order(messages::id.asc())
         .select(MessageRow::as_select())
@@ -75,7 +75,7 @@ pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<
 /// Sum of the stored token counts of the active history.
 pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     let total: Option<i64> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .filter(messages::folded.eq(false))
         .select(sum(messages::tokens))
         .get_result(conn)?;
@@ -85,7 +85,7 @@ pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> 
 /// Sum of the stored token counts of all the chat's messages, folded ones included.
 pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     let total: Option<i64> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .select(sum(messages::tokens))
         .get_result(conn)?;
     Ok(total.unwrap_or(0))
@@ -94,7 +94,7 @@ pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
 /// The chat's summary in use (the newest), if any.
 pub fn latest_summary(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<SummaryRow>> {
     summaries::table
-        .filter(summaries::chat_id.eq(chat.0))
+        .filter(summaries::chat_id.eq(chat))
         .order(summaries::id.desc())
         .select(SummaryRow::as_select())
         .get_result(conn)
@@ -132,7 +132,7 @@ pub fn set_system_prompt(
     chat: ChatId,
     prompt: Option<&str>,
 ) -> QResult<()> {
-    diesel::update(chats::table.find(chat.0))
+    diesel::update(chats::table.find(chat))
         .set(chats::system_prompt.eq(prompt))
         .execute(conn)?;
     Ok(())
@@ -140,24 +140,30 @@ pub fn set_system_prompt(
 
 /// For `/retry`: deletes the chat's last answer (if the last message is one) and returns the user messages of
 /// that turn (those after the previous answer), oldest first. Empty when there is nothing to answer again.
+/// A turn none of whose user messages has a Telegram id (they came with [`migrate_chat`]) cannot be replied
+/// to: its answer stays, and the reply is empty.
 pub fn drop_last_answer(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
     let history = active_history(conn, chat)?;
-    let mut rows = history.as_slice();
-    if let Some((last, rest)) = rows.split_last() {
-        if last.role == "assistant" {
-            diesel::delete(messages::table.find(last.id)).execute(conn)?;
-            rows = rest;
-        }
-    }
+    let (rows, answer) = match history.split_last() {
+        Some((last, rest)) if last.role == "assistant" => (rest, Some(last.id)),
+        _ => (history.as_slice(), None),
+    };
     let turn = rows.iter().rev().take_while(|r| r.role == "user").count();
-    Ok(rows.iter().skip(rows.len() - turn).cloned().collect())
+    let questions: Vec<MessageRow> = rows.iter().skip(rows.len() - turn).cloned().collect();
+    if !questions.is_empty() && questions.iter().all(|r| r.telegram_message_id.is_none()) {
+        return Ok(Vec::new());
+    }
+    if let Some(id) = answer {
+        diesel::delete(messages::table.find(id)).execute(conn)?;
+    }
+    Ok(questions)
 }
 
 /// Forgets the chat's history, summaries and usage totals. Returns how many messages were deleted.
 pub fn clear_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<usize> {
-    diesel::delete(usage::table.filter(usage::chat_id.eq(chat.0))).execute(conn)?;
-    diesel::delete(summaries::table.filter(summaries::chat_id.eq(chat.0))).execute(conn)?;
-    diesel::delete(messages::table.filter(messages::chat_id.eq(chat.0))).execute(conn)
+    diesel::delete(usage::table.filter(usage::chat_id.eq(chat))).execute(conn)?;
+    diesel::delete(summaries::table.filter(summaries::chat_id.eq(chat))).execute(conn)?;
+    diesel::delete(messages::table.filter(messages::chat_id.eq(chat))).execute(conn)
 }
 
 /// Adds server-reported usage to the chat's totals.
@@ -169,7 +175,7 @@ pub fn add_usage(
 ) -> QResult<()> {
     diesel::insert_into(usage::table)
         .values((
-            usage::chat_id.eq(chat.0),
+            usage::chat_id.eq(chat),
             usage::prompt_tokens.eq(prompt),
             usage::completion_tokens.eq(completion),
             usage::requests.eq(1),
@@ -187,22 +193,22 @@ pub fn add_usage(
 
 pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStats> {
     let by_role: Vec<(String, i64, Option<i64>)> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .group_by(messages::role)
         .select((messages::role, count_star(), sum(messages::tokens)))
         .load(conn)?;
     let (first_at, last_at): (Option<i64>, Option<i64>) = messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .select((min(messages::created_at), max(messages::created_at)))
         .get_result(conn)?;
     let (prompt_tokens, completion_tokens): (i64, i64) = usage::table
-        .find(chat.0)
+        .find(chat)
         .select((usage::prompt_tokens, usage::completion_tokens))
         .get_result(conn)
         .optional()?
         .unwrap_or((0, 0));
     let compressions: i64 = summaries::table
-        .filter(summaries::chat_id.eq(chat.0))
+        .filter(summaries::chat_id.eq(chat))
         .select(count_star())
         .get_result(conn)?;
     let mut stats = ChatStats {
@@ -233,7 +239,7 @@ fn bounds(page: Page) -> (i64, i64) {
 }
 
 /// Per chat and role: messages, their tokens, the newest one's time.
-type RoleFigures = (i64, String, i64, Option<i64>, Option<i64>);
+type RoleFigures = (ChatId, String, i64, Option<i64>, Option<i64>);
 
 /// One page of chats, most recently active first (then by id), with their figures.
 pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<ChatOverview>> {
@@ -244,7 +250,7 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
         .limit(limit)
         .select(ChatRow::as_select())
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let ids: Vec<ChatId> = rows.iter().map(|c| c.id).collect();
     let by_role: Vec<RoleFigures> = messages::table
         .filter(messages::chat_id.eq_any(&ids))
         .group_by((messages::chat_id, messages::role))
@@ -256,14 +262,14 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
             max(messages::created_at),
         ))
         .load(conn)?;
-    let usage: HashMap<i64, (i64, i64)> = usage::table
+    let usage: HashMap<ChatId, (i64, i64)> = usage::table
         .filter(usage::chat_id.eq_any(&ids))
         .select((
             usage::chat_id,
             usage::prompt_tokens,
             usage::completion_tokens,
         ))
-        .load::<(i64, i64, i64)>(conn)?
+        .load::<(ChatId, i64, i64)>(conn)?
         .into_iter()
         .map(|(id, p, c)| (id, (p, c)))
         .collect();
@@ -297,7 +303,7 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
 /// How many messages the chat has, folded ones included.
 pub fn count_messages(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
     messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .select(count_star())
         .get_result(conn)
 }
@@ -310,7 +316,7 @@ pub fn messages_page(
 ) -> QResult<Vec<MessageRow>> {
     let (offset, limit) = bounds(page);
     messages::table
-        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::chat_id.eq(chat))
         .order(messages::id.asc())
         .offset(offset)
         .limit(limit)
@@ -321,7 +327,7 @@ pub fn messages_page(
 /// Every summary of the chat, oldest first (the last one is in use).
 pub fn summaries_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<SummaryRow>> {
     summaries::table
-        .filter(summaries::chat_id.eq(chat.0))
+        .filter(summaries::chat_id.eq(chat))
         .order(summaries::id.asc())
         .select(SummaryRow::as_select())
         .load(conn)
@@ -330,7 +336,86 @@ pub fn summaries_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<Su
 /// Deletes the chat; its messages, summaries and usage go with it (`ON DELETE CASCADE`, with the pool's
 /// `foreign_keys = ON`). Returns whether the chat existed.
 pub fn delete_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<bool> {
-    Ok(diesel::delete(chats::table.find(chat.0)).execute(conn)? > 0)
+    Ok(diesel::delete(chats::table.find(chat)).execute(conn)? > 0)
+}
+
+/// A Telegram group upgraded to a supergroup gets a new chat id (`to`): the chat's conversation (messages and
+/// summaries, in their order), its settings and its usage totals follow it from `from`, and `from`'s row is
+/// removed. Run it in a transaction. Returns whether anything moved (`false`: no chat `from`, or `from` is `to`).
+///
+/// The moved messages lose their Telegram ids: those name messages of the old group, and the supergroup's own
+/// ids start again, so keeping them would make a new message look stored already (and could not be replied
+/// to anyway). In a merge, `to`'s kind, title and `blocked_at` stay (they describe the chat as it is now);
+/// the system prompt is `from`'s unless it had none; `created_at` is the earlier one, `updated_at` the later.
+/// The newest summary stays the one in use.
+pub fn migrate_chat(conn: &mut SqliteConnection, from: ChatId, to: ChatId) -> QResult<bool> {
+    if from == to {
+        return Ok(false);
+    }
+    let Some(old) = find_chat(conn, from)? else {
+        return Ok(false);
+    };
+    let new = find_chat(conn, to)?;
+    if new.is_none() {
+        upsert_chat(
+            conn,
+            &NewChat {
+                id: to,
+                kind: &old.kind,
+                title: old.title.as_deref(),
+                created_at: old.created_at,
+                updated_at: old.updated_at,
+            },
+        )?;
+    }
+    let (new_prompt, created_at, updated_at) = new
+        .map_or((None, old.created_at, old.updated_at), |n| {
+            (n.system_prompt, n.created_at, n.updated_at)
+        });
+    diesel::update(chats::table.find(to))
+        .set((
+            chats::system_prompt.eq(old.system_prompt.or(new_prompt)),
+            chats::created_at.eq(old.created_at.min(created_at)),
+            chats::updated_at.eq(old.updated_at.max(updated_at)),
+        ))
+        .execute(conn)?;
+    diesel::update(messages::table.filter(messages::chat_id.eq(from)))
+        .set((
+            messages::chat_id.eq(to),
+            messages::telegram_message_id.eq(None::<MessageId>),
+        ))
+        .execute(conn)?;
+    diesel::update(summaries::table.filter(summaries::chat_id.eq(from)))
+        .set(summaries::chat_id.eq(to))
+        .execute(conn)?;
+    let totals: Option<(i64, i64, i64)> = usage::table
+        .find(from)
+        .select((
+            usage::prompt_tokens,
+            usage::completion_tokens,
+            usage::requests,
+        ))
+        .get_result(conn)
+        .optional()?;
+    if let Some((prompt, completion, requests)) = totals {
+        diesel::insert_into(usage::table)
+            .values((
+                usage::chat_id.eq(to),
+                usage::prompt_tokens.eq(prompt),
+                usage::completion_tokens.eq(completion),
+                usage::requests.eq(requests),
+            ))
+            .on_conflict(usage::chat_id)
+            .do_update()
+            .set((
+                usage::prompt_tokens.eq(usage::prompt_tokens + prompt),
+                usage::completion_tokens.eq(usage::completion_tokens + completion),
+                usage::requests.eq(usage::requests + requests),
+            ))
+            .execute(conn)?;
+    }
+    delete_chat(conn, from)?;
+    Ok(true)
 }
 
 /// Writes a consistent copy of the whole database to `path` (`VACUUM INTO`): a compact, standalone SQLite
@@ -358,7 +443,7 @@ mod tests {
         upsert_chat(
             conn,
             &NewChat {
-                id,
+                id: ChatId(id),
                 kind: "private",
                 title: None,
                 created_at: 1,
@@ -375,11 +460,11 @@ mod tests {
         tg: Option<i64>,
     ) -> NewMessage<'static> {
         NewMessage {
-            chat_id,
+            chat_id: ChatId(chat_id),
             role,
             content,
             tokens: 10,
-            telegram_message_id: tg,
+            telegram_message_id: tg.map(MessageId),
             created_at: 100,
         }
     }
@@ -457,7 +542,7 @@ mod tests {
         let first = chat_overviews(&mut conn, Page::new(Some(1), Some(2)).unwrap()).unwrap();
         let second = chat_overviews(&mut conn, Page::new(Some(2), Some(2)).unwrap()).unwrap();
 
-        let ids = |v: &[ChatOverview]| v.iter().map(|o| o.chat.id).collect::<Vec<_>>();
+        let ids = |v: &[ChatOverview]| v.iter().map(|o| o.chat.id.0).collect::<Vec<_>>();
         assert_eq!((ids(&first), ids(&second)), (vec![1, 2], vec![3]));
         let two = &first[1];
         assert_eq!(
@@ -482,7 +567,7 @@ mod tests {
         insert_message(&mut conn, &msg(5, "user", "b", Some(1))).unwrap();
         add_usage(&mut conn, ChatId(4), 1, 1).unwrap();
         let summary = NewSummary {
-            chat_id: 4,
+            chat_id: ChatId(4),
             content: "s",
             tokens: 1,
             first_message_id: 1,
@@ -530,6 +615,164 @@ mod tests {
         let copy = db::open(&target, 1).unwrap();
         assert_eq!(count_chats(&mut copy.get().unwrap()).unwrap(), 1);
         assert!(vacuum_into(&mut conn, target_str).is_err());
+    }
+
+    /// A chat of `kind` with its own system prompt, if any.
+    fn chat_of(conn: &mut SqliteConnection, id: i64, kind: &str, prompt: Option<&str>, at: i64) {
+        upsert_chat(
+            conn,
+            &NewChat {
+                id: ChatId(id),
+                kind,
+                title: Some("The group"),
+                created_at: at,
+                updated_at: at,
+            },
+        )
+        .unwrap();
+        set_system_prompt(conn, ChatId(id), prompt).unwrap();
+    }
+
+    fn texts(conn: &mut SqliteConnection, id: i64) -> Vec<String> {
+        messages_page(conn, ChatId(id), Page::new(None, None).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.content)
+            .collect()
+    }
+
+    const GROUP: i64 = -5;
+    const SUPERGROUP: i64 = -1_000_000_000_005;
+
+    #[test]
+    fn migrating_a_chat_moves_its_conversation_settings_and_stats_to_the_new_id() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", Some("Be brief."), 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "q1", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "assistant", "a1", Some(2))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "user", "q2", Some(3))).unwrap();
+        let first = active_history(&mut conn, ChatId(GROUP)).unwrap()[0].id;
+        let summary = NewSummary {
+            chat_id: ChatId(GROUP),
+            content: "They said hello.",
+            tokens: 5,
+            first_message_id: first,
+            last_message_id: first,
+            created_at: 100,
+        };
+        fold_into_summary(&mut conn, &summary, 1).unwrap();
+        add_usage(&mut conn, ChatId(GROUP), 30, 5).unwrap();
+        let stats = chat_stats(&mut conn, ChatId(GROUP)).unwrap();
+
+        let moved = conn
+            .transaction(|conn| migrate_chat(conn, ChatId(GROUP), ChatId(SUPERGROUP)))
+            .unwrap();
+
+        assert!(moved);
+        assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
+        let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
+        assert_eq!(new.system_prompt.as_deref(), Some("Be brief."));
+        assert_eq!(
+            (new.created_at, new.title.as_deref()),
+            (10, Some("The group"))
+        );
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["q1", "a1", "q2"]);
+        let history = active_history(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        assert_eq!(history.len(), 2, "the folded turn stays folded");
+        assert_eq!(
+            latest_summary(&mut conn, ChatId(SUPERGROUP))
+                .unwrap()
+                .map(|s| s.content),
+            Some("They said hello.".to_string())
+        );
+        assert_eq!(chat_stats(&mut conn, ChatId(SUPERGROUP)).unwrap(), stats);
+        assert_eq!(
+            chat_stats(&mut conn, ChatId(GROUP)).unwrap(),
+            ChatStats::default()
+        );
+        assert_eq!(count_chats(&mut conn).unwrap(), 1);
+    }
+
+    #[test]
+    fn migrating_twice_moves_nothing_the_second_time() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", None, 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "q1", Some(1))).unwrap();
+        assert!(migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap());
+
+        let again = migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
+
+        assert!(!again);
+        assert!(!migrate_chat(&mut conn, ChatId(SUPERGROUP), ChatId(SUPERGROUP)).unwrap());
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["q1"]);
+        assert_eq!(count_chats(&mut conn).unwrap(), 1);
+    }
+
+    #[test]
+    fn migrating_into_a_chat_that_already_has_messages_merges_them_in_order() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", Some("Old prompt."), 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "old q", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "assistant", "old a", Some(2))).unwrap();
+        add_usage(&mut conn, ChatId(GROUP), 30, 5).unwrap();
+        // A message reached the supergroup before the migration was seen; its Telegram ids start again.
+        chat_of(&mut conn, SUPERGROUP, "supergroup", None, 50);
+        insert_message(&mut conn, &msg(SUPERGROUP, "user", "new q", Some(1))).unwrap();
+        add_usage(&mut conn, ChatId(SUPERGROUP), 7, 1).unwrap();
+
+        let moved = conn
+            .transaction(|conn| migrate_chat(conn, ChatId(GROUP), ChatId(SUPERGROUP)))
+            .unwrap();
+
+        assert!(moved);
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["old q", "old a", "new q"]);
+        let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
+        assert_eq!(new.system_prompt.as_deref(), Some("Old prompt."));
+        assert_eq!((new.kind.as_str(), new.created_at), ("supergroup", 10));
+        let stats = chat_stats(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        assert_eq!((stats.user_messages, stats.assistant_messages), (2, 1));
+        assert_eq!((stats.prompt_tokens, stats.completion_tokens), (37, 6));
+        assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
+        // The supergroup's later messages are stored, whatever ids the old group's messages had.
+        assert!(
+            insert_message(&mut conn, &msg(SUPERGROUP, "assistant", "new a", Some(2))).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_merge_keeps_the_new_chats_prompt_only_where_the_old_had_none() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", None, 10);
+        chat_of(&mut conn, SUPERGROUP, "supergroup", Some("New prompt."), 50);
+
+        let moved = migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
+
+        assert!(moved);
+
+        let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
+        assert_eq!(new.system_prompt.as_deref(), Some("New prompt."));
+    }
+
+    #[test]
+    fn retry_leaves_alone_an_answer_whose_question_came_with_a_migration() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat_of(&mut conn, GROUP, "group", None, 10);
+        insert_message(&mut conn, &msg(GROUP, "user", "old q", Some(1))).unwrap();
+        insert_message(&mut conn, &msg(GROUP, "assistant", "old a", Some(2))).unwrap();
+        migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
+
+        let again = drop_last_answer(&mut conn, ChatId(SUPERGROUP)).unwrap();
+
+        assert!(
+            again.is_empty(),
+            "the old group's message cannot be replied to"
+        );
+        assert_eq!(texts(&mut conn, SUPERGROUP), ["old q", "old a"]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct ChatView<'a> {
 impl<'a> From<&'a ChatRow> for ChatView<'a> {
     fn from(chat: &'a ChatRow) -> Self {
         Self {
-            id: chat.id,
+            id: chat.id.0,
             kind: &chat.kind,
             title: chat.title.as_deref(),
             blocked_at: chat.blocked_at,
@@ -251,7 +251,7 @@ impl<'a> From<&'a MessageRow> for MessageView<'a> {
             role: &m.role,
             content: &m.content,
             tokens: m.tokens,
-            telegram_message_id: m.telegram_message_id,
+            telegram_message_id: m.telegram_message_id.map(|id| id.0),
             created_at: m.created_at,
             folded: m.folded,
         }
@@ -499,7 +499,7 @@ mod tests {
 
     fn chat() -> ChatRow {
         ChatRow {
-            id: -1001,
+            id: ChatId(-1001),
             kind: "group".into(),
             title: Some("Team".into()),
             system_prompt: Some("Be brief.".into()),
@@ -512,7 +512,7 @@ mod tests {
     fn summary(id: i32) -> SummaryRow {
         SummaryRow {
             id,
-            chat_id: -1001,
+            chat_id: ChatId(-1001),
             content: "résumé".into(),
             tokens: 9,
             first_message_id: 1,
@@ -640,7 +640,7 @@ mod tests {
     fn the_messages_listing_tags_messages_and_summaries_and_marks_the_newest_summary_in_use() {
         let message = MessageRow {
             id: 5,
-            chat_id: -1001,
+            chat_id: ChatId(-1001),
             role: "assistant".into(),
             content: "hi".into(),
             tokens: 6,

@@ -1,0 +1,192 @@
+//! A turn's prompt, built from a chat's stored context: the system prompt, the summary in use, then as many of
+//! the newest turns as fit the budget.
+
+use crate::db::models::MessageRow;
+use crate::llm::{ChatMessage, Role};
+
+/// How the summary is put in front of the model: it tells the model that what follows the summary is the
+/// rest of the same conversation, not a new one.
+pub const SUMMARY_PREFIX: &str = "Summary of the earlier part of this conversation:\n";
+
+/// A chat's context as stored, read in one transaction so the summary and the turns it does not cover agree.
+#[derive(Debug, Clone, Default)]
+pub struct StoredContext {
+    /// The system prompt in force (the chat's own, else the default), if any.
+    pub system: Option<String>,
+    /// `system`'s size by our count, so the budget can take it into account without counting again.
+    pub system_tokens: usize,
+    /// The summary in use (the newest), without [`SUMMARY_PREFIX`].
+    pub summary: Option<String>,
+    /// The summary's stored size (our count, the prefix included).
+    pub summary_tokens: usize,
+    /// The unfolded turns, oldest first: what the summary does not cover.
+    pub history: Vec<MessageRow>,
+}
+
+impl StoredContext {
+    /// The context's whole size by our count: what the next prompt would carry if nothing were left out.
+    pub fn tokens(&self) -> usize {
+        self.system_tokens
+            + self.summary_tokens
+            + self
+                .history
+                .iter()
+                .map(|m| to_usize(m.tokens))
+                .sum::<usize>()
+    }
+}
+
+/// What a turn sends to the LLM.
+#[derive(Debug, Clone, Default)]
+pub struct TurnContext {
+    pub prompt: Vec<ChatMessage>,
+    /// Tokens of `prompt` by our count.
+    pub tokens: usize,
+    /// Older messages left out of the prompt to stay within the budget.
+    pub trimmed: usize,
+    /// Set when the new messages alone are over the budget: their size in tokens. Nothing was stored.
+    pub refused: Option<usize>,
+}
+
+/// System prompt, summary, then as many of the newest turns as fit in `budget`. The newest user messages
+/// (this turn's) are always kept (the caller checked that they fit); then the summary, if it fits; then older
+/// turns, newest first, while they fit. What does not fit is left out of this prompt, not deleted.
+pub fn build_prompt(stored: StoredContext, budget: usize) -> TurnContext {
+    let mut used = stored.system_tokens;
+    let rows = &stored.history;
+    let this_turn = rows.iter().rev().take_while(|r| r.role == "user").count();
+    let mut kept = 0;
+    for row in rows.iter().rev().take(this_turn) {
+        used += to_usize(row.tokens);
+        kept += 1;
+    }
+    let keep_summary = stored.summary.is_some() && used + stored.summary_tokens <= budget;
+    if keep_summary {
+        used += stored.summary_tokens;
+    }
+    for row in rows.iter().rev().skip(this_turn) {
+        let t = to_usize(row.tokens);
+        if used + t > budget {
+            break;
+        }
+        used += t;
+        kept += 1;
+    }
+    let trimmed = rows.len() - kept + usize::from(stored.summary.is_some() && !keep_summary);
+    let mut prompt = Vec::with_capacity(kept + 2);
+    if let Some(system) = stored.system {
+        prompt.push(ChatMessage::new(Role::System, system));
+    }
+    if let (true, Some(summary)) = (keep_summary, stored.summary) {
+        prompt.push(ChatMessage::new(
+            Role::System,
+            format!("{SUMMARY_PREFIX}{summary}"),
+        ));
+    }
+    for row in rows.iter().skip(rows.len() - kept) {
+        if let Some(role) = Role::parse(&row.role) {
+            prompt.push(ChatMessage::new(role, row.content.clone()));
+        }
+    }
+    TurnContext {
+        prompt,
+        tokens: used,
+        trimmed,
+        refused: None,
+    }
+}
+
+/// A stored token count as a size; stored counts are never negative.
+pub(crate) fn to_usize(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ids::{ChatId, MessageId};
+
+    /// A stored turn of `tokens` tokens; its row id is `id`.
+    pub(crate) fn row(id: i32, role: &str, content: &str, tokens: i32) -> MessageRow {
+        MessageRow {
+            id,
+            chat_id: ChatId(5),
+            role: role.into(),
+            content: content.into(),
+            tokens,
+            telegram_message_id: Some(MessageId(i64::from(id))),
+            created_at: 100,
+            folded: false,
+        }
+    }
+
+    fn contents(ctx: &TurnContext) -> Vec<&str> {
+        ctx.prompt.iter().map(|m| m.content.as_str()).collect()
+    }
+
+    fn stored(summary: Option<(&str, usize)>, history: Vec<MessageRow>) -> StoredContext {
+        StoredContext {
+            system: Some("Be brief.".into()),
+            system_tokens: 10,
+            summary: summary.map(|(s, _)| s.to_string()),
+            summary_tokens: summary.map_or(0, |(_, t)| t),
+            history,
+        }
+    }
+
+    #[test]
+    fn with_room_the_prompt_is_the_system_prompt_the_summary_and_every_turn() {
+        let history = vec![
+            row(1, "user", "q1", 20),
+            row(2, "assistant", "a1", 20),
+            row(3, "user", "q2", 20),
+        ];
+
+        let ctx = build_prompt(stored(Some(("earlier", 30)), history), 1_000);
+
+        assert_eq!(
+            contents(&ctx),
+            [
+                "Be brief.",
+                &format!("{SUMMARY_PREFIX}earlier"),
+                "q1",
+                "a1",
+                "q2"
+            ]
+        );
+        assert_eq!((ctx.tokens, ctx.trimmed, ctx.refused), (100, 0, None));
+        assert_eq!(ctx.prompt[1].role, Role::System);
+    }
+
+    #[test]
+    fn the_oldest_turns_are_left_out_first_and_this_turn_is_always_kept() {
+        let history = vec![
+            row(1, "user", "q1", 20),
+            row(2, "assistant", "a1", 20),
+            row(3, "user", "q2", 20),
+            row(4, "user", "q2 continued", 20),
+        ];
+
+        let ctx = build_prompt(stored(None, history), 70);
+
+        assert_eq!(contents(&ctx), ["Be brief.", "a1", "q2", "q2 continued"]);
+        assert_eq!((ctx.tokens, ctx.trimmed), (70, 1));
+    }
+
+    #[test]
+    fn a_summary_that_does_not_fit_is_left_out_and_counted_as_trimmed() {
+        let history = vec![row(1, "assistant", "a1", 20), row(2, "user", "q2", 20)];
+
+        let ctx = build_prompt(stored(Some(("earlier", 500)), history), 100);
+
+        assert_eq!(contents(&ctx), ["Be brief.", "a1", "q2"]);
+        assert_eq!((ctx.tokens, ctx.trimmed), (50, 1));
+    }
+
+    #[test]
+    fn the_stored_size_counts_system_prompt_summary_and_turns() {
+        let history = vec![row(1, "user", "q1", 20), row(2, "assistant", "a1", 25)];
+
+        assert_eq!(stored(Some(("s", 7)), history).tokens(), 10 + 7 + 45);
+    }
+}
