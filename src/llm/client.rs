@@ -2,6 +2,7 @@
 //!
 //! awc's `Client` is not `Send`: build one `LlmClient` per actor or arbiter.
 
+use super::close_delimited::{unreadable_over_tls, CloseDelimitedConnector};
 use super::error::{classify, LlmError};
 use super::sse::{SseDecoder, StreamEvent};
 use super::types::{
@@ -42,7 +43,10 @@ impl std::fmt::Debug for LlmClient {
 
 impl LlmClient {
     pub fn new(base_url: &str, model: &str, api_key: Option<Secret>) -> Self {
-        let connector = awc::Connector::new().timeout(CONNECT_TIMEOUT);
+        // Its TCP streams let awc read a body that ends when the server closes the connection.
+        let connector = awc::Connector::new()
+            .connector(CloseDelimitedConnector::default())
+            .timeout(CONNECT_TIMEOUT);
         let http = awc::Client::builder().connector(connector).finish();
         Self {
             http,
@@ -141,6 +145,9 @@ impl LlmClient {
     /// - An error reported inside the stream (or an unreadable chunk) is `Err(classify(400, message))` before
     ///   any text, and `Ok` with `cut_off` after some text (the message is logged). A connection that breaks
     ///   mid-body is treated the same way (`Unreachable` before any text).
+    /// - An HTTP/1.1 body that ends at the connection's close is read to its end (see
+    ///   [`close_delimited`](super::close_delimited)); over TLS, where that cannot be done, it is
+    ///   `Err(BadResponse)` rather than an empty answer.
     ///
     /// Not `Send` (awc): run it on the arbiter that owns this client.
     pub async fn stream(
@@ -176,6 +183,17 @@ impl LlmClient {
                     other => LlmError::Unreachable(other.to_string()),
                 })?;
             let status = response.status().as_u16();
+            if response.status().is_success()
+                && unreadable_over_tls(response.version(), response.status(), response.headers())
+            {
+                // Over plain HTTP `CloseDelimited` makes such a body readable; under TLS awc would read it
+                // as empty, and a complete answer would look like a cut-off one with no text.
+                return Err(LlmError::BadResponse(
+                    "the answer's body ends at the connection's close (no Content-Length, no chunked \
+                     encoding), which cannot be read over TLS"
+                        .into(),
+                ));
+            }
             let is_json = response
                 .headers()
                 .get(awc::http::header::CONTENT_TYPE)
@@ -434,6 +452,22 @@ mod stream_tests {
         ])
     }
 
+    /// The normal answer's events over HTTP/1.1 with `Connection: close` and neither `Content-Length` nor
+    /// chunked encoding: the body is everything until the server closes the connection (RFC 9112 §6.3, the
+    /// last rule), as some proxies and small servers send it.
+    async fn close_delimited() -> HttpResponse {
+        let mut response = paced(vec![
+            chunk(json!({"content": "Hel"}), None).into_bytes(),
+            chunk(json!({"content": "lo"}), None).into_bytes(),
+            format!("{}data: [DONE]\n\n", chunk(json!({}), Some("stop"))).into_bytes(),
+        ]);
+        response.head_mut().no_chunking(true);
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        response
+    }
+
     /// Text, then the body just ends: no `finish_reason`, no `[DONE]`.
     async fn unfinished() -> HttpResponse {
         paced(vec![
@@ -512,6 +546,7 @@ mod stream_tests {
                 App::new()
                     .route(&at("normal"), web::post().to(normal))
                     .route(&at("unfinished"), web::post().to(unfinished))
+                    .route(&at("close-delimited"), web::post().to(close_delimited))
                     .route(
                         &at("hang-after-headers"),
                         web::post().to(hang_after_headers),
@@ -584,6 +619,20 @@ mod stream_tests {
         assert_eq!(outcome.content, "Hello é 😀!");
         assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
         assert_eq!(outcome.usage, None);
+        assert!(!outcome.cut_off);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_body_that_ends_when_the_server_closes_the_connection_is_read_to_its_end() {
+        let server = Server::start();
+
+        let (result, deltas) = stream(&server, "close-delimited", GENEROUS, GENEROUS).await;
+
+        let outcome = result.unwrap();
+        assert_eq!(deltas, vec!["Hel", "lo"]);
+        assert_eq!(outcome.content, "Hello");
+        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
         assert!(!outcome.cut_off);
         server.stop().await;
     }

@@ -2,6 +2,7 @@
 //! Knows nothing of actors.
 
 pub mod client;
+pub mod close_delimited;
 pub mod error;
 pub mod reasoning;
 pub mod sse;

@@ -297,3 +297,22 @@ async fn a_user_who_blocked_the_bot_ends_the_job_quietly() {
         "not a failure to dead-letter: {ready}"
     );
 }
+
+#[actix_web::test]
+async fn an_answer_whose_body_ends_when_the_server_closes_the_connection_arrives_whole() {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    let answer = format!("All of it: {}", words(40));
+    env.llm.set_close_delimited(true);
+    env.llm.set_behaviour(Behaviour::Fixed(answer.clone()));
+    env.llm.set_chunk_delay(Duration::from_millis(5));
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "everything please");
+    wait_shown(&env, ALLOWED_USER, "the whole answer", |texts| {
+        texts.iter().any(|t| t.contains("word39"))
+    })
+    .await;
+
+    assert_eq!(shown(&env, ALLOWED_USER), [answer], "no cut-off note");
+}
