@@ -21,7 +21,7 @@ use crate::context::ContextWindow;
 use crate::db::models::ChatStats;
 use crate::ids::{ChatId, MessageId};
 use crate::llm::reasoning::strip_reasoning;
-use crate::llm::{LlmClient, LlmError};
+use crate::llm::{Finish, LlmClient, LlmError};
 use crate::queue::{
     FailOutcome, Job, JobKind, Lease, Notice, Priority, Progress, Queue, QueueError,
 };
@@ -45,6 +45,11 @@ pub const STREAM_TICK: Duration = Duration::from_millis(50);
 /// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
 pub const CUT_OFF_NOTE: &str =
     "\n\n_(The answer may be incomplete: the model server stopped early.)_";
+/// Shown under an answer the model ended at its output-token limit (`finish_reason: "length"`): it is cut.
+pub const LENGTH_NOTE: &str =
+    "\n\n_(The answer was cut off: it reached the model's length limit.)_";
+/// Shown under an answer the server's content filter stopped (`finish_reason: "content_filter"`).
+pub const FILTERED_NOTE: &str = "\n\n_(The model server's content filter stopped this answer.)_";
 /// Shown under an answer stopped with /cancel.
 pub const STOPPED_NOTE: &str = "\n\n_⏹ Stopped._";
 /// Acknowledging a finished job is retried this often (Redis may be restarting) before giving up; the job
@@ -470,6 +475,8 @@ impl JobRunner {
             EMPTY_ANSWER => String::new(),
             text => text
                 .trim_end_matches(CUT_OFF_NOTE)
+                .trim_end_matches(LENGTH_NOTE)
+                .trim_end_matches(FILTERED_NOTE)
                 .trim_end_matches(STOPPED_NOTE)
                 .to_string(),
         };
@@ -576,7 +583,12 @@ impl JobRunner {
         self.generations.end(chat, &cancel);
         let (answer, note, usage) = match result {
             Some(Ok(outcome)) => {
-                let note = if outcome.cut_off { CUT_OFF_NOTE } else { "" };
+                let note = match outcome.finish {
+                    Finish::Stop => "",
+                    Finish::Length => LENGTH_NOTE,
+                    Finish::ContentFilter => FILTERED_NOTE,
+                    Finish::CutOff => CUT_OFF_NOTE,
+                };
                 (strip_reasoning(&outcome.content), note, outcome.usage)
             }
             Some(Err(e)) => return Err(e.into()),

@@ -6,7 +6,7 @@ use super::close_delimited::{unreadable_over_tls, CloseDelimitedConnector};
 use super::error::{classify, LlmError};
 use super::sse::{SseDecoder, StreamEvent};
 use super::types::{
-    ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, ModelInfo,
+    ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, Finish, ModelInfo,
     ModelList, StreamOutcome,
 };
 use crate::secret::Secret;
@@ -143,8 +143,9 @@ impl LlmClient {
     /// - A non-2xx answer is classified like [`complete`](Self::complete) does. A server that ignores `stream`
     ///   and answers with one JSON completion is accepted (one delta).
     /// - An error reported inside the stream (or an unreadable chunk) is `Err(classify(400, message))` before
-    ///   any text, and `Ok` with `cut_off` after some text (the message is logged). A connection that breaks
-    ///   mid-body is treated the same way (`Unreachable` before any text).
+    ///   any text, and `Ok` with [`Finish::CutOff`] after some text (the message is logged). A connection that
+    ///   breaks mid-body is treated the same way (`Unreachable` before any text).
+    /// - The outcome's [`Finish`] is the last `finish_reason` sent, or `CutOff` when there was none.
     /// - An HTTP/1.1 body that ends at the connection's close is read to its end (see
     ///   [`close_delimited`](super::close_delimited)); over TLS, where that cannot be done, it is
     ///   `Err(BadResponse)` rather than an empty answer.
@@ -210,9 +211,8 @@ impl LlmClient {
                     on_delta(&completion.content);
                 }
                 return Ok(StreamOutcome {
-                    cut_off: completion.finish_reason.is_none(),
                     content: completion.content,
-                    finish_reason: completion.finish_reason,
+                    finish: completion.finish,
                     usage: completion.usage,
                 });
             }
@@ -293,30 +293,21 @@ where
                     on_delta(&text);
                     answer.content.push_str(&text);
                 }
-                StreamEvent::Finish(reason) => {
-                    if reason.is_some() {
-                        answer.finish_reason = reason;
-                    }
-                }
+                StreamEvent::Finish(finish) => answer.finish = finish,
                 StreamEvent::Usage(usage) => answer.usage = Some(usage),
                 StreamEvent::Error(message) => return broken(answer, classify(400, message)),
-                StreamEvent::Done => return Ok(ended(answer)),
+                StreamEvent::Done => return Ok(answer),
             }
         }
+        // `[DONE]` or the end of the body: without any `finish_reason` the answer stays `Finish::CutOff`.
         if body_ended {
-            return Ok(ended(answer));
+            return Ok(answer);
         }
     }
 }
 
-/// The stream ended normally (`[DONE]` or the end of the body): without a `finish_reason` it may be cut off.
-fn ended(mut answer: StreamOutcome) -> StreamOutcome {
-    answer.cut_off = answer.finish_reason.is_none();
-    answer
-}
-
 /// The stream failed with `error`: before any text that is the result; after some text, the partial answer
-/// is kept and marked as cut off, and the error is logged here since the caller only sees `cut_off`.
+/// is kept and marked as [`Finish::CutOff`], and the error is logged here since the caller only sees that.
 fn broken(mut answer: StreamOutcome, error: LlmError) -> Result<StreamOutcome, LlmError> {
     if answer.content.is_empty() {
         return Err(error);
@@ -325,7 +316,7 @@ fn broken(mut answer: StreamOutcome, error: LlmError) -> Result<StreamOutcome, L
         "streamed answer cut off after {} bytes: {error}",
         answer.content.len()
     );
-    answer.cut_off = true;
+    answer.finish = Finish::CutOff;
     Ok(answer)
 }
 
@@ -343,7 +334,7 @@ pub(crate) fn parse_answer(status: u16, body: &[u8]) -> Result<Completion, LlmEr
         .ok_or_else(|| LlmError::BadResponse("no choices in the answer".into()))?;
     Ok(Completion {
         content: choice.message.and_then(|m| m.content).unwrap_or_default(),
-        finish_reason: choice.finish_reason,
+        finish: Finish::from_optional(choice.finish_reason.as_deref()),
         usage: parsed.usage,
     })
 }
@@ -368,8 +359,26 @@ mod tests {
         let body = br#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
         let c = parse_answer(200, body).unwrap();
         assert_eq!(c.content, "Hi!");
-        assert_eq!(c.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(c.finish, Finish::Stop);
         assert_eq!(c.usage.unwrap().prompt_tokens, 12);
+    }
+
+    #[test]
+    fn each_finish_reason_is_read_into_a_typed_finish() {
+        let answer = |reason: &str| {
+            format!(r#"{{"choices":[{{"message":{{"content":"x"}},"finish_reason":{reason}}}]}}"#)
+        };
+        let finish = |reason: &str| parse_answer(200, answer(reason).as_bytes()).unwrap().finish;
+
+        assert_eq!(finish(r#""stop""#), Finish::Stop);
+        assert_eq!(finish(r#""length""#), Finish::Length);
+        assert_eq!(finish(r#""content_filter""#), Finish::ContentFilter);
+        assert_eq!(
+            finish(r#""tool_calls""#),
+            Finish::Stop,
+            "complete as far as the bot can tell"
+        );
+        assert_eq!(finish("null"), Finish::CutOff);
     }
 
     #[test]
@@ -468,6 +477,16 @@ mod stream_tests {
         response
     }
 
+    /// Text, then a final chunk with the `finish_reason` in the path (`length`, `content_filter`), then
+    /// `[DONE]`, as OpenAI ends an answer it cut or filtered.
+    async fn finished(reason: web::Path<String>) -> HttpResponse {
+        paced(vec![
+            chunk(json!({"content": "so much to say"}), None).into_bytes(),
+            chunk(json!({}), Some(reason.as_str())).into_bytes(),
+            b"data: [DONE]\n\n".to_vec(),
+        ])
+    }
+
     /// Text, then the body just ends: no `finish_reason`, no `[DONE]`.
     async fn unfinished() -> HttpResponse {
         paced(vec![
@@ -547,6 +566,7 @@ mod stream_tests {
                     .route(&at("normal"), web::post().to(normal))
                     .route(&at("unfinished"), web::post().to(unfinished))
                     .route(&at("close-delimited"), web::post().to(close_delimited))
+                    .route(&at("finish-{reason}"), web::post().to(finished))
                     .route(
                         &at("hang-after-headers"),
                         web::post().to(hang_after_headers),
@@ -617,9 +637,8 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["Hel", "lo é ", "😀!"]);
         assert_eq!(outcome.content, "Hello é 😀!");
-        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.finish, Finish::Stop);
         assert_eq!(outcome.usage, None);
-        assert!(!outcome.cut_off);
         server.stop().await;
     }
 
@@ -632,8 +651,21 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["Hel", "lo"]);
         assert_eq!(outcome.content, "Hello");
-        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
-        assert!(!outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::Stop);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_stream_ended_by_the_length_limit_or_the_content_filter_says_so() {
+        let server = Server::start();
+
+        let (length, _) = stream(&server, "finish-length", GENEROUS, GENEROUS).await;
+        let (filtered, _) = stream(&server, "finish-content_filter", GENEROUS, GENEROUS).await;
+
+        let length = length.unwrap();
+        assert_eq!(length.content, "so much to say");
+        assert_eq!(length.finish, Finish::Length);
+        assert_eq!(filtered.unwrap().finish, Finish::ContentFilter);
         server.stop().await;
     }
 
@@ -646,8 +678,7 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas.concat(), "half an answer");
         assert_eq!(outcome.content, "half an answer");
-        assert_eq!(outcome.finish_reason, None);
-        assert!(outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::CutOff);
         server.stop().await;
     }
 
@@ -730,7 +761,7 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["partial"]);
         assert_eq!(outcome.content, "partial");
-        assert!(outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::CutOff);
         server.stop().await;
     }
 
@@ -742,9 +773,8 @@ mod stream_tests {
 
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["all at once"]);
-        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.finish, Finish::Stop);
         assert_eq!(outcome.usage.map(|u| u.completion_tokens), Some(3));
-        assert!(!outcome.cut_off);
         server.stop().await;
     }
 
@@ -764,7 +794,7 @@ mod stream_tests {
         .unwrap();
 
         assert_eq!(outcome.content, "so far");
-        assert!(outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::CutOff);
         let mut body = futures_util::stream::iter(vec![Err::<Vec<u8>, _>("connection reset")]);
         let result = read_stream(&mut body, GENEROUS, &mut |_: &str| {}).await;
         assert!(

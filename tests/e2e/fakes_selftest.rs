@@ -981,6 +981,37 @@ async fn fakes_llm_streams_small_chunks_ending_with_a_stop_chunk_and_done() {
 }
 
 #[actix_web::test]
+async fn fakes_llm_ends_a_finished_answer_with_its_finish_reason_then_done() {
+    let llm = FakeLlm::start();
+    llm.push_once(Behaviour::Finished {
+        answer: "too long".into(),
+        finish_reason: "length".into(),
+    });
+    llm.push_once(Behaviour::Finished {
+        answer: "filtered".into(),
+        finish_reason: "content_filter".into(),
+    });
+    let mut body = chat_body("ignored");
+    body["stream"] = json!(true);
+
+    let (_, streamed) = post_llm(&llm, body, &[]).await;
+    let (_, whole) = post_llm(&llm, chat_body("ignored"), &[]).await;
+
+    let events: Vec<&str> = streamed.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.last(), Some(&"data: [DONE]"), "{streamed}");
+    let last: Value =
+        serde_json::from_str(events[events.len() - 2].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], json!("length"));
+    assert_eq!(last["choices"][0]["delta"], json!({}));
+    let whole: Value = serde_json::from_str(&whole).unwrap();
+    assert_eq!(
+        whole["choices"][0]["finish_reason"],
+        json!("content_filter")
+    );
+    assert_eq!(whole["choices"][0]["message"]["content"], json!("filtered"));
+}
+
+#[actix_web::test]
 async fn fakes_llm_can_end_a_stream_by_closing_the_connection_without_length_or_chunks() {
     use std::io::{Read, Write};
     let llm = FakeLlm::start();

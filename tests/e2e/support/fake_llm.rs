@@ -6,8 +6,9 @@
 //! and end with a `finish_reason: "stop"` chunk and `data: [DONE]` in the same write; non-streamed
 //! answers always carry `usage`. Tests steer answers with [`Behaviour`] and one-shot queues.
 //!
-//! Beyond aichat, for other servers the bot may sit behind: [`FakeLlm::set_close_delimited`] sends
-//! streams whose body ends when the connection closes.
+//! Beyond aichat, for other servers the bot may sit behind: [`Behaviour::Finished`] ends an answer
+//! with another `finish_reason` (`length`, `content_filter`), as OpenAI does, and
+//! [`FakeLlm::set_close_delimited`] sends streams whose body ends when the connection closes.
 //!
 //! For benchmarks: [`FakeLlm::set_slow_prefix`] streams some answers slowly while the rest come
 //! at once, and [`FakeLlm::set_recording`] stops keeping every request body (only counts).
@@ -42,6 +43,14 @@ pub enum Behaviour {
     Echo,
     /// Always this answer.
     Fixed(String),
+    /// Always this answer, ended with this `finish_reason` instead of `stop` (OpenAI, llama.cpp and
+    /// vLLM send `length` when the answer hit the output-token limit, `content_filter` when a filter
+    /// stopped it; aichat always sends `stop`). Streams end like every stream here: a final chunk
+    /// with an empty delta and the reason, then `data: [DONE]`.
+    Finished {
+        answer: String,
+        finish_reason: String,
+    },
     /// Wait, then echo (or, for a summary request, summarize). For streams the wait comes before any
     /// header, as with aichat.
     Delay(Duration),
@@ -441,9 +450,17 @@ async fn chat_completions(
         let start: String = request.last_user.chars().take(60).collect();
         format!("summary of {lines} lines: {start}")
     };
+    let mut finish_reason = "stop".to_string();
     let answer = match behaviour {
         Behaviour::Echo => format!("echo: {}", request.last_user),
         Behaviour::Fixed(answer) => answer,
+        Behaviour::Finished {
+            answer,
+            finish_reason: reason,
+        } => {
+            finish_reason = reason;
+            answer
+        }
         Behaviour::Summarize => summarize(),
         // After the wait, the usual answer: a summary for a summary request, else the echo.
         Behaviour::Delay(delay) => {
@@ -483,7 +500,7 @@ async fn chat_completions(
             tokio::time::sleep(first_token_delay).await;
         }
         let ending = Ending {
-            finish_reason: "stop",
+            finish_reason: &finish_reason,
             close_delimited,
         };
         stream_answer(id, request.model, &answer, chunk_delay, &ending)
@@ -499,7 +516,7 @@ async fn chat_completions(
                 "index": 0,
                 "message": { "role": "assistant", "content": answer },
                 "logprobs": null,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }],
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -588,7 +605,8 @@ struct Ending<'a> {
 }
 
 /// SSE like aichat: content chunks (`finish_reason: null`), then one write holding the final
-/// chunk (empty delta, `finish_reason` from `ending`) and `data: [DONE]`. No `usage`.
+/// chunk (empty delta, `finish_reason` from `ending`: `stop` but for [`Behaviour::Finished`]) and
+/// `data: [DONE]`. No `usage`.
 fn stream_answer(
     id: String,
     model: String,
