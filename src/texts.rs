@@ -15,11 +15,16 @@ use crate::text::{thousands, utc_minute};
 /// Shown under an answer the model server may have cut short (aichat ends a failed stream like a normal one).
 pub const CUT_OFF_NOTE: &str =
     "\n\n_(The answer may be incomplete: the model server stopped early.)_";
+/// Shown under an answer the model ended at its output-token limit (`finish_reason: "length"`): it is cut.
+pub const LENGTH_NOTE: &str =
+    "\n\n_(The answer was cut off: it reached the model's length limit.)_";
+/// Shown under an answer the server's content filter stopped (`finish_reason: "content_filter"`).
+pub const FILTERED_NOTE: &str = "\n\n_(The model server's content filter stopped this answer.)_";
 /// Shown under an answer stopped with /cancel.
 pub const STOPPED_NOTE: &str = "\n\n_⏹ Stopped._";
 
 /// Every note [`answer_for_history`] removes.
-const NOTES: [&str; 2] = [CUT_OFF_NOTE, STOPPED_NOTE];
+const NOTES: [&str; 4] = [CUT_OFF_NOTE, LENGTH_NOTE, FILTERED_NOTE, STOPPED_NOTE];
 
 /// Shown instead of an answer that was empty (after reasoning blocks were removed).
 pub const EMPTY_ANSWER: &str =

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::ids::{ChatId, MessageId};
 use crate::llm::reasoning::strip_reasoning;
-use crate::llm::{ChatMessage, LlmClient, LlmError, Usage};
+use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
 use crate::queue::{
     ChatRef, FailOutcome, Job, JobKind, Lease, Notice, Priority, Queue, QueueError,
 };
@@ -524,10 +524,11 @@ impl JobRunner {
         drop(generation);
         let (answer, note, usage) = match result {
             Some(Ok(outcome)) => {
-                let note = if outcome.cut_off {
-                    texts::CUT_OFF_NOTE
-                } else {
-                    ""
+                let note = match outcome.finish {
+                    Finish::Stop => "",
+                    Finish::Length => texts::LENGTH_NOTE,
+                    Finish::ContentFilter => texts::FILTERED_NOTE,
+                    Finish::CutOff => texts::CUT_OFF_NOTE,
                 };
                 (strip_reasoning(&outcome.content), note, outcome.usage)
             }

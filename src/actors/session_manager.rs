@@ -838,7 +838,10 @@ mod tests {
             system.map(str::to_string),
             Arc::new(Health::new()),
         );
-        let turns = TurnBatcher::start(sm.clone(), std::sync::Arc::new(crate::health::Health::new()));
+        let turns = TurnBatcher::start(
+            sm.clone(),
+            std::sync::Arc::new(crate::health::Health::new()),
+        );
         (dir, sm, turns)
     }
 

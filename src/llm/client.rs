@@ -2,10 +2,11 @@
 //!
 //! awc's `Client` is not `Send`: build one `LlmClient` per actor or arbiter.
 
+use super::close_delimited::{unreadable_over_tls, CloseDelimitedConnector};
 use super::error::{classify, LlmError};
 use super::sse::{SseDecoder, StreamEvent};
 use super::types::{
-    ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, ModelInfo,
+    ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, Finish, ModelInfo,
     ModelList, StreamOutcome,
 };
 use crate::secret::Secret;
@@ -42,7 +43,10 @@ impl std::fmt::Debug for LlmClient {
 
 impl LlmClient {
     pub fn new(base_url: &str, model: &str, api_key: Option<Secret>) -> Self {
-        let connector = awc::Connector::new().timeout(CONNECT_TIMEOUT);
+        // Its TCP streams let awc read a body that ends when the server closes the connection.
+        let connector = awc::Connector::new()
+            .connector(CloseDelimitedConnector::default())
+            .timeout(CONNECT_TIMEOUT);
         let http = awc::Client::builder().connector(connector).finish();
         Self {
             http,
@@ -139,8 +143,12 @@ impl LlmClient {
     /// - A non-2xx answer is classified like [`complete`](Self::complete) does. A server that ignores `stream`
     ///   and answers with one JSON completion is accepted (one delta).
     /// - An error reported inside the stream (or an unreadable chunk) is `Err(classify(400, message))` before
-    ///   any text, and `Ok` with `cut_off` after some text (the message is logged). A connection that breaks
-    ///   mid-body is treated the same way (`Unreachable` before any text).
+    ///   any text, and `Ok` with [`Finish::CutOff`] after some text (the message is logged). A connection that
+    ///   breaks mid-body is treated the same way (`Unreachable` before any text).
+    /// - The outcome's [`Finish`] is the last `finish_reason` sent, or `CutOff` when there was none.
+    /// - An HTTP/1.1 body that ends at the connection's close is read to its end (see
+    ///   [`close_delimited`](super::close_delimited)); over TLS, where that cannot be done, it is
+    ///   `Err(BadResponse)` rather than an empty answer.
     ///
     /// Not `Send` (awc): run it on the arbiter that owns this client.
     pub async fn stream(
@@ -176,6 +184,17 @@ impl LlmClient {
                     other => LlmError::Unreachable(other.to_string()),
                 })?;
             let status = response.status().as_u16();
+            if response.status().is_success()
+                && unreadable_over_tls(response.version(), response.status(), response.headers())
+            {
+                // Over plain HTTP `CloseDelimited` makes such a body readable; under TLS awc would read it
+                // as empty, and a complete answer would look like a cut-off one with no text.
+                return Err(LlmError::BadResponse(
+                    "the answer's body ends at the connection's close (no Content-Length, no chunked \
+                     encoding), which cannot be read over TLS"
+                        .into(),
+                ));
+            }
             let is_json = response
                 .headers()
                 .get(awc::http::header::CONTENT_TYPE)
@@ -192,9 +211,8 @@ impl LlmClient {
                     on_delta(&completion.content);
                 }
                 return Ok(StreamOutcome {
-                    cut_off: completion.finish_reason.is_none(),
                     content: completion.content,
-                    finish_reason: completion.finish_reason,
+                    finish: completion.finish,
                     usage: completion.usage,
                 });
             }
@@ -275,30 +293,21 @@ where
                     on_delta(&text);
                     answer.content.push_str(&text);
                 }
-                StreamEvent::Finish(reason) => {
-                    if reason.is_some() {
-                        answer.finish_reason = reason;
-                    }
-                }
+                StreamEvent::Finish(finish) => answer.finish = finish,
                 StreamEvent::Usage(usage) => answer.usage = Some(usage),
                 StreamEvent::Error(message) => return broken(answer, classify(400, message)),
-                StreamEvent::Done => return Ok(ended(answer)),
+                StreamEvent::Done => return Ok(answer),
             }
         }
+        // `[DONE]` or the end of the body: without any `finish_reason` the answer stays `Finish::CutOff`.
         if body_ended {
-            return Ok(ended(answer));
+            return Ok(answer);
         }
     }
 }
 
-/// The stream ended normally (`[DONE]` or the end of the body): without a `finish_reason` it may be cut off.
-fn ended(mut answer: StreamOutcome) -> StreamOutcome {
-    answer.cut_off = answer.finish_reason.is_none();
-    answer
-}
-
 /// The stream failed with `error`: before any text that is the result; after some text, the partial answer
-/// is kept and marked as cut off, and the error is logged here since the caller only sees `cut_off`.
+/// is kept and marked as [`Finish::CutOff`], and the error is logged here since the caller only sees that.
 fn broken(mut answer: StreamOutcome, error: LlmError) -> Result<StreamOutcome, LlmError> {
     if answer.content.is_empty() {
         return Err(error);
@@ -307,7 +316,7 @@ fn broken(mut answer: StreamOutcome, error: LlmError) -> Result<StreamOutcome, L
         "streamed answer cut off after {} bytes: {error}",
         answer.content.len()
     );
-    answer.cut_off = true;
+    answer.finish = Finish::CutOff;
     Ok(answer)
 }
 
@@ -325,7 +334,7 @@ pub(crate) fn parse_answer(status: u16, body: &[u8]) -> Result<Completion, LlmEr
         .ok_or_else(|| LlmError::BadResponse("no choices in the answer".into()))?;
     Ok(Completion {
         content: choice.message.and_then(|m| m.content).unwrap_or_default(),
-        finish_reason: choice.finish_reason,
+        finish: Finish::from_optional(choice.finish_reason.as_deref()),
         usage: parsed.usage,
     })
 }
@@ -350,8 +359,26 @@ mod tests {
         let body = br#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
         let c = parse_answer(200, body).unwrap();
         assert_eq!(c.content, "Hi!");
-        assert_eq!(c.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(c.finish, Finish::Stop);
         assert_eq!(c.usage.unwrap().prompt_tokens, 12);
+    }
+
+    #[test]
+    fn each_finish_reason_is_read_into_a_typed_finish() {
+        let answer = |reason: &str| {
+            format!(r#"{{"choices":[{{"message":{{"content":"x"}},"finish_reason":{reason}}}]}}"#)
+        };
+        let finish = |reason: &str| parse_answer(200, answer(reason).as_bytes()).unwrap().finish;
+
+        assert_eq!(finish(r#""stop""#), Finish::Stop);
+        assert_eq!(finish(r#""length""#), Finish::Length);
+        assert_eq!(finish(r#""content_filter""#), Finish::ContentFilter);
+        assert_eq!(
+            finish(r#""tool_calls""#),
+            Finish::Stop,
+            "complete as far as the bot can tell"
+        );
+        assert_eq!(finish("null"), Finish::CutOff);
     }
 
     #[test]
@@ -434,6 +461,32 @@ mod stream_tests {
         ])
     }
 
+    /// The normal answer's events over HTTP/1.1 with `Connection: close` and neither `Content-Length` nor
+    /// chunked encoding: the body is everything until the server closes the connection (RFC 9112 §6.3, the
+    /// last rule), as some proxies and small servers send it.
+    async fn close_delimited() -> HttpResponse {
+        let mut response = paced(vec![
+            chunk(json!({"content": "Hel"}), None).into_bytes(),
+            chunk(json!({"content": "lo"}), None).into_bytes(),
+            format!("{}data: [DONE]\n\n", chunk(json!({}), Some("stop"))).into_bytes(),
+        ]);
+        response.head_mut().no_chunking(true);
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        response
+    }
+
+    /// Text, then a final chunk with the `finish_reason` in the path (`length`, `content_filter`), then
+    /// `[DONE]`, as OpenAI ends an answer it cut or filtered.
+    async fn finished(reason: web::Path<String>) -> HttpResponse {
+        paced(vec![
+            chunk(json!({"content": "so much to say"}), None).into_bytes(),
+            chunk(json!({}), Some(reason.as_str())).into_bytes(),
+            b"data: [DONE]\n\n".to_vec(),
+        ])
+    }
+
     /// Text, then the body just ends: no `finish_reason`, no `[DONE]`.
     async fn unfinished() -> HttpResponse {
         paced(vec![
@@ -512,6 +565,8 @@ mod stream_tests {
                 App::new()
                     .route(&at("normal"), web::post().to(normal))
                     .route(&at("unfinished"), web::post().to(unfinished))
+                    .route(&at("close-delimited"), web::post().to(close_delimited))
+                    .route(&at("finish-{reason}"), web::post().to(finished))
                     .route(
                         &at("hang-after-headers"),
                         web::post().to(hang_after_headers),
@@ -582,9 +637,35 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["Hel", "lo é ", "😀!"]);
         assert_eq!(outcome.content, "Hello é 😀!");
-        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.finish, Finish::Stop);
         assert_eq!(outcome.usage, None);
-        assert!(!outcome.cut_off);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_body_that_ends_when_the_server_closes_the_connection_is_read_to_its_end() {
+        let server = Server::start();
+
+        let (result, deltas) = stream(&server, "close-delimited", GENEROUS, GENEROUS).await;
+
+        let outcome = result.unwrap();
+        assert_eq!(deltas, vec!["Hel", "lo"]);
+        assert_eq!(outcome.content, "Hello");
+        assert_eq!(outcome.finish, Finish::Stop);
+        server.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_stream_ended_by_the_length_limit_or_the_content_filter_says_so() {
+        let server = Server::start();
+
+        let (length, _) = stream(&server, "finish-length", GENEROUS, GENEROUS).await;
+        let (filtered, _) = stream(&server, "finish-content_filter", GENEROUS, GENEROUS).await;
+
+        let length = length.unwrap();
+        assert_eq!(length.content, "so much to say");
+        assert_eq!(length.finish, Finish::Length);
+        assert_eq!(filtered.unwrap().finish, Finish::ContentFilter);
         server.stop().await;
     }
 
@@ -597,8 +678,7 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas.concat(), "half an answer");
         assert_eq!(outcome.content, "half an answer");
-        assert_eq!(outcome.finish_reason, None);
-        assert!(outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::CutOff);
         server.stop().await;
     }
 
@@ -681,7 +761,7 @@ mod stream_tests {
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["partial"]);
         assert_eq!(outcome.content, "partial");
-        assert!(outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::CutOff);
         server.stop().await;
     }
 
@@ -693,9 +773,8 @@ mod stream_tests {
 
         let outcome = result.unwrap();
         assert_eq!(deltas, vec!["all at once"]);
-        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.finish, Finish::Stop);
         assert_eq!(outcome.usage.map(|u| u.completion_tokens), Some(3));
-        assert!(!outcome.cut_off);
         server.stop().await;
     }
 
@@ -715,7 +794,7 @@ mod stream_tests {
         .unwrap();
 
         assert_eq!(outcome.content, "so far");
-        assert!(outcome.cut_off);
+        assert_eq!(outcome.finish, Finish::CutOff);
         let mut body = futures_util::stream::iter(vec![Err::<Vec<u8>, _>("connection reset")]);
         let result = read_stream(&mut body, GENEROUS, &mut |_: &str| {}).await;
         assert!(

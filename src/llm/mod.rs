@@ -2,6 +2,7 @@
 //! Knows nothing of actors.
 
 pub mod client;
+pub mod close_delimited;
 pub mod error;
 pub mod reasoning;
 pub mod sse;
@@ -10,4 +11,4 @@ pub mod types;
 pub use client::LlmClient;
 pub use error::LlmError;
 pub use sse::{SseDecoder, StreamEvent};
-pub use types::{ChatMessage, Completion, ModelInfo, Role, StreamOutcome, Usage};
+pub use types::{ChatMessage, Completion, Finish, ModelInfo, Role, StreamOutcome, Usage};

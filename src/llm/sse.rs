@@ -8,7 +8,7 @@
 //! optional space after the colon; a blank line dispatches the event. `id:` and `retry:` are ignored, and so is
 //! `event:` except `event: error`.
 
-use super::types::Usage;
+use super::types::{Finish, Usage};
 use serde::Deserialize;
 
 /// Largest event we hold in memory. A chat-completion chunk is a few hundred bytes; anything near this is a
@@ -23,9 +23,9 @@ const MAX_ERROR_TEXT_CHARS: usize = 300;
 pub enum StreamEvent {
     /// More answer text (never empty).
     Delta(String),
-    /// A choice's `finish_reason` (`stop`, `length`, …). Only emitted when the server sets one, so it is
-    /// `Some` in practice.
-    Finish(Option<String>),
+    /// A choice's `finish_reason` (`stop`, `length`, `content_filter`, …), when the server sets one (so never
+    /// [`Finish::CutOff`]).
+    Finish(Finish),
     /// Token counts, when a chunk carries them (OpenAI with `stream_options`; never aichat).
     Usage(Usage),
     /// An error reported inside the stream (`{"error":{"message":…}}`, `event: error`), or a chunk we could
@@ -269,7 +269,7 @@ fn interpret(data: &str, error_event: bool, events: &mut Vec<StreamEvent>) {
             }
         }
         if let Some(reason) = choice.finish_reason {
-            events.push(StreamEvent::Finish(Some(reason)));
+            events.push(StreamEvent::Finish(Finish::from_reason(&reason)));
         }
     }
     if let Some(usage) = chunk
@@ -342,7 +342,7 @@ mod tests {
             StreamEvent::Delta("😀 and ".into()),
             StreamEvent::Delta("日本".into()),
             StreamEvent::Delta("語 é\n".into()),
-            StreamEvent::Finish(Some("stop".into())),
+            StreamEvent::Finish(Finish::Stop),
             StreamEvent::Done,
         ]
     }
@@ -638,12 +638,34 @@ mod tests {
             decode(stream.as_bytes()),
             vec![
                 StreamEvent::Delta("hi".into()),
-                StreamEvent::Finish(Some("length".into())),
+                StreamEvent::Finish(Finish::Length),
                 StreamEvent::Usage(Usage {
                     prompt_tokens: 12,
                     completion_tokens: 3
                 }),
                 StreamEvent::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn each_finish_reason_is_read_into_a_typed_finish() {
+        let stream = concat!(
+            r#"data: {"choices":[{"delta":{},"finish_reason":"length"}]}"#,
+            "\n\n",
+            r#"data: {"choices":[{"delta":{},"finish_reason":"content_filter"}]}"#,
+            "\n\n",
+            r#"data: {"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+            "\n\n",
+            r#"data: {"choices":[{"delta":{},"finish_reason":null}]}"#,
+            "\n\n",
+        );
+        assert_eq!(
+            decode(stream.as_bytes()),
+            vec![
+                StreamEvent::Finish(Finish::Length),
+                StreamEvent::Finish(Finish::ContentFilter),
+                StreamEvent::Finish(Finish::Stop),
             ]
         );
     }

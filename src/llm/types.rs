@@ -90,11 +90,44 @@ pub(crate) enum ErrorDetail {
     Text(String),
 }
 
+/// How an answer ended: the server's `finish_reason`, read once where the answer is parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Finish {
+    /// `stop`: the model ended its answer itself. Also any reason this bot does not act on (`tool_calls`,
+    /// `function_call`, a server's own words): the answer is complete as far as the bot can tell.
+    Stop,
+    /// `length`: the answer reached the model's output-token limit and was cut there.
+    Length,
+    /// `content_filter`: the server's content filter stopped (or emptied) the answer.
+    ContentFilter,
+    /// The answer may be incomplete: it ended without any `finish_reason` (aichat ends an upstream failure
+    /// mid-answer like a normal end), or the stream broke or reported an error after some text had arrived.
+    #[default]
+    CutOff,
+}
+
+impl Finish {
+    /// A `finish_reason` the server sent.
+    pub fn from_reason(reason: &str) -> Finish {
+        match reason {
+            "length" => Finish::Length,
+            "content_filter" => Finish::ContentFilter,
+            _ => Finish::Stop,
+        }
+    }
+
+    /// A `finish_reason` that may be missing (missing is [`Finish::CutOff`]).
+    pub fn from_optional(reason: Option<&str>) -> Finish {
+        reason.map_or(Finish::CutOff, Finish::from_reason)
+    }
+}
+
 /// One finished answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
     pub content: String,
-    pub finish_reason: Option<String>,
+    /// How it ended ([`Finish::CutOff`] when the answer carried no `finish_reason`).
+    pub finish: Finish,
     /// As reported by the server; aichat reports zeros when it does not know.
     pub usage: Option<Usage>,
 }
@@ -104,13 +137,10 @@ pub struct Completion {
 pub struct StreamOutcome {
     /// Every delta, joined.
     pub content: String,
-    /// The last `finish_reason` the server sent (`stop`, `length`, …).
-    pub finish_reason: Option<String>,
+    /// How it ended: the last `finish_reason` the server sent, or [`Finish::CutOff`] (see there).
+    pub finish: Finish,
     /// Only when the server sends it (never aichat in streams).
     pub usage: Option<Usage>,
-    /// The answer may be incomplete: the stream ended without any `finish_reason` (aichat ends an upstream
-    /// failure mid-answer like a normal end), or it broke or reported an error after some text had arrived.
-    pub cut_off: bool,
 }
 
 /// `GET /v1/models`.

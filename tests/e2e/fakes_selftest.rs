@@ -1144,6 +1144,95 @@ async fn fakes_llm_streams_small_chunks_ending_with_a_stop_chunk_and_done() {
 }
 
 #[actix_web::test]
+async fn fakes_llm_ends_a_finished_answer_with_its_finish_reason_then_done() {
+    let llm = FakeLlm::start();
+    llm.push_once(Behaviour::Finished {
+        answer: "too long".into(),
+        finish_reason: "length".into(),
+    });
+    llm.push_once(Behaviour::Finished {
+        answer: "filtered".into(),
+        finish_reason: "content_filter".into(),
+    });
+    let mut body = chat_body("ignored");
+    body["stream"] = json!(true);
+
+    let (_, streamed) = post_llm(&llm, body, &[]).await;
+    let (_, whole) = post_llm(&llm, chat_body("ignored"), &[]).await;
+
+    let events: Vec<&str> = streamed.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.last(), Some(&"data: [DONE]"), "{streamed}");
+    let last: Value =
+        serde_json::from_str(events[events.len() - 2].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], json!("length"));
+    assert_eq!(last["choices"][0]["delta"], json!({}));
+    let whole: Value = serde_json::from_str(&whole).unwrap();
+    assert_eq!(
+        whole["choices"][0]["finish_reason"],
+        json!("content_filter")
+    );
+    assert_eq!(whole["choices"][0]["message"]["content"], json!("filtered"));
+}
+
+#[actix_web::test]
+async fn fakes_llm_can_end_a_stream_by_closing_the_connection_without_length_or_chunks() {
+    use std::io::{Read, Write};
+    let llm = FakeLlm::start();
+    llm.set_close_delimited(true);
+    llm.push_answer("whole answer");
+    let port = llm.port();
+    let body = json!({
+        "model": "default",
+        "stream": true,
+        "messages": [{"role": "user", "content": "hi"}],
+    })
+    .to_string();
+
+    // A raw HTTP/1.1 client, to see the bytes as they are on the wire (blocking, off the runtime
+    // that serves the fake).
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            tcp,
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        tcp.read_to_string(&mut raw).unwrap(); // returns only once the server closed the connection
+        raw
+    })
+    .await
+    .unwrap();
+
+    let (head, events) = raw.split_once("\r\n\r\n").unwrap();
+    let head = head.to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(
+        events.starts_with("data: {"),
+        "the events, unframed: {events}"
+    );
+    assert!(events.ends_with("data: [DONE]\n\n"), "{events}");
+    let text: String = events
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|e| {
+            e["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(text, "whole answer");
+}
+
+#[actix_web::test]
 async fn fakes_llm_uses_one_shot_answers_before_the_standing_behaviour() {
     let llm = FakeLlm::start();
     llm.set_behaviour(Behaviour::Status(

@@ -318,3 +318,64 @@ async fn cancel_after_an_answer_whose_delivery_failed_says_nothing_is_running() 
         "nothing runs in this chat any more"
     );
 }
+
+#[actix_web::test]
+async fn an_answer_whose_body_ends_when_the_server_closes_the_connection_arrives_whole() {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    let answer = format!("All of it: {}", words(40));
+    env.llm.set_close_delimited(true);
+    env.llm.set_behaviour(Behaviour::Fixed(answer.clone()));
+    env.llm.set_chunk_delay(Duration::from_millis(5));
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "everything please");
+    wait_shown(&env, ALLOWED_USER, "the whole answer", |texts| {
+        texts.iter().any(|t| t.contains("word39"))
+    })
+    .await;
+
+    assert_eq!(shown(&env, ALLOWED_USER), [answer], "no cut-off note");
+}
+
+#[actix_web::test]
+async fn an_answer_cut_by_the_length_limit_or_the_content_filter_says_so_and_the_note_stays_out_of_the_history(
+) {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    let finished = |answer: &str, finish_reason: &str| Behaviour::Finished {
+        answer: answer.into(),
+        finish_reason: finish_reason.into(),
+    };
+    env.llm.push_once(finished("A long story that", "length"));
+    env.llm
+        .push_once(finished("Something the", "content_filter"));
+    env.llm.push_once(finished("A complete answer.", "stop"));
+
+    let expected = [
+        "A long story that\n\n(The answer was cut off: it reached the model's length limit.)",
+        "Something the\n\n(The model server's content filter stopped this answer.)",
+        "A complete answer.",
+    ];
+
+    for (i, question) in ["tell a story", "say it", "and now?"].iter().enumerate() {
+        env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, question);
+        wait_shown(&env, ALLOWED_USER, expected[i], |texts| {
+            texts.len() == i + 1 && texts[i] == expected[i]
+        })
+        .await;
+    }
+
+    assert_eq!(shown(&env, ALLOWED_USER), expected);
+    env.telegram.push_text(ALLOWED_USER, ALLOWED_USER, "go on");
+    env.telegram.wait_for_messages(ALLOWED_USER, 4, T).await;
+    let next = env.llm.chat_requests().last().unwrap().to_string();
+    assert!(
+        next.contains("A long story that") && next.contains("Something the"),
+        "the answers are in the history: {next}"
+    );
+    assert!(
+        !next.contains("cut off") && !next.contains("content filter"),
+        "the notes are not: {next}"
+    );
+}

@@ -6,6 +6,10 @@
 //! and end with a `finish_reason: "stop"` chunk and `data: [DONE]` in the same write; non-streamed
 //! answers always carry `usage`. Tests steer answers with [`Behaviour`] and one-shot queues.
 //!
+//! Beyond aichat, for other servers the bot may sit behind: [`Behaviour::Finished`] ends an answer
+//! with another `finish_reason` (`length`, `content_filter`), as OpenAI does, and
+//! [`FakeLlm::set_close_delimited`] sends streams whose body ends when the connection closes.
+//!
 //! For benchmarks: [`FakeLlm::set_slow_prefix`] streams some answers slowly while the rest come
 //! at once, and [`FakeLlm::set_recording`] stops keeping every request body (only counts).
 
@@ -39,6 +43,14 @@ pub enum Behaviour {
     Echo,
     /// Always this answer.
     Fixed(String),
+    /// Always this answer, ended with this `finish_reason` instead of `stop` (OpenAI, llama.cpp and
+    /// vLLM send `length` when the answer hit the output-token limit, `content_filter` when a filter
+    /// stopped it; aichat always sends `stop`). Streams end like every stream here: a final chunk
+    /// with an empty delta and the reason, then `data: [DONE]`.
+    Finished {
+        answer: String,
+        finish_reason: String,
+    },
     /// Wait, then echo (or, for a summary request, summarize). For streams the wait comes before any
     /// header, as with aichat.
     Delay(Duration),
@@ -82,6 +94,8 @@ struct State {
     first_token_delay: Duration,
     /// A last user message starting with this text is streamed with this chunk delay instead.
     slow_prefix: Option<(String, Duration)>,
+    /// Streamed answers end by closing the connection (see [`FakeLlm::set_close_delimited`]).
+    close_delimited: bool,
     models: Vec<Value>,
     reject_unknown_models: bool,
     /// Whether `requests` and `authorizations` keep every request (see [`FakeLlm::set_recording`]).
@@ -143,6 +157,7 @@ impl FakeLlm {
                 chunk_delay: Duration::ZERO,
                 first_token_delay: Duration::ZERO,
                 slow_prefix: None,
+                close_delimited: false,
                 // aichat lists "default" first, then the configured models.
                 models: vec![model("default"), model("test-model")],
                 reject_unknown_models: false,
@@ -254,6 +269,13 @@ impl FakeLlm {
         lock(&self.shared.state).slow_prefix = Some((prefix.to_string(), chunk_delay));
     }
 
+    /// Streams every answer as HTTP/1.1 with `Connection: close` and neither `Content-Length` nor
+    /// `Transfer-Encoding`: the body is everything until the server closes the connection (RFC 9112
+    /// §6.3), as some proxies and small servers answer a stream. Non-streamed answers are unchanged.
+    pub fn set_close_delimited(&self, on: bool) {
+        lock(&self.shared.state).close_delimited = on;
+    }
+
     /// Whether every request body and `Authorization` header is kept for [`requests`](Self::requests)
     /// and [`authorizations`](Self::authorizations) (on by default). A long benchmark turns it off
     /// so the fake does not keep every prompt; [`request_count`](Self::request_count) and
@@ -347,7 +369,15 @@ async fn chat_completions(
         .map(str::to_string);
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let is_summary = parsed.as_ref().is_ok_and(is_summary_request);
-    let (api_key, behaviour, chunk_delay, first_token_delay, known_models, slow_prefix) = {
+    let (
+        api_key,
+        behaviour,
+        chunk_delay,
+        first_token_delay,
+        known_models,
+        slow_prefix,
+        close_delimited,
+    ) = {
         let mut st = lock(&shared.state);
         st.request_count += 1;
         if is_summary {
@@ -380,6 +410,7 @@ async fn chat_completions(
             st.first_token_delay,
             known_models,
             st.slow_prefix.clone(),
+            st.close_delimited,
         )
     };
     shared.changed.notify_waiters();
@@ -419,9 +450,17 @@ async fn chat_completions(
         let start: String = request.last_user.chars().take(60).collect();
         format!("summary of {lines} lines: {start}")
     };
+    let mut finish_reason = "stop".to_string();
     let answer = match behaviour {
         Behaviour::Echo => format!("echo: {}", request.last_user),
         Behaviour::Fixed(answer) => answer,
+        Behaviour::Finished {
+            answer,
+            finish_reason: reason,
+        } => {
+            finish_reason = reason;
+            answer
+        }
         Behaviour::Summarize => summarize(),
         // After the wait, the usual answer: a summary for a summary request, else the echo.
         Behaviour::Delay(delay) => {
@@ -460,7 +499,11 @@ async fn chat_completions(
         if !first_token_delay.is_zero() {
             tokio::time::sleep(first_token_delay).await;
         }
-        stream_answer(id, request.model, &answer, chunk_delay)
+        let ending = Ending {
+            finish_reason: &finish_reason,
+            close_delimited,
+        };
+        stream_answer(id, request.model, &answer, chunk_delay, &ending)
     } else {
         let prompt_tokens = estimate_tokens(request.prompt_chars);
         let completion_tokens = estimate_tokens(answer.chars().count());
@@ -473,7 +516,7 @@ async fn chat_completions(
                 "index": 0,
                 "message": { "role": "assistant", "content": answer },
                 "logprobs": null,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }],
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -554,9 +597,23 @@ fn validate(body: &Value) -> Result<Request, LlmError> {
     })
 }
 
+/// How a stream ends: its last chunk's `finish_reason`, and how its body ends.
+struct Ending<'a> {
+    finish_reason: &'a str,
+    /// No `Content-Length`, no chunked encoding, `Connection: close`: the body ends at the close.
+    close_delimited: bool,
+}
+
 /// SSE like aichat: content chunks (`finish_reason: null`), then one write holding the final
-/// chunk (empty delta, `finish_reason: "stop"`) and `data: [DONE]`. No `usage`.
-fn stream_answer(id: String, model: String, answer: &str, delay: Duration) -> HttpResponse {
+/// chunk (empty delta, `finish_reason` from `ending`: `stop` but for [`Behaviour::Finished`]) and
+/// `data: [DONE]`. No `usage`.
+fn stream_answer(
+    id: String,
+    model: String,
+    answer: &str,
+    delay: Duration,
+    ending: &Ending<'_>,
+) -> HttpResponse {
     let created = unix_now();
     let chars: Vec<char> = answer.chars().collect();
     let mut events: Vec<String> = chars
@@ -585,12 +642,12 @@ fn stream_answer(id: String, model: String, answer: &str, delay: Duration) -> Ht
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }],
+        "choices": [{ "index": 0, "delta": {}, "finish_reason": ending.finish_reason }],
     });
     events.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
     // Without a delay the whole stream is one write, as a fast server's answer would arrive (tests that do
     // not look at streaming then see the complete answer at once; the SSE parsing is the same).
-    if delay.is_zero() {
+    if delay.is_zero() && !ending.close_delimited {
         return HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
@@ -610,10 +667,19 @@ fn stream_answer(id: String, model: String, answer: &str, delay: Duration) -> Ht
             ))
         },
     );
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
-        .streaming(stream)
+        .streaming(stream);
+    if ending.close_delimited {
+        // actix-web then writes neither `transfer-encoding` nor `content-length`, writes
+        // `connection: close`, and closes the connection after the last event.
+        response.head_mut().no_chunking(true);
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    response
 }
 
 /// Whether a request body is the bot's request for a summary.
