@@ -27,7 +27,7 @@ use crate::queue::{
     ChatRef, FailOutcome, Job, JobKind, Lease, Notice, Priority, Queue, QueueError,
 };
 use crate::telegram::delivery::{send_plain, Delivery, PartRecorder};
-use crate::telegram::pacing::Pacer;
+use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::{BotApi, TelegramError};
 use crate::texts;
 use crate::tokens::TokenCounter;
@@ -312,11 +312,17 @@ impl JobRunner {
                 reply_to,
                 notice,
             } => {
+                let mut delivery = self.delivery(lease, *chat_id, *reply_to);
                 let text = match notice {
-                    Notice::AccessDenied { user_id } => texts::access_denied(*user_id),
+                    Notice::AccessDenied { user_id } => {
+                        // Someone who may not use the bot waits behind everyone who may.
+                        delivery = delivery.with_class(Class::Courtesy);
+                        texts::access_denied(*user_id)
+                    }
                     Notice::TextOnly => texts::TEXT_ONLY.to_string(),
                 };
-                self.reply(lease, *chat_id, *reply_to, &text).await
+                delivery.finish_plain(&text).await?;
+                Ok(())
             }
             JobKind::Compress { chat_id, .. } => self.compress(lease, *chat_id).await,
         }

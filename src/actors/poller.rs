@@ -8,15 +8,18 @@ use crate::actors::supervision::{catch_panic, Backoff};
 use crate::commands::{self, Parsed};
 use crate::config::{AccessList, Config};
 use crate::health::Health;
-use crate::ids::UpdateId;
+use crate::ids::{UpdateId, UserId};
 use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, Notice, Priority, Queue, QueueError};
 use crate::telegram::types::{IncomingUpdate, Update};
 use crate::telegram::{BotApi, TelegramError};
 use crate::tokens;
 use actix::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Wait before retrying after a failed poll: doubles up to the cap.
 pub const POLL_RETRY_BASE: Duration = Duration::from_millis(500);
@@ -72,6 +75,8 @@ pub struct TelegramPoller {
     fatal: Recipient<Fatal>,
     /// Next `offset`: one past the highest update id queued. Kept across restarts of the actor.
     offset: Option<UpdateId>,
+    /// Strangers told "Access denied." lately (shared with the poll in flight, on this arbiter).
+    refusals: Rc<RefCell<Refusals>>,
     bot_username: Option<String>,
     backoff: Backoff,
     /// The first poll after start asks for no wait, so readiness is known at once.
@@ -89,6 +94,7 @@ impl TelegramPoller {
         metrics: Arc<Metrics>,
         fatal: Recipient<Fatal>,
     ) -> Self {
+        let refusals = Refusals::new(config.refusal_notice_interval);
         Self {
             api: BotApi::new(&config.telegram.api_url, &config.telegram.token)
                 .with_observer(metrics.telegram_observer()),
@@ -98,6 +104,7 @@ impl TelegramPoller {
             health,
             fatal,
             offset: None,
+            refusals: Rc::new(RefCell::new(refusals)),
             bot_username: None,
             backoff: Backoff::new(POLL_RETRY_BASE, POLL_RETRY_MAX),
             first_poll_done: false,
@@ -137,6 +144,7 @@ impl Handler<Poll> for TelegramPoller {
         let config = self.config.clone();
         let known_username = self.bot_username.clone();
         let offset = self.offset;
+        let refusals = self.refusals.clone();
         let wait = if self.first_poll_done {
             config.telegram.poll_timeout
         } else {
@@ -148,13 +156,18 @@ impl Handler<Poll> for TelegramPoller {
                 None => introduce(&api).await?,
             };
             let updates = api.get_updates(offset, wait).await?;
+            let now = Instant::now();
             let plan = plan_batch(
                 &updates,
                 &config.access,
                 Some(&bot_username),
                 config.background_threshold_tokens,
+                &refusals.borrow(),
+                now,
             );
             let queued = queue.enqueue_updates(&plan.jobs).await?;
+            // Only once queued: if queueing failed, the same updates come again and the strangers are told.
+            refusals.borrow_mut().remember(&plan.told, now);
             Ok::<_, PollError>(Polled {
                 bot_username,
                 next_offset: plan.next_offset,
@@ -271,24 +284,75 @@ async fn introduce(api: &BotApi) -> Result<String, TelegramError> {
     Ok(me.username.unwrap_or_default())
 }
 
-/// What to queue for a batch of updates, and the offset that confirms all of them.
+/// Strangers lately told "Access denied.", so that each is told once per `REFUSAL_NOTICE_INTERVAL`
+/// however many messages they send; the rest are only counted (`refused_quiet` in `/metrics`).
+#[derive(Debug)]
+pub struct Refusals {
+    interval: Duration,
+    told: HashMap<UserId, Instant>,
+}
+
+/// Above this many strangers remembered, those told longer ago than the interval are forgotten (keeps the map
+/// small under a flood of new accounts; forgetting one too early only costs one more notice).
+const REFUSALS_REMEMBERED: usize = 10_000;
+
+impl Refusals {
+    /// `interval` zero: every message of a stranger is answered.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            told: HashMap::new(),
+        }
+    }
+
+    /// Whether `user` may be told again at `now`, when `telling` are being told already (in this batch).
+    pub fn due(&self, user: UserId, now: Instant, telling: &[UserId]) -> bool {
+        self.interval.is_zero()
+            || (!telling.contains(&user)
+                && self
+                    .told
+                    .get(&user)
+                    .is_none_or(|at| now.saturating_duration_since(*at) >= self.interval))
+    }
+
+    /// `users` were told at `now` (their notices are queued).
+    pub fn remember(&mut self, users: &[UserId], now: Instant) {
+        if self.interval.is_zero() {
+            return;
+        }
+        for user in users {
+            self.told.insert(*user, now);
+        }
+        if self.told.len() > REFUSALS_REMEMBERED {
+            let interval = self.interval;
+            self.told
+                .retain(|_, at| now.saturating_duration_since(*at) < interval);
+        }
+    }
+}
+
+/// What to queue for a batch of raw updates, and the offset that confirms all of them.
 #[derive(Debug, Default)]
 pub struct BatchPlan {
     pub jobs: Vec<(UpdateId, Priority, Job)>,
     pub next_offset: Option<UpdateId>,
-    /// Updates confirmed without a job (kinds we ignore, malformed ones, other bots' commands).
-    pub ignored: usize,
-    /// One label per update, for the metrics: `text`, `command`, `non_text`, `refused`, `ignored`, `malformed`.
+    /// One label per update, for the metrics: `text`, `command`, `non_text`, `refused` (told "Access
+    /// denied."), `refused_quiet` (a stranger told lately), `ignored`, `malformed`.
     pub kinds: Vec<&'static str>,
+    /// The strangers this batch tells "Access denied." (to remember once the batch is queued).
+    pub told: Vec<UserId>,
 }
 
 /// Pure: turns updates into jobs. A malformed update is logged and skipped, never fatal; its id still
-/// advances the offset so Telegram stops sending it.
+/// advances the offset so Telegram stops sending it. A stranger is told "Access denied." only if
+/// `refusals` says it is due at `now` (and once per batch).
 pub fn plan_batch(
     updates: &[IncomingUpdate],
     access: &AccessList,
     bot_username: Option<&str>,
     background_threshold_tokens: usize,
+    refusals: &Refusals,
+    now: Instant,
 ) -> BatchPlan {
     let mut plan = BatchPlan::default();
     for incoming in updates {
@@ -300,44 +364,49 @@ pub fn plan_batch(
             IncomingUpdate::Parsed(update) => update,
             IncomingUpdate::Malformed { id, reason } => {
                 log::warn!("skipping a malformed update (id {id:?}): {reason}");
-                plan.ignored += 1;
                 plan.kinds.push("malformed");
                 continue;
             }
         };
         match job_for(update, access, bot_username, background_threshold_tokens) {
-            Some((priority, kind)) => {
-                plan.kinds.push(match &kind {
-                    JobKind::Chat { .. } => "text",
-                    JobKind::Command { .. } => "command",
-                    JobKind::Notice {
-                        notice: Notice::AccessDenied { .. },
-                        ..
-                    } => "refused",
-                    JobKind::Notice { .. } => "non_text",
-                    JobKind::Compress { .. } => "other",
-                });
+            Some((
+                _,
+                JobKind::Notice {
+                    notice: Notice::AccessDenied { user_id },
+                    ..
+                },
+                _,
+            )) if !refusals.due(user_id, now, &plan.told) => {
+                plan.kinds.push("refused_quiet");
+            }
+            Some((priority, kind, label)) => {
+                if let JobKind::Notice {
+                    notice: Notice::AccessDenied { user_id },
+                    ..
+                } = &kind
+                {
+                    plan.told.push(*user_id);
+                }
+                plan.kinds.push(label);
                 plan.jobs.push((
                     update.update_id,
                     priority,
                     Job::from_update(update.update_id, kind),
                 ));
             }
-            None => {
-                plan.ignored += 1;
-                plan.kinds.push("ignored");
-            }
+            None => plan.kinds.push("ignored"),
         }
     }
     plan
 }
 
+/// The job for one update, with its metrics label; `None`: nothing to do.
 fn job_for(
     update: &Update,
     access: &AccessList,
     bot_username: Option<&str>,
     background_threshold_tokens: usize,
-) -> Option<(Priority, JobKind)> {
+) -> Option<(Priority, JobKind, &'static str)> {
     let message = update.message.as_ref()?;
     // The service messages of a group's upgrade to a supergroup: nothing to answer.
     if message.migrate_to_chat_id.is_some() || message.migrate_from_chat_id.is_some() {
@@ -355,14 +424,16 @@ fn job_for(
     };
     if !access.allows(from.id) {
         log::info!("refused user {} in chat {}", from.id, chat.id);
-        // In groups, stay quiet rather than answer every stranger.
+        // In groups, stay quiet rather than answer every stranger. A notice waits behind the work of the bot's
+        // users (`low`), and is paced as a courtesy.
         return private.then_some((
-            Priority::High,
+            Priority::Low,
             JobKind::Notice {
                 chat_id: chat.id,
                 reply_to: Some(message.message_id),
                 notice: Notice::AccessDenied { user_id: from.id },
             },
+            "refused",
         ));
     }
     let Some(text) = message.text.as_ref() else {
@@ -373,6 +444,7 @@ fn job_for(
                 reply_to: Some(message.message_id),
                 notice: Notice::TextOnly,
             },
+            "non_text",
         ));
     };
     match commands::parse(text, bot_username) {
@@ -384,6 +456,7 @@ fn job_for(
                 message_id: message.message_id,
                 command,
             },
+            "command",
         )),
         Parsed::ForAnotherBot => None,
         Parsed::Text => {
@@ -400,6 +473,7 @@ fn job_for(
                     message_id: message.message_id,
                     text: text.clone(),
                 },
+                "text",
             ))
         }
     }
@@ -423,13 +497,30 @@ mod tests {
         values.into_iter().map(IncomingUpdate::from_value).collect()
     }
 
+    /// A batch planned with every stranger due a notice.
+    fn plan(
+        updates: &[IncomingUpdate],
+        access: &AccessList,
+        bot_username: Option<&str>,
+        background_threshold_tokens: usize,
+    ) -> BatchPlan {
+        plan_batch(
+            updates,
+            access,
+            bot_username,
+            background_threshold_tokens,
+            &Refusals::new(Duration::ZERO),
+            Instant::now(),
+        )
+    }
+
     fn only(ids: &[i64]) -> AccessList {
         AccessList::Only(ids.iter().map(|i| UserId(*i)).collect())
     }
 
     #[test]
     fn allowed_text_becomes_a_chat_job_and_confirms_the_batch() {
-        let plan = plan_batch(
+        let plan = plan(
             &incoming([text_update(5, 1, "hi"), text_update(6, 1, "/stats")]),
             &only(&[1]),
             Some("bot"),
@@ -450,7 +541,7 @@ mod tests {
 
     #[test]
     fn refused_users_get_only_a_notice() {
-        let plan = plan_batch(
+        let plan = plan(
             &incoming([text_update(5, 2, "hi")]),
             &only(&[1]),
             None,
@@ -468,7 +559,7 @@ mod tests {
     #[test]
     fn long_messages_go_to_the_default_queue() {
         let long = "word ".repeat(100);
-        let plan = plan_batch(
+        let plan = plan(
             &incoming([text_update(1, 1, &long)]),
             &AccessList::Everyone,
             None,
@@ -487,7 +578,7 @@ mod tests {
                 "from": {"id": 1, "is_bot": false, "first_name": "A"},
                 "chat": {"id": 1, "type": "private"}, "photo": [{"file_id": "x"}]}}),
         ]);
-        let plan = plan_batch(&raw, &AccessList::Everyone, None, 5000);
+        let plan = plan(&raw, &AccessList::Everyone, None, 5000);
         assert_eq!(plan.next_offset, Some(UpdateId(12)));
         assert_eq!(plan.jobs.len(), 1);
         assert!(matches!(
@@ -497,7 +588,13 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(plan.ignored, 3);
+        assert_eq!(
+            plan.kinds
+                .iter()
+                .filter(|k| ["malformed", "ignored"].contains(k))
+                .count(),
+            3
+        );
         assert_eq!(
             plan.kinds,
             ["malformed", "malformed", "malformed", "non_text"]
@@ -516,10 +613,9 @@ mod tests {
                 "chat": {"id": -1001180035764_i64, "title": "t", "type": "supergroup"},
                 "migrate_from_chat_id": -354277871}}),
         ]);
-        let plan = plan_batch(&raw, &AccessList::Everyone, None, 5000);
+        let plan = plan(&raw, &AccessList::Everyone, None, 5000);
         assert_eq!(plan.next_offset, Some(UpdateId(22)));
         assert!(plan.jobs.is_empty());
-        assert_eq!(plan.ignored, 2);
         assert_eq!(plan.kinds, ["ignored", "ignored"]);
     }
 
@@ -540,5 +636,64 @@ mod tests {
         assert!(hint_for(&webhook).contains("remove it with deleteWebhook"));
         assert!(hint_for(&other_poller).contains("another process is polling"));
         assert_eq!(hint_for(&server), "");
+    }
+
+    #[test]
+    fn a_stranger_is_told_once_per_interval_however_many_messages_they_send() {
+        let mut refusals = Refusals::new(Duration::from_secs(300));
+        let t0 = Instant::now();
+        let flood = incoming([
+            text_update(1, 2, "hi"),
+            text_update(2, 2, "hello?"),
+            text_update(3, 3, "me too"),
+            text_update(4, 1, "I may"),
+        ]);
+
+        let first = plan_batch(&flood, &only(&[1]), None, 5000, &refusals, t0);
+        refusals.remember(&first.told, t0);
+        let again = plan_batch(
+            &incoming([text_update(5, 2, "still there?")]),
+            &only(&[1]),
+            None,
+            5000,
+            &refusals,
+            t0 + Duration::from_secs(299),
+        );
+        let later = plan_batch(
+            &incoming([text_update(6, 2, "and now?")]),
+            &only(&[1]),
+            None,
+            5000,
+            &refusals,
+            t0 + Duration::from_secs(300),
+        );
+
+        assert_eq!(first.kinds, ["refused", "refused_quiet", "refused", "text"]);
+        assert_eq!(first.told, [UserId(2), UserId(3)]);
+        assert_eq!(first.jobs.len(), 3, "two notices and the allowed text");
+        assert_eq!(first.jobs[0].1, Priority::Low, "notices wait behind users");
+        assert_eq!(again.kinds, ["refused_quiet"]);
+        assert!(again.jobs.is_empty());
+        assert_eq!(again.next_offset, Some(UpdateId(6)), "still confirmed");
+        assert_eq!(later.kinds, ["refused"], "told again after the interval");
+    }
+
+    #[test]
+    fn an_interval_of_zero_answers_every_message_and_remembers_nobody() {
+        let mut refusals = Refusals::new(Duration::ZERO);
+        let now = Instant::now();
+        refusals.remember(&[UserId(2)], now);
+        assert!(refusals.due(UserId(2), now, &[UserId(2)]));
+        assert!(refusals.told.is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_new_strangers_is_forgotten_once_their_interval_is_over() {
+        let mut refusals = Refusals::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let many: Vec<UserId> = (0..REFUSALS_REMEMBERED as i64).map(UserId).collect();
+        refusals.remember(&many, t0);
+        refusals.remember(&[UserId(-1)], t0 + Duration::from_secs(61));
+        assert_eq!(refusals.told.len(), 1, "only the recent one is kept");
     }
 }

@@ -37,6 +37,9 @@ pub struct Delivery<'a, R: PartRecorder> {
     api: &'a BotApi,
     pacer: &'a Pacer,
     recorder: R,
+    /// The pacing class of every new message, when not the default (the first message of an answer is
+    /// [`Class::First`], the others [`Class::Urgent`]).
+    class: Option<Class>,
     chat: ChatId,
     reply_to: Option<MessageId>,
     /// In order: each message's id and the text it shows (`None`: sent by an earlier attempt, text unknown).
@@ -59,10 +62,17 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             api,
             pacer,
             recorder,
+            class: None,
             chat,
             reply_to,
             shown,
         }
+    }
+
+    /// Paces every new message of this delivery as `class` (e.g. [`Class::Courtesy`] for a stranger).
+    pub fn with_class(mut self, class: Class) -> Self {
+        self.class = Some(class);
+        self
     }
 
     /// While the answer streams: makes the messages show `text` (plain) as far as pacing allows now. A new
@@ -140,10 +150,10 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
     async fn send(&mut self, index: usize, text: String, html: bool) -> Result<(), TelegramError> {
         let reply_to = self.reply_to.filter(|_| index == 0);
         // The first message of an answer is what the user is waiting for.
-        let class = if self.shown.is_empty() {
-            Class::First
-        } else {
-            Class::Urgent
+        let class = match self.class {
+            Some(class) => class,
+            None if self.shown.is_empty() => Class::First,
+            None => Class::Urgent,
         };
         let sent = match send_paced_as(
             self.api,

@@ -11,7 +11,8 @@
 //!   everything else; [`Class::Urgent`] (other new messages, final edits) waits for its turn; [`Class::Progress`]
 //!   (intermediate streaming edits) only goes when the bucket has a reserve left and the chat's edit interval has
 //!   passed, and is otherwise skipped — the next edit carries all the text anyway. So first messages and final
-//!   edits go before intermediate edits when the budget is tight;
+//!   edits go before intermediate edits when the budget is tight. A fourth, [`Class::Courtesy`] (replies to
+//!   people who may not use the bot), must go but only into the same spare room, and waits for it;
 //! - a 429's `retry_after` holds that chat (or everything, for a global flood wait).
 //!
 //! Plain synchronisation (a std mutex held for microseconds), no actors: usable from every worker arbiter.
@@ -30,6 +31,10 @@ pub enum Class {
     Urgent,
     /// An intermediate edit while an answer streams: skipped when there is no room for it.
     Progress,
+    /// A courtesy to someone who may not use the bot ("Access denied."): must happen, but only in the room
+    /// progress edits may use, and only while no user of the bot is waiting; it waits for that room. So
+    /// strangers never take the budget the bot's users need.
+    Courtesy,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,8 @@ struct ChatState {
 const WINDOW: Duration = Duration::from_millis(1100);
 /// After a first message had to wait, other urgent calls hold back this long (and look again).
 const FIRST_PRIORITY: Duration = Duration::from_millis(50);
+/// A courtesy call with no room looks again this often (it is not urgent; a user of the bot may be waiting).
+const COURTESY_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct State {
@@ -142,7 +149,9 @@ impl Pacer {
         }
         if now < st.held_until {
             return match class {
-                Class::First | Class::Urgent => Decision::Wait(st.held_until - now),
+                Class::First | Class::Urgent | Class::Courtesy => {
+                    Decision::Wait(st.held_until - now)
+                }
                 Class::Progress => Decision::Skip,
             };
         }
@@ -157,6 +166,15 @@ impl Pacer {
             next_progress: now,
             last_used: now,
         });
+        // The room progress edits and courtesy calls may use: the budget less the reserve for urgent calls.
+        // The budget is small: the float product is exact enough.
+        let room = if s.global_rate == 0 {
+            usize::MAX
+        } else {
+            (s.global_rate as f64 * (1.0 - s.progress_reserve)) as usize
+        };
+        let urgent_pending =
+            urgent_waited.is_some_and(|t| now.saturating_duration_since(t) < WINDOW);
         match class {
             Class::First | Class::Urgent => {
                 if now < chat_state.next_call {
@@ -178,14 +196,6 @@ impl Pacer {
                 chat_state.next_call = now + s.chat_gap;
             }
             Class::Progress => {
-                // The budget is small: the float product is exact enough.
-                let room = if s.global_rate == 0 {
-                    usize::MAX
-                } else {
-                    (s.global_rate as f64 * (1.0 - s.progress_reserve)) as usize
-                };
-                let urgent_pending =
-                    urgent_waited.is_some_and(|t| now.saturating_duration_since(t) < WINDOW);
                 if now < chat_state.next_call
                     || now < chat_state.next_progress
                     || used >= room
@@ -195,6 +205,15 @@ impl Pacer {
                 }
                 chat_state.next_call = now + s.chat_gap;
                 chat_state.next_progress = now + s.edit_interval;
+            }
+            Class::Courtesy => {
+                if now < chat_state.next_call {
+                    return Decision::Wait(chat_state.next_call - now);
+                }
+                if used >= room || urgent_pending || first_pending {
+                    return Decision::Wait(COURTESY_RETRY);
+                }
+                chat_state.next_call = now + s.chat_gap;
             }
         }
         chat_state.last_used = now;
@@ -207,7 +226,7 @@ impl Pacer {
         self.wait_turn(chat, Class::Urgent).await;
     }
 
-    /// Waits until a call of `class` (First or Urgent) to `chat` may go (and books it).
+    /// Waits until a call of `class` (First, Urgent or Courtesy) to `chat` may go (and books it).
     pub async fn wait_turn(&self, chat: ChatId, class: Class) {
         loop {
             match self.decide(chat, class, Instant::now()) {
@@ -398,6 +417,46 @@ mod tests {
         assert_eq!(
             p.decide(ChatId(3), Class::Progress, Instant::now()),
             Decision::Skip
+        );
+    }
+
+    #[test]
+    fn a_courtesy_call_waits_for_the_spare_room_and_never_before_a_user_of_the_bot() {
+        let p = pacer(10);
+        let t0 = Instant::now();
+        // 6 of 10 calls used: the spare room (60 %) is full; a courtesy call waits, an urgent one goes.
+        for chat in 0..6 {
+            assert_eq!(p.decide(ChatId(chat), Class::Urgent, t0), Decision::Go);
+        }
+        assert_eq!(
+            p.decide(ChatId(100), Class::Courtesy, t0),
+            Decision::Wait(COURTESY_RETRY)
+        );
+        assert_eq!(p.decide(ChatId(7), Class::First, t0), Decision::Go);
+        // A window later the room is back.
+        let later = t0 + WINDOW;
+        assert_eq!(p.decide(ChatId(100), Class::Courtesy, later), Decision::Go);
+        // A first message that had to wait holds courtesy calls back.
+        let full = later + Duration::from_millis(1);
+        for chat in 200..210 {
+            let _ = p.decide(ChatId(chat), Class::Urgent, full);
+        }
+        assert!(matches!(
+            p.decide(ChatId(300), Class::First, full + Duration::from_millis(500)),
+            Decision::Wait(_)
+        ));
+        // The window's calls have expired, but a user of the bot waited less than a window ago.
+        assert_eq!(
+            p.decide(
+                ChatId(101),
+                Class::Courtesy,
+                full + WINDOW + Duration::from_millis(1)
+            ),
+            Decision::Wait(COURTESY_RETRY),
+        );
+        assert_eq!(
+            p.decide(ChatId(101), Class::Courtesy, full + 2 * WINDOW),
+            Decision::Go
         );
     }
 }

@@ -84,7 +84,8 @@ async fn a_slow_model_shows_typing_until_its_first_words() {
 
 #[actix_web::test]
 async fn a_refused_user_gets_access_denied_with_their_id_and_nothing_reaches_the_llm() {
-    let env = TestEnv::start();
+    // Every message of the stranger is answered (the once-per-interval rule has its own test).
+    let env = TestEnv::start().with("REFUSAL_NOTICE_INTERVAL", "0");
     let _bot = env.spawn_bot().await;
     let stranger = 2002;
 

@@ -315,3 +315,75 @@ async fn metrics_parse_as_prometheus_text_and_move_as_a_job_runs() {
         "queue depths are exported"
     );
 }
+
+/// 30 strangers send 10 messages each while an allowed user asks something: each stranger is told once, the
+/// rest is only counted, Telegram never answers 429, and the allowed user's answer does not wait behind the
+/// refusals.
+#[actix_web::test]
+async fn a_flood_of_strangers_is_told_once_each_and_never_delays_the_bots_users() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    env.telegram.set_rate_limits(true);
+    let strangers: Vec<i64> = (0..30).map(|i| 5000 + i).collect();
+
+    for round in 0..10 {
+        for &stranger in &strangers {
+            env.telegram
+                .push_text(stranger, stranger, &format!("let me in {round}"));
+        }
+    }
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "am I first?");
+    let answer = env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+    env.telegram
+        .wait_until("a refusal for every stranger", T, |tg| {
+            strangers.iter().all(|s| tg.count_to(*s) >= 1)
+        })
+        .await;
+    env.telegram.wait_for_confirmation(T).await;
+    // Anything still coming would arrive within a few pacing windows.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    for &stranger in &strangers {
+        let told = env.telegram.messages_to(stranger);
+        assert_eq!(told.len(), 1, "stranger {stranger}: {told:?}");
+        assert!(
+            told[0].text.starts_with("Access denied."),
+            "{}",
+            told[0].text
+        );
+    }
+    assert_eq!(env.telegram.rate_limited_count(), 0, "no 429");
+    let last_refusal = strangers
+        .iter()
+        .flat_map(|s| env.telegram.messages_to(*s))
+        .map(|m| m.at)
+        .max()
+        .unwrap();
+    assert!(
+        answer[0].at < last_refusal,
+        "the allowed user's answer went before the refusals were done"
+    );
+    let metrics = scrape(&bot).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "aichat_bot_updates_received_total",
+            &[("kind", "refused")]
+        ),
+        30.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "aichat_bot_updates_received_total",
+            &[("kind", "refused_quiet")]
+        ),
+        270.0
+    );
+    assert_eq!(
+        env.llm.request_count(),
+        1,
+        "only the allowed user's question"
+    );
+}
