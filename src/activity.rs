@@ -62,6 +62,7 @@ pub fn kind_label(kind: &JobKind) -> &'static str {
         JobKind::Command { .. } => "command",
         JobKind::Notice { .. } => "notice",
         JobKind::Compress { .. } => "compress",
+        JobKind::Migrate { .. } => "migrate",
     }
 }
 

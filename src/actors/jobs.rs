@@ -13,7 +13,8 @@ use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Co
 use crate::actors::generations::Generations;
 use crate::actors::session_manager::{
     BeginTurn, ClearHistory, DropLastAnswer, FinishTurn, GetContextUsage, GetStats,
-    GetSystemPrompt, MarkBlocked, SessionError, SessionManager, SetSystemPrompt, TurnContext,
+    GetSystemPrompt, MarkBlocked, MigrateChat, SessionError, SessionManager, SetSystemPrompt,
+    TurnContext,
 };
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
@@ -299,14 +300,18 @@ impl JobRunner {
                         messages.len()
                     );
                 }
-                self.chat_turn(lease, chat.clone(), messages).await
+                let chat = self.current_chat(chat).await?;
+                self.chat_turn(lease, chat, messages).await
             }
             JobKind::Command {
                 chat,
                 message_id,
                 command,
                 ..
-            } => self.command(lease, chat, *message_id, command).await,
+            } => {
+                let chat = self.current_chat(chat).await?;
+                self.command(lease, &chat, *message_id, command).await
+            }
             JobKind::Notice {
                 chat_id,
                 reply_to,
@@ -325,7 +330,37 @@ impl JobRunner {
                 Ok(())
             }
             JobKind::Compress { chat_id, .. } => self.compress(lease, *chat_id).await,
+            JobKind::Migrate { from, to } => self.migrate(*from, *to).await,
         }
+    }
+
+    /// The group `from` became the supergroup `to`: its conversation and settings move (SQLite), and its jobs
+    /// still queued will run in `to` (Redis). Idempotent: Telegram tells it twice (a service message in each
+    /// chat), and a job may learn it from an answer too.
+    async fn migrate(&self, from: ChatId, to: ChatId) -> Result<(), JobError> {
+        // Redis first: a turn of the group that cannot store its answer any more looks there (see `chat_turn`).
+        self.queue.record_migration(from, to).await?;
+        let moved = self.sessions.send(MigrateChat { from, to }).await??;
+        if moved {
+            log::info!("chat {from} became the supergroup {to}: its conversation follows");
+        }
+        Ok(())
+    }
+
+    /// The chat a job of `chat` runs in: a basic group that became a supergroup is followed there (only basic
+    /// groups become supergroups, so other chats cost no lookup).
+    async fn current_chat(&self, chat: &ChatRef) -> Result<ChatRef, JobError> {
+        if chat.kind != "group" {
+            return Ok(chat.clone());
+        }
+        Ok(match self.queue.migrated(chat.id).await? {
+            Some(to) => ChatRef {
+                id: to,
+                kind: "supergroup".into(),
+                title: chat.title.clone(),
+            },
+            None => chat.clone(),
+        })
     }
 
     /// A user's message(s), top-down: begin the turn → generate (streamed into the chat) → save the answer →
@@ -338,6 +373,7 @@ impl JobRunner {
         messages: Vec<(MessageId, String)>,
     ) -> Result<(), JobError> {
         let chat_id = chat.id;
+        let chat_kind = chat.kind.clone();
         let model = self.llm.model();
         let reply_to = messages.first().map(|(id, _)| *id);
         // The window is in the server's tokens; the database counts ours.
@@ -370,15 +406,24 @@ impl JobRunner {
             }
         };
         let first = delivery.finish(&shown).await?;
-        let context_tokens = self
-            .turns
-            .finish(FinishTurn {
-                chat_id,
-                content: texts::answer_for_history(&shown),
-                telegram_message_id: first,
-                usage,
-            })
-            .await??;
+        // Where the answer went: the supergroup, if the group became one on the way (the conversation moved).
+        let chat_id = delivery.chat();
+        let finish = |chat_id| FinishTurn {
+            chat_id,
+            content: texts::answer_for_history(&shown),
+            telegram_message_id: first,
+            usage,
+        };
+        let (chat_id, context_tokens) = match self.turns.finish(finish(chat_id)).await? {
+            Ok(tokens) => (chat_id, tokens),
+            // The group became a supergroup while this turn ran, and its conversation moved without this
+            // answer (there is no chat to store it in now): the answer follows.
+            Err(e) if chat_kind == "group" => match self.queue.migrated(chat_id).await? {
+                Some(to) => (to, self.turns.finish(finish(to)).await??),
+                None => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
         self.queue_compression_if_due(chat_id, context_tokens).await;
         Ok(())
     }
@@ -649,7 +694,7 @@ impl JobRunner {
             reply_to,
             lease.progress.delivered(),
             LeaseRecorder {
-                queue: &self.queue,
+                runner: self,
                 lease,
             },
         )
@@ -680,15 +725,27 @@ impl JobRunner {
     }
 }
 
-/// Records each delivered message of a job's answer with its lease, so a retried attempt continues them.
+/// Records each delivered message of a job's answer with its lease, so a retried attempt continues them; and
+/// moves the conversation when the delivery learns that its group became a supergroup.
 pub struct LeaseRecorder<'a> {
-    queue: &'a Queue,
+    runner: &'a JobRunner,
     lease: &'a Lease,
 }
 
 impl PartRecorder for LeaseRecorder<'_> {
+    async fn moved(&self, from: ChatId, to: ChatId) {
+        if let Err(e) = self.runner.migrate(from, to).await {
+            log::warn!("chat {from} became the supergroup {to}, but its conversation could not follow: {e}");
+        }
+    }
+
     async fn record(&self, index: usize, message_id: MessageId) {
-        if let Err(e) = self.queue.record_part(self.lease, index, message_id).await {
+        if let Err(e) = self
+            .runner
+            .queue
+            .record_part(self.lease, index, message_id)
+            .await
+        {
             // Not fatal: the message is out. Only a crash before the job ends could now send it twice.
             log::warn!(
                 "job {}: could not record delivered part {index}: {e}",
@@ -725,6 +782,6 @@ fn reply_target(job: &Job) -> Option<MessageId> {
     match &job.kind {
         JobKind::Chat { message_id, .. } | JobKind::Command { message_id, .. } => Some(*message_id),
         JobKind::Notice { reply_to, .. } => *reply_to,
-        JobKind::Compress { .. } => None,
+        JobKind::Compress { .. } | JobKind::Migrate { .. } => None,
     }
 }

@@ -408,9 +408,15 @@ fn job_for(
     background_threshold_tokens: usize,
 ) -> Option<(Priority, JobKind, &'static str)> {
     let message = update.message.as_ref()?;
-    // The service messages of a group's upgrade to a supergroup: nothing to answer.
-    if message.migrate_to_chat_id.is_some() || message.migrate_from_chat_id.is_some() {
-        return None;
+    // The service messages of a group's upgrade to a supergroup (one in each chat; Telegram writes them, so
+    // no allow-list applies): the conversation follows the group to its new id.
+    let migration = match (message.migrate_to_chat_id, message.migrate_from_chat_id) {
+        (Some(to), _) => Some((message.chat.id, to)),
+        (None, Some(from)) => Some((from, message.chat.id)),
+        (None, None) => None,
+    };
+    if let Some((from, to)) = migration {
+        return Some((Priority::High, JobKind::Migrate { from, to }, "migration"));
     }
     let from = message.from.as_ref()?;
     if from.is_bot {
@@ -483,7 +489,7 @@ fn job_for(
 mod tests {
     use super::*;
     use crate::commands::BotCommand;
-    use crate::ids::UserId;
+    use crate::ids::{ChatId, UserId};
     use serde_json::json;
 
     fn text_update(id: i64, user: i64, text: &str) -> serde_json::Value {
@@ -602,7 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn the_service_messages_of_a_group_upgrade_are_confirmed_without_jobs() {
+    fn the_service_messages_of_a_group_upgrade_move_its_conversation_to_the_supergroup() {
         let raw = incoming([
             json!({"update_id": 20, "message": {"message_id": 192, "date": 0,
                 "from": {"id": 1, "is_bot": false, "first_name": "A"},
@@ -613,10 +619,22 @@ mod tests {
                 "chat": {"id": -1001180035764_i64, "title": "t", "type": "supergroup"},
                 "migrate_from_chat_id": -354277871}}),
         ]);
-        let plan = plan(&raw, &AccessList::Everyone, None, 5000);
+        let plan = plan(&raw, &only(&[7]), None, 5000);
         assert_eq!(plan.next_offset, Some(UpdateId(22)));
-        assert!(plan.jobs.is_empty());
-        assert_eq!(plan.kinds, ["ignored", "ignored"]);
+        let migration = JobKind::Migrate {
+            from: ChatId(-354277871),
+            to: ChatId(-1001180035764),
+        };
+        assert_eq!(
+            plan.jobs.len(),
+            2,
+            "one from each chat; the second moves nothing"
+        );
+        assert!(plan
+            .jobs
+            .iter()
+            .all(|(_, p, job)| *p == Priority::High && job.kind == migration));
+        assert_eq!(plan.kinds, ["migration", "migration"]);
     }
 
     #[test]

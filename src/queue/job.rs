@@ -77,6 +77,9 @@ pub enum JobKind {
         reply_to: Option<MessageId>,
         notice: Notice,
     },
+    /// The group `from` became the supergroup `to` (Telegram's service message): its conversation and
+    /// settings follow, and so do its jobs still queued.
+    Migrate { from: ChatId, to: ChatId },
     /// Summarise this chat's older turns (the Compressor's work).
     Compress {
         chat_id: ChatId,
@@ -172,6 +175,9 @@ impl Job {
         match &self.kind {
             JobKind::Chat { chat, .. } | JobKind::Command { chat, .. } => chat.id,
             JobKind::Notice { chat_id, .. } | JobKind::Compress { chat_id, .. } => *chat_id,
+            // In the supergroup's order: its first messages wait until the conversation has moved (the group's
+            // jobs still queued follow it when they run).
+            JobKind::Migrate { to, .. } => *to,
         }
     }
 }

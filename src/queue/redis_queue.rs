@@ -15,6 +15,8 @@
 //!   [`Queue::requeue_dead`], [`Queue::drop_dead`]).
 //! - `p:seen:{update_id}` — an update already queued (Telegram redelivers after a crash), kept 48 h.
 //! - `p:wake` — tokens that wake a worker blocked waiting for work.
+//! - `p:migrated:{chat}` — the new id of a group that became a supergroup, so that the group's jobs still
+//!   queued follow it ([`Queue::record_migration`]); kept [`MIGRATION_TTL`].
 //! - `p:stats` — counters.
 //!
 //! Every call is bounded by a timeout: a call to a Redis that is down fails, it does not hang.
@@ -36,6 +38,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub const TAKE_BLOCK: Duration = Duration::from_secs(2);
 /// Telegram keeps an update for 24 h; remembering its id for 48 h covers every redelivery.
 pub const SEEN_TTL: Duration = Duration::from_secs(48 * 3600);
+/// A group's jobs queued before it became a supergroup are all run long before this; the record then goes.
+pub const MIGRATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Retries of a failed job wait `retry_base * 2^(attempt-1)`, at most this long.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
 
@@ -392,6 +396,34 @@ impl Queue {
         )
         .await?;
         Ok(())
+    }
+
+    /// Group `from` became supergroup `to`: the group's jobs still queued are to run in `to`.
+    pub async fn record_migration(&self, from: ChatId, to: ChatId) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        bounded(
+            CALL_TIMEOUT,
+            redis::cmd("SET")
+                .arg(self.key(&["migrated", &from.0.to_string()]))
+                .arg(to.0)
+                .arg("EX")
+                .arg(MIGRATION_TTL.as_secs())
+                .query_async::<()>(&mut conn),
+        )
+        .await
+    }
+
+    /// Where group `chat` went, if it became a supergroup (see [`Queue::record_migration`]).
+    pub async fn migrated(&self, chat: ChatId) -> Result<Option<ChatId>, QueueError> {
+        let mut conn = self.conn.clone();
+        let to: Option<i64> = bounded(
+            CALL_TIMEOUT,
+            redis::cmd("GET")
+                .arg(self.key(&["migrated", &chat.0.to_string()]))
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(to.map(ChatId))
     }
 
     /// Queues the jobs of a batch of updates in one atomic step. An update already queued earlier (Telegram

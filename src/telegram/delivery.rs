@@ -6,6 +6,9 @@
 //! handed to a [`PartRecorder`] as soon as it exists (the job stores it with its lease), and a delivery starts
 //! from the messages an earlier attempt already sent, so a retried job edits them instead of sending a second
 //! answer. Knows nothing of the queue or of actors.
+//!
+//! A group that became a supergroup (Telegram answers with `migrate_to_chat_id`) is followed: the delivery goes
+//! on in the supergroup, and [`Delivery::chat`] tells the caller where it went.
 
 use crate::ids::{ChatId, MessageId};
 use crate::telegram::pacing::{Class, Pacer};
@@ -30,6 +33,10 @@ pub trait PartRecorder {
     /// Message `index` (0 = the first) of the answer now exists as `message_id`. A failure to record is the
     /// recorder's to log: the message is out either way.
     fn record(&self, index: usize, message_id: MessageId) -> impl Future<Output = ()>;
+
+    /// The group `from` became the supergroup `to`, and the answer goes on there: called before anything is
+    /// sent to `to`, so that what belongs to the chat can follow it first.
+    fn moved(&self, from: ChatId, to: ChatId) -> impl Future<Output = ()>;
 }
 
 /// The messages of one answer.
@@ -73,6 +80,11 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
     pub fn with_class(mut self, class: Class) -> Self {
         self.class = Some(class);
         self
+    }
+
+    /// The chat the answer goes to now: the one it was made for, or the supergroup that group became.
+    pub fn chat(&self) -> ChatId {
+        self.chat
     }
 
     /// While the answer streams: makes the messages show `text` (plain) as far as pacing allows now. A new
@@ -155,27 +167,16 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             None if self.shown.is_empty() => Class::First,
             None => Class::Urgent,
         };
-        let sent = match send_paced_as(
-            self.api,
-            self.pacer,
-            &outgoing(self.chat, text.clone(), reply_to, html),
-            class,
-        )
-        .await
-        {
-            Err(e) if html && e.is_entity_error() => {
-                log::warn!(
-                    "chat {}: Telegram refused the formatting ({e}); sending plain text",
-                    self.chat
-                );
-                send_paced(
-                    self.api,
-                    self.pacer,
-                    &outgoing(self.chat, html_to_plain(&text), reply_to, false),
-                )
-                .await?
-            }
-            other => other?,
+        let sent = match self.post(&text, reply_to, html, class).await {
+            Err(e) => match e.migrated_to() {
+                // The message replied to stayed in the old group.
+                Some(to) => {
+                    self.follow(to).await;
+                    self.post(&text, None, html, class).await?
+                }
+                None => return Err(e),
+            },
+            Ok(sent) => sent,
         };
         self.recorder.record(index, sent.message_id).await;
         if index < self.shown.len() {
@@ -186,6 +187,40 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             self.shown.push((sent.message_id, Some(text)));
         }
         Ok(())
+    }
+
+    /// Sends `text` as one new message; HTML that Telegram refuses goes again as plain text.
+    async fn post(
+        &self,
+        text: &str,
+        reply_to: Option<MessageId>,
+        html: bool,
+        class: Class,
+    ) -> Result<Message, TelegramError> {
+        let message = outgoing(self.chat, text.to_string(), reply_to, html);
+        match send_paced_as(self.api, self.pacer, &message, class).await {
+            Err(e) if html && e.is_entity_error() => {
+                log::warn!(
+                    "chat {}: Telegram refused the formatting ({e}); sending plain text",
+                    self.chat
+                );
+                let plain = outgoing(self.chat, html_to_plain(text), reply_to, false);
+                send_paced(self.api, self.pacer, &plain).await
+            }
+            other => other,
+        }
+    }
+
+    /// The group became the supergroup `to`: the rest of the answer goes there, replying to nothing (the
+    /// user's message stayed in the old group).
+    async fn follow(&mut self, to: ChatId) {
+        log::info!(
+            "chat {} became the supergroup {to}; the answer goes on there",
+            self.chat
+        );
+        self.recorder.moved(self.chat, to).await;
+        self.chat = to;
+        self.reply_to = None;
     }
 
     /// Makes message `index` show `text`. An urgent edit waits its turn and is retried; a progress edit is
@@ -225,6 +260,11 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
         };
         match result {
             Ok(()) => {}
+            Err(TelegramError::ChatMigrated { to, .. }) => {
+                // The message stayed in the old group: this part goes to the supergroup as a new message.
+                self.follow(to).await;
+                return self.send(index, text, html).await;
+            }
             Err(e) if e.is_edit_target_gone() => {
                 log::info!(
                     "chat {}: message {id} was deleted; sending that part again",
@@ -274,16 +314,21 @@ pub async fn send_plain(
     reply_to: Option<MessageId>,
     text: &str,
 ) -> Result<(), TelegramError> {
+    let mut chat = chat;
     for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
         .into_iter()
         .enumerate()
     {
-        send_paced(
-            api,
-            pacer,
-            &outgoing(chat, piece, reply_to.filter(|_| i == 0), false),
-        )
-        .await?;
+        let reply_to = reply_to.filter(|_| i == 0);
+        match send_paced(api, pacer, &outgoing(chat, piece.clone(), reply_to, false)).await {
+            Err(TelegramError::ChatMigrated { to, .. }) => {
+                chat = to;
+                send_paced(api, pacer, &outgoing(chat, piece, None, false)).await?;
+            }
+            other => {
+                other?;
+            }
+        }
     }
     Ok(())
 }

@@ -341,3 +341,86 @@ async fn a_slow_model_does_not_make_other_chats_wait_even_with_one_worker() {
         assert_eq!(sent[0].text, format!("echo: question from {chat}"));
     }
 }
+
+const GROUP: i64 = -4001;
+const SUPERGROUP: i64 = -1_000_000_004_001;
+
+/// Waits until the bot has finished `n` jobs (an answer is visible a moment before its job ends).
+async fn wait_jobs_done(bot: &crate::support::BotProcess, n: u64) {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let (_, ready) = bot.get_json("/ready").await;
+        if ready["queue"]["completed"].as_u64().unwrap_or(0) >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} jobs not done: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Telegram's two service messages of a group's upgrade: the conversation, and /stats, follow the group to
+/// the supergroup's id.
+#[actix_web::test]
+async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
+    tg.wait_for_messages(GROUP, 1, T).await;
+    wait_jobs_done(&bot, 1).await;
+
+    tg.migrate_group(GROUP, SUPERGROUP);
+    tg.push_migration_messages(ALLOWED_USER, GROUP, SUPERGROUP);
+    tg.push_supergroup_text(ALLOWED_USER, SUPERGROUP, "Team", "which word?");
+    let answer = tg.wait_for_messages(SUPERGROUP, 1, T).await;
+
+    assert_eq!(answer[0].text, "echo: which word?");
+    let last = env.llm.requests().last().unwrap().to_string();
+    assert!(last.contains("pineapple"), "the history came along: {last}");
+    tg.push_supergroup_text(ALLOWED_USER, SUPERGROUP, "Team", "/stats");
+    let stats = tg.wait_for_messages(SUPERGROUP, 2, T).await;
+    assert!(
+        stats[1]
+            .text
+            .contains("Messages: 4 (2 from you, 2 from me)"),
+        "{}",
+        stats[1].text
+    );
+    assert_eq!(tg.count_to(GROUP), 1, "nothing more went to the old id");
+}
+
+/// A message of the group still queued when the group was upgraded: Telegram refuses the old id with
+/// `migrate_to_chat_id`; the answer goes to the supergroup and the conversation follows, with the message.
+#[actix_web::test]
+async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
+    tg.wait_for_messages(GROUP, 1, T).await;
+    wait_jobs_done(&bot, 1).await;
+
+    tg.migrate_group(GROUP, SUPERGROUP);
+    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "and the word mango");
+    let answer = tg.wait_for_messages(SUPERGROUP, 1, T).await;
+    assert_eq!(answer[0].text, "echo: and the word mango");
+    assert!(env
+        .llm
+        .requests()
+        .last()
+        .unwrap()
+        .to_string()
+        .contains("pineapple"));
+
+    tg.push_supergroup_text(ALLOWED_USER, SUPERGROUP, "Team", "which words?");
+    tg.wait_for_messages(SUPERGROUP, 2, T).await;
+    let last = env.llm.requests().last().unwrap().to_string();
+    assert!(
+        last.contains("pineapple") && last.contains("mango"),
+        "the whole conversation is the supergroup's now: {last}"
+    );
+    assert_eq!(tg.count_to(GROUP), 1);
+}

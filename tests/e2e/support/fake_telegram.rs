@@ -416,6 +416,15 @@ impl FakeTelegram {
         self.push_update(json!({ "message": message }))
     }
 
+    /// Like [`push_group_text`](Self::push_group_text), in the supergroup `chat_id` (ids like
+    /// `-100…`).
+    pub fn push_supergroup_text(&self, user_id: i64, chat_id: i64, title: &str, text: &str) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        message["chat"] = supergroup_chat(chat_id, title);
+        set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
     /// Upgrades the group `old` to the supergroup `new`, as Telegram does when a group gets a
     /// public link, a topic or a big membership: from now on every method called with
     /// `chat_id = old` answers 400 "Bad Request: group chat was upgraded to a supergroup chat"
