@@ -12,13 +12,10 @@ use crate::activity::kind_label;
 use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
 use crate::actors::generations::Generations;
 use crate::actors::session_manager::{
-    BeginTurn, ClearHistory, DropLastAnswer, FinishTurn, GetContextUsage, GetStats,
-    GetSystemPrompt, MarkBlocked, MigrateChat, SessionError, SessionManager, SetSystemPrompt,
-    TurnContext,
+    BeginTurn, FinishTurn, MarkBlocked, MigrateChat, SessionError, SessionManager, TurnContext,
 };
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
-use crate::commands::BotCommand;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::ids::{ChatId, MessageId};
@@ -366,7 +363,7 @@ impl JobRunner {
     /// A user's message(s), top-down: begin the turn → generate (streamed into the chat) → save the answer →
     /// finish the delivery (formatted) → finish the turn. On a retry, a saved answer is not asked again, and
     /// the messages an earlier attempt sent are edited instead of sending new ones.
-    async fn chat_turn(
+    pub(super) async fn chat_turn(
         &self,
         lease: &Lease,
         chat: ChatRef,
@@ -614,71 +611,6 @@ impl JobRunner {
         }
     }
 
-    /// A command: `/retry` answers again, every other command replies with a text (its side effects, like
-    /// `/clear`, are idempotent).
-    async fn command(
-        &self,
-        lease: &Lease,
-        chat: &ChatRef,
-        message_id: MessageId,
-        command: &BotCommand,
-    ) -> Result<(), JobError> {
-        let chat_id = chat.id;
-        let model = self.llm.model();
-        let text = match command {
-            BotCommand::Retry => {
-                let again = self.sessions.send(DropLastAnswer { chat_id }).await??;
-                if again.is_empty() {
-                    texts::NOTHING_TO_RETRY.to_string()
-                } else {
-                    log::info!("chat {chat_id}: regenerating the last answer");
-                    return self.chat_turn(lease, chat.clone(), again).await;
-                }
-            }
-            BotCommand::Start | BotCommand::Help => texts::help(model),
-            BotCommand::Clear => {
-                let n = self.sessions.send(ClearHistory { chat_id }).await??;
-                log::info!("chat {chat_id}: cleared {n} messages");
-                texts::CLEARED.to_string()
-            }
-            BotCommand::Stats => texts::stats(&self.sessions.send(GetStats { chat_id }).await??),
-            BotCommand::Context => {
-                let usage = self.sessions.send(GetContextUsage { chat_id }).await??;
-                let corrected = texts::ContextFigures {
-                    with_summary: self.tokens.corrected(model, usage.with_summary),
-                    without_summary: self.tokens.corrected(model, usage.without_summary),
-                    summary_tokens: self.tokens.corrected(model, usage.summary_tokens),
-                };
-                texts::context(model, &self.window, &corrected)
-            }
-            BotCommand::System { text: None } => {
-                let prompt = self.sessions.send(GetSystemPrompt { chat_id }).await??;
-                texts::system_prompt(prompt.own.as_deref(), prompt.default.as_deref())
-            }
-            BotCommand::System { text: Some(text) } => {
-                let reset = text.eq_ignore_ascii_case("reset");
-                let set = SetSystemPrompt {
-                    chat: chat.clone(),
-                    prompt: (!reset).then(|| text.clone()),
-                };
-                let prompt = self.sessions.send(set).await??;
-                if reset {
-                    texts::system_prompt_reset(prompt.default.as_deref())
-                } else {
-                    texts::SYSTEM_PROMPT_SET.to_string()
-                }
-            }
-            BotCommand::Cancel => if self.generations.cancel(chat_id) {
-                texts::CANCELLING
-            } else {
-                texts::NOTHING_TO_CANCEL
-            }
-            .to_string(),
-            BotCommand::Unknown { text } => texts::unknown_command(text),
-        };
-        self.reply(lease, chat_id, Some(message_id), &text).await
-    }
-
     /// The job's delivery into `chat`: continues the messages an earlier attempt sent, and records each new
     /// one with the lease.
     fn delivery<'a>(
@@ -701,7 +633,7 @@ impl JobRunner {
     }
 
     /// Delivers a plain-text reply exactly once (see [`Delivery`]).
-    async fn reply(
+    pub(super) async fn reply(
         &self,
         lease: &Lease,
         chat: ChatId,

@@ -12,6 +12,7 @@
 pub mod chat_worker;
 pub mod compressor;
 pub mod generations;
+mod job_commands;
 pub mod jobs;
 pub mod poller;
 pub mod session_manager;
