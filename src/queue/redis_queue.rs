@@ -21,16 +21,15 @@
 //!
 //! Every call is bounded by a timeout: a call to a Redis that is down fails, it does not hang.
 
-use super::job::{Job, JobDecodeError, Priority};
+use super::batch::{apply_batches, Op, Pending};
+use super::job::{Job, Priority};
+use super::scripts::Scripts;
+use super::types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};
 use crate::ids::{ChatId, JobId, MessageId, UpdateId};
-use crate::paging::Page;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Script};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Bounds one ordinary Redis call (a local Redis answers in well under a millisecond).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -43,237 +42,8 @@ pub const MIGRATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Retries of a failed job wait `retry_base * 2^(attempt-1)`, at most this long.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
 
-const COMMON: &str = include_str!("lua/common.lua");
-
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("Redis error: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("unexpected answer from a queue script: {0}")]
-    Protocol(String),
-    /// A batch of operations failed as a whole (see [`APPLY_BATCH`]); the first error, as text.
-    #[error("{0}")]
-    Batch(String),
-}
-
-/// The most records and acknowledgements applied in one Redis call. They come from all running jobs: one call
-/// is sent as soon as one is waiting, and those arriving meanwhile go together in the next.
-pub const APPLY_BATCH: usize = 128;
-
-/// A record or an acknowledgement for `lua/apply.lua`.
-#[derive(Debug)]
-enum Op {
-    Ack,
-    Record(Vec<(String, String)>),
-}
-
-/// An operation on job `id`, for the holder of `attempt`.
-struct Applied {
-    op: Op,
-    id: JobId,
-    attempt: u32,
-}
-
-/// An operation waiting for the batch task, with where its result goes.
-type Pending = (Applied, oneshot::Sender<Result<bool, QueueError>>);
-
-/// How jobs are leased and retried.
-#[derive(Debug, Clone)]
-pub struct QueueSettings {
-    /// A taken job returns to the queue if its worker does not finish or extend it within this time.
-    pub lease: Duration,
-    /// Attempts before a job is dead-lettered.
-    pub max_attempts: u32,
-    /// First retry delay; doubled per attempt.
-    pub retry_base: Duration,
-    /// Messages of one chat that arrive within this time of each other are answered as one turn.
-    pub merge_window: Duration,
-}
-
-/// Numbers for operators (`/ready`, `/metrics`, the admin API).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct QueueStats {
-    /// Ready to run, per priority.
-    pub high: u64,
-    pub default: u64,
-    pub low: u64,
-    /// Waiting behind another job of the same chat.
-    pub chat_waiting: u64,
-    /// Leased by a worker right now.
-    pub in_flight: u64,
-    /// Failed, waiting for their retry.
-    pub delayed: u64,
-    /// Dead-lettered and still kept.
-    pub dead: u64,
-    /// Age of the oldest ready job, if any.
-    pub oldest_age_ms: Option<u64>,
-    /// Totals since the queue was created.
-    pub retried: u64,
-    pub dead_lettered: u64,
-    pub completed: u64,
-    pub enqueued: u64,
-    pub lease_expired: u64,
-    pub merged: u64,
-}
-
-/// A job held by a worker. `attempt` is the lease token: only the holder of the current attempt may
-/// acknowledge, fail, extend or release the job.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    pub id: JobId,
-    pub attempt: u32,
-    pub priority: Priority,
-    pub job: Job,
-    /// What earlier attempts did, and the messages merged into this job (read as it was taken).
-    pub progress: Progress,
-}
-
-/// What a worker got from the queue.
-#[derive(Debug)]
-pub enum Taken {
-    Job(Lease),
-    /// A job whose payload cannot be read; it has been dead-lettered with the reason.
-    Unreadable {
-        id: JobId,
-        reason: JobDecodeError,
-    },
-    /// A job that was taken `max_attempts` times without finishing (the process died each time); it has been
-    /// dead-lettered. The user should be told.
-    GaveUp(Job),
-}
-
-/// What an earlier attempt of a job already did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// The complete answer, saved before any of it was shown formatted.
-    pub answer: Option<String>,
-    /// Parts of the answer already delivered: part index → Telegram message id.
-    pub parts: BTreeMap<usize, MessageId>,
-    /// Jobs (messages) merged into this one.
-    pub merged: Vec<Job>,
-}
-
-impl Progress {
-    /// The messages earlier attempts delivered, in order: parts 0, 1, … as far as they are contiguous.
-    pub fn delivered(&self) -> Vec<MessageId> {
-        self.parts
-            .iter()
-            .enumerate()
-            .take_while(|(n, (index, _))| n == *index)
-            .map(|(_, (_, id))| *id)
-            .collect()
-    }
-
-    /// From the fields of a job's hash (other fields are ignored).
-    fn from_fields(fields: impl IntoIterator<Item = (String, String)>) -> Progress {
-        let mut progress = Progress::default();
-        for (name, value) in fields {
-            if name == "answer" {
-                progress.answer = Some(value);
-            } else if name == "merged" {
-                let payloads: Vec<String> = serde_json::from_str(&value).unwrap_or_default();
-                progress.merged = decode_all(&payloads);
-            } else if let Some(index) = name.strip_prefix("part:") {
-                if let (Ok(i), Ok(m)) = (index.parse::<usize>(), value.parse::<i64>()) {
-                    progress.parts.insert(i, MessageId(m));
-                }
-            }
-        }
-        progress
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailOutcome {
-    /// It will be tried again after this delay.
-    Retry(Duration),
-    /// Dead-lettered: the user should be told.
-    Dead,
-    /// The lease was lost meanwhile (another worker has the job); nothing was changed.
-    Stale,
-}
-
-/// A dead-lettered job as the operator sees it (`p:deadjob:{id}`). Every field but the id is `None` when
-/// its record is missing or holds no such field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadJob {
-    pub id: JobId,
-    pub reason: Option<String>,
-    /// When it was dead-lettered (Unix ms).
-    pub dead_at_ms: Option<i64>,
-    /// The attempt it died in (one more than `JOB_MAX_ATTEMPTS` when it was given up as it was taken).
-    pub attempts: Option<u32>,
-    pub priority: Option<Priority>,
-    /// `None` for a job outside any chat's order (compression).
-    pub chat: Option<ChatId>,
-    /// When it was queued (Unix ms).
-    pub enqueued_at_ms: Option<i64>,
-    /// Why its latest attempt failed (also set when it was retried before).
-    pub last_error: Option<String>,
-    /// Messages merged into it, which go with it.
-    pub merged: usize,
-    /// The payload as stored: the job's JSON, which may not parse (that may be why it died).
-    pub payload: Option<String>,
-}
-
-/// What `lua/dead.lua` answers: the total, then each job's id and fields.
-type DeadReply = (i64, Vec<(String, Vec<Option<String>>)>);
-
-/// A page of dead jobs, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeadPage {
-    /// All dead jobs, not only this page's.
-    pub total: u64,
-    pub jobs: Vec<DeadJob>,
-}
-
-/// What [`Queue::requeue_dead`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requeued {
-    /// It is ready to run (its chat had nothing else ready or running).
-    Ready,
-    /// It waits behind the job its chat is on.
-    Waiting,
-    /// No dead job has this id.
-    NotFound,
-    /// A live job has this id (a new job made since); nothing was changed. Drop the dead one instead.
-    Conflict,
-}
-
-struct Scripts {
-    enqueue: Script,
-    take: Script,
-    apply: Script,
-    fail: Script,
-    extend: Script,
-    release: Script,
-    stats: Script,
-    dead: Script,
-    requeue: Script,
-    drop: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        let s = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
-        Self {
-            enqueue: s(include_str!("lua/enqueue.lua")),
-            take: s(include_str!("lua/take.lua")),
-            apply: s(include_str!("lua/apply.lua")),
-            fail: s(include_str!("lua/fail.lua")),
-            extend: s(include_str!("lua/extend.lua")),
-            release: s(include_str!("lua/release.lua")),
-            stats: s(include_str!("lua/stats.lua")),
-            dead: s(include_str!("lua/dead.lua")),
-            requeue: s(include_str!("lua/requeue.lua")),
-            drop: s(include_str!("lua/drop.lua")),
-        }
-    }
-}
-
-async fn bounded<T>(
+/// Runs one Redis call, failing with [`QueueError::Timeout`] when it does not answer within `limit`.
+pub(super) async fn bounded<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, QueueError> {
@@ -283,11 +53,13 @@ async fn bounded<T>(
     }
 }
 
-fn now_ms() -> i64 {
+/// The bot's clock, passed to every script (no script reads Redis's own clock).
+pub(super) fn now_ms() -> i64 {
     crate::text::now_unix_ms()
 }
 
-fn millis(d: Duration) -> u64 {
+/// A duration as the whole milliseconds the scripts take.
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -295,13 +67,18 @@ fn millis(d: Duration) -> u64 {
 /// arbiter) that first uses it, and dies with it: give each arbiter its own with [`Queue::reopen`].
 #[derive(Clone)]
 pub struct Queue {
-    conn: ConnectionManager,
-    client: redis::Client,
-    prefix: String,
-    settings: QueueSettings,
-    scripts: Arc<Scripts>,
+    /// This arbiter's connection, shared by its calls (it reconnects by itself after Redis comes back).
+    pub(super) conn: ConnectionManager,
+    /// Opens the further connections: [`Queue::reopen`]'s and the [`Taker`](super::Taker)'s.
+    pub(super) client: redis::Client,
+    /// `REDIS_KEY_PREFIX`: every key is under it (`p` in the list above).
+    pub(super) prefix: String,
+    /// How jobs are leased and retried.
+    pub(super) settings: QueueSettings,
+    /// Compiled once, shared by every clone.
+    pub(super) scripts: Arc<Scripts>,
     /// Records and acknowledgements go to the task that applies them in batches (`None` in that task).
-    ops: Option<mpsc::UnboundedSender<Pending>>,
+    pub(super) ops: Option<mpsc::UnboundedSender<Pending>>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -332,7 +109,8 @@ impl Queue {
         // call of each script loads it).
         let preload = direct.clone();
         tokio::spawn(async move {
-            if let Err(e) = preload.load_scripts().await {
+            let mut conn = preload.conn.clone();
+            if let Err(e) = preload.scripts.load(&mut conn).await {
                 log::debug!("queue scripts not preloaded ({e}); they load on first use");
             }
         });
@@ -340,19 +118,6 @@ impl Queue {
             ops: Some(ops),
             ..direct
         })
-    }
-
-    /// Loads every script into Redis's script cache.
-    async fn load_scripts(&self) -> Result<(), QueueError> {
-        let s = &self.scripts;
-        let mut conn = self.conn.clone();
-        for script in [
-            &s.enqueue, &s.take, &s.apply, &s.fail, &s.extend, &s.release, &s.stats, &s.dead,
-            &s.requeue, &s.drop,
-        ] {
-            bounded(CALL_TIMEOUT, script.load_async(&mut conn)).await?;
-        }
-        Ok(())
     }
 
     /// The same queue with a connection of its own, for use on another arbiter.
@@ -379,7 +144,8 @@ impl Queue {
         &self.settings
     }
 
-    fn key(&self, parts: &[&str]) -> String {
+    /// The key `{prefix}:{part}:{part}…`.
+    pub(super) fn key(&self, parts: &[&str]) -> String {
         let mut key = self.prefix.clone();
         for p in parts {
             key.push(':');
@@ -466,23 +232,6 @@ impl Queue {
         }
         let mut conn = self.conn.clone();
         bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await
-    }
-
-    /// A consumer with its own connection (a blocking wait holds its connection).
-    pub async fn taker(&self) -> Result<Taker, QueueError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CALL_TIMEOUT))
-            .set_response_timeout(Some(TAKE_BLOCK + CALL_TIMEOUT));
-        let blocking = bounded(
-            CALL_TIMEOUT,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await?;
-        Ok(Taker {
-            blocking,
-            queue: self.clone(),
-        })
     }
 
     /// Takes up to `count` jobs in one step, without waiting. A chat job absorbs its chat's messages waiting
@@ -645,62 +394,6 @@ impl Queue {
         self.submit(lease, Op::Record(fields)).await
     }
 
-    /// Applies a record or an acknowledgement, batched with those of the other running jobs.
-    async fn submit(&self, lease: &Lease, op: Op) -> Result<bool, QueueError> {
-        let applied = Applied {
-            op,
-            id: lease.id.clone(),
-            attempt: lease.attempt,
-        };
-        let (reply, answer) = oneshot::channel();
-        let applied = match &self.ops {
-            Some(ops) => match ops.send((applied, reply)) {
-                Ok(()) => {
-                    return answer.await.unwrap_or_else(|_| {
-                        Err(QueueError::Batch("the queue's batch task stopped".into()))
-                    })
-                }
-                // The task is gone (its runtime stopped): apply it directly.
-                Err(mpsc::error::SendError((applied, _))) => applied,
-            },
-            None => applied,
-        };
-        let results = self.apply_now(std::slice::from_ref(&applied)).await?;
-        Ok(results.first().copied().unwrap_or(false))
-    }
-
-    /// One `lua/apply.lua` call: whether each operation was applied (its caller still held the job).
-    async fn apply_now(&self, batch: &[Applied]) -> Result<Vec<bool>, QueueError> {
-        let mut inv = self.scripts.apply.prepare_invoke();
-        inv.arg(&self.prefix);
-        for p in batch {
-            match &p.op {
-                Op::Ack => {
-                    inv.arg("ack").arg(&p.id.0).arg(p.attempt);
-                }
-                Op::Record(fields) => {
-                    inv.arg("record")
-                        .arg(&p.id.0)
-                        .arg(p.attempt)
-                        .arg(fields.len());
-                    for (f, v) in fields {
-                        inv.arg(f).arg(v);
-                    }
-                }
-            }
-        }
-        let mut conn = self.conn.clone();
-        let results: Vec<i64> = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        if results.len() != batch.len() {
-            return Err(QueueError::Protocol(format!(
-                "apply answered {} results for {} operations",
-                results.len(),
-                batch.len()
-            )));
-        }
-        Ok(results.into_iter().map(|n| n == 1).collect())
-    }
-
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut inv = self.scripts.stats.prepare_invoke();
         inv.arg(&self.prefix).arg(now_ms());
@@ -729,99 +422,6 @@ impl Queue {
         }
         Ok(s)
     }
-    /// One page of the dead-lettered jobs, newest first, read in one atomic step.
-    pub async fn dead_jobs(&self, page: Page) -> Result<DeadPage, QueueError> {
-        let mut inv = self.scripts.dead.prepare_invoke();
-        inv.arg(&self.prefix)
-            .arg(page.offset())
-            .arg(page.per_page());
-        let mut conn = self.conn.clone();
-        let (total, entries): DeadReply =
-            bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        Ok(DeadPage {
-            total: u64::try_from(total).unwrap_or(0),
-            jobs: entries
-                .into_iter()
-                .map(|(id, fields)| dead_job(id, fields))
-                .collect(),
-        })
-    }
-
-    /// Puts a dead-lettered job back in the queue with a full set of attempts (see `lua/requeue.lua`).
-    pub async fn requeue_dead(&self, id: &JobId) -> Result<Requeued, QueueError> {
-        let mut inv = self.scripts.requeue.prepare_invoke();
-        inv.arg(&self.prefix).arg(&id.0).arg(now_ms());
-        let mut conn = self.conn.clone();
-        let outcome: String = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        match outcome.as_str() {
-            "ready" => Ok(Requeued::Ready),
-            "waiting" => Ok(Requeued::Waiting),
-            "missing" => Ok(Requeued::NotFound),
-            "conflict" => Ok(Requeued::Conflict),
-            other => Err(QueueError::Protocol(format!("requeue answered {other:?}"))),
-        }
-    }
-
-    /// Forgets a dead-lettered job for good. `false`: there was no such dead job.
-    pub async fn drop_dead(&self, id: &JobId) -> Result<bool, QueueError> {
-        let mut inv = self.scripts.drop.prepare_invoke();
-        inv.arg(&self.prefix).arg(&id.0);
-        let mut conn = self.conn.clone();
-        let n: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
-        Ok(n == 1)
-    }
-}
-
-/// A dead job from the fields `lua/dead.lua` reads, in its order.
-fn dead_job(id: String, fields: Vec<Option<String>>) -> DeadJob {
-    let mut fields = fields.into_iter();
-    let mut next = || fields.next().flatten();
-    let (payload, prio, chat, attempts, enqueued, reason, dead_at, last_error, merged) = (
-        next(),
-        next(),
-        next(),
-        next(),
-        next(),
-        next(),
-        next(),
-        next(),
-        next(),
-    );
-    DeadJob {
-        id: JobId(id),
-        reason,
-        dead_at_ms: dead_at.and_then(|v| v.parse().ok()),
-        attempts: attempts.and_then(|v| v.parse().ok()),
-        priority: prio.as_deref().and_then(Priority::parse),
-        chat: chat.and_then(|v| v.parse().ok()).map(ChatId),
-        enqueued_at_ms: enqueued.and_then(|v| v.parse().ok()),
-        last_error,
-        merged: merged
-            .and_then(|v| serde_json::from_str::<Vec<serde_json::Value>>(&v).ok())
-            .map_or(0, |m| m.len()),
-        payload,
-    }
-}
-
-/// Applies the records and acknowledgements of all running jobs in batches, one Redis call at a time.
-async fn apply_batches(queue: Queue, mut pending: mpsc::UnboundedReceiver<Pending>) {
-    let mut batch = Vec::with_capacity(APPLY_BATCH);
-    while pending.recv_many(&mut batch, APPLY_BATCH).await > 0 {
-        let (ops, replies): (Vec<Applied>, Vec<_>) = batch.drain(..).unzip();
-        match queue.apply_now(&ops).await {
-            Ok(results) => {
-                for (reply, applied) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(applied));
-                }
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(QueueError::Batch(reason.clone())));
-                }
-            }
-        }
-    }
 }
 
 /// `[k1, v1, k2, v2, …]` → `[(k1, v1), (k2, v2), …]` (a flattened hash from a script).
@@ -832,47 +432,4 @@ fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
         out.push((k, v));
     }
     out
-}
-
-fn decode_all(payloads: &[String]) -> Vec<Job> {
-    payloads
-        .iter()
-        .filter_map(|p| match Job::decode(p) {
-            Ok(job) => Some(job),
-            Err(e) => {
-                log::error!("a merged message cannot be read and is skipped: {e}");
-                None
-            }
-        })
-        .collect()
-}
-
-/// Consumer side: waits for the next job, highest priority first.
-pub struct Taker {
-    blocking: MultiplexedConnection,
-    queue: Queue,
-}
-
-impl Taker {
-    /// Takes up to `count` jobs in one step: at once when some are ready, else after waiting up to
-    /// [`TAKE_BLOCK`] (a job made ready wakes a waiting worker at once: a blocking pop on the wake list, no
-    /// polling).
-    pub async fn take_many(&mut self, count: usize) -> Result<Vec<Taken>, QueueError> {
-        let taken = self.queue.try_take_many(count).await?;
-        if !taken.is_empty() {
-            return Ok(taken);
-        }
-        let wake = self.queue.key(&["wake"]);
-        let woken: Option<(String, String)> = bounded(
-            TAKE_BLOCK + CALL_TIMEOUT,
-            redis::cmd("BLPOP")
-                .arg(&wake)
-                .arg(TAKE_BLOCK.as_secs_f64())
-                .query_async(&mut self.blocking),
-        )
-        .await?;
-        // Woken or not, look once more: a retry or an expired lease may be due.
-        let _ = woken;
-        self.queue.try_take_many(count).await
-    }
 }
