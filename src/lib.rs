@@ -4,10 +4,12 @@
 //! - [`config`]: environment (and `.env`) to a validated [`config::Config`]; every problem reported at once.
 //! - [`app`]: builds and runs the whole system (actors + HTTP server); used by `main` and the tests.
 //! - [`actors`]: the actix actors — `RootSupervisor`, `TelegramPoller`, `SessionManager`, `ChatWorker`,
-//!   `Compressor` — thin orchestration over the plain modules below.
-//! - [`telegram`]: Bot API client over awc, wire types, errors, message splitting.
-//! - [`llm`]: OpenAI-compatible chat-completions client over awc.
-//! - [`queue`]: jobs and the prioritized Redis queue.
+//!   `Compressor` — thin orchestration over the plain modules below; with one job's run (`jobs`), the `/cancel`
+//!   registry (`generations`), the batched turn steps (`turns`) and restart back-off (`supervision`).
+//! - [`telegram`]: Bot API client over awc, wire types, errors, Markdown to Telegram HTML, message splitting,
+//!   one answer's delivery (streamed, then formatted) and the pacing under Telegram's limits.
+//! - [`llm`]: OpenAI-compatible chat-completions client over awc (streamed: SSE).
+//! - [`queue`]: jobs and the prioritized, reliable Redis queue (Lua scripts).
 //! - [`db`]: SQLite through Diesel: schema, models, queries, embedded migrations.
 //! - [`http`]: `/health`, `/ready`, `/metrics`, and the admin API under `/api` (when `API_TOKEN` is set).
 //! - [`commands`]: the bot's commands: parsing and descriptions.

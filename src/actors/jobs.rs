@@ -3,7 +3,8 @@
 //!
 //! A chat message's path, top-down: the worker takes the job → [`JobRunner::run`] → begin the turn (store
 //! the user's messages, build the prompt) → generate (stream the answer into the chat) → save the answer →
-//! finish the delivery (shown formatted) → finish the turn (store the answer) → acknowledge.
+//! finish the delivery (shown formatted) → finish the turn (store the answer) → queue a compression if due →
+//! acknowledge.
 //!
 //! A job never fails silently: any failure is logged once (with its cause) and the user gets a short,
 //! human message from [`crate::texts`] — never a Rust error, never the bot token.

@@ -1,12 +1,15 @@
 //! The actors. Each file: its role, its messages, the actor, its handlers, helpers, tests.
 //!
 //! - [`supervisor::RootSupervisor`] starts and wires everything, forwards fatal errors, runs shutdown.
-//! - [`poller::TelegramPoller`] long-polls Telegram and queues one job per update.
+//! - [`poller::TelegramPoller`] long-polls Telegram and queues a job for each update that needs one (a
+//!   stranger is told "Access denied." once per `REFUSAL_NOTICE_INTERVAL`).
 //! - [`session_manager::SessionManager`] owns SQLite (a `SyncArbiter`: Diesel blocks).
-//! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job).
+//! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job, top-down:
+//!   [`jobs::JobRunner::run`]; its [`jobs::LeaseRecorder`] records an answer's messages with the lease).
 //! - [`compressor::Compressor`] summarises long conversations.
 //! - [`generations::Generations`]: the answers being generated, so `/cancel` can stop one.
-//! - [`supervision`]: back-off and panic capture shared by all of them.
+//! - [`supervision`]: back-off and panic capture shared by all of them, and [`supervision::keep_running`] for a
+//!   task outside any actor (the `TurnBatcher`'s).
 //! - [`turns::TurnBatcher`]: group commit of the jobs' turn steps (one SQLite transaction for many).
 
 pub mod chat_worker;

@@ -1,4 +1,5 @@
-//! TelegramPoller: long-polls `getUpdates`, checks the allow-list, turns each update into a job and queues it.
+//! TelegramPoller: long-polls `getUpdates`, checks the allow-list, turns each update that needs one into a job
+//! and queues it (a stranger is told "Access denied." once per `REFUSAL_NOTICE_INTERVAL`: [`Refusals`]).
 //!
 //! An update is confirmed to Telegram (the next call's `offset`) only after its job is in Redis: if queueing
 //! fails, the same updates are fetched again and nothing is lost. Redelivered updates are recognised in Redis
