@@ -4,7 +4,7 @@
 //! redacting in the formatter is the one place that catches them all.
 //!
 //! One more thing is done to every record on its way in: a client's malformed request, which a dependency
-//! logs as an `error`, is written at `debug` ([`level_of`]).
+//! logs as an `error`, is written at `debug` (`level_of`).
 
 use crate::secret::Redactor;
 use log::{Level, Log, Metadata, Record};

@@ -191,7 +191,7 @@ impl JobRunner {
             "job {} for chat {chat} was dead-lettered: its attempts never finished",
             job.id
         );
-        if !matches!(job.kind, JobKind::Compress { .. }) {
+        if tells_user(&job) {
             if let Err(e) = self
                 .send_text(chat, reply_target(&job), texts::GAVE_UP)
                 .await
@@ -249,9 +249,7 @@ impl JobRunner {
                     lease.id,
                     lease.attempt
                 );
-                if let (Some(text), false) =
-                    (tell, matches!(lease.job.kind, JobKind::Compress { .. }))
-                {
+                if let (Some(text), true) = (tell, tells_user(&lease.job)) {
                     if let Err(e) = self.send_text(chat, reply_target(&lease.job), text).await {
                         log::warn!("could not tell chat {chat} about the failure: {e}");
                     }
@@ -298,7 +296,12 @@ impl JobRunner {
                         messages.len()
                     );
                 }
-                let chat = self.current_chat(chat).await?;
+                let (chat, moved) = self.current_chat(chat).await?;
+                if moved {
+                    for (id, _) in &mut messages {
+                        *id = of_old_group(*id);
+                    }
+                }
                 self.chat_turn(lease, chat, messages).await
             }
             JobKind::Command {
@@ -307,8 +310,13 @@ impl JobRunner {
                 command,
                 ..
             } => {
-                let chat = self.current_chat(chat).await?;
-                self.command(lease, &chat, *message_id, command).await
+                let (chat, moved) = self.current_chat(chat).await?;
+                let message_id = if moved {
+                    of_old_group(*message_id)
+                } else {
+                    *message_id
+                };
+                self.command(lease, &chat, message_id, command).await
             }
             JobKind::Notice {
                 chat_id,
@@ -345,19 +353,22 @@ impl JobRunner {
         Ok(())
     }
 
-    /// The chat a job of `chat` runs in: a basic group that became a supergroup is followed there (only basic
-    /// groups become supergroups, so other chats cost no lookup).
-    async fn current_chat(&self, chat: &ChatRef) -> Result<ChatRef, JobError> {
+    /// The chat a job of `chat` runs in, and whether it moved: a basic group that became a supergroup is
+    /// followed there (only basic groups become supergroups, so other chats cost no lookup).
+    async fn current_chat(&self, chat: &ChatRef) -> Result<(ChatRef, bool), JobError> {
         if chat.kind != "group" {
-            return Ok(chat.clone());
+            return Ok((chat.clone(), false));
         }
         Ok(match self.queue.migrated(chat.id).await? {
-            Some(to) => ChatRef {
-                id: to,
-                kind: "supergroup".into(),
-                title: chat.title.clone(),
-            },
-            None => chat.clone(),
+            Some(to) => (
+                ChatRef {
+                    id: to,
+                    kind: "supergroup".into(),
+                    title: chat.title.clone(),
+                },
+                true,
+            ),
+            None => (chat.clone(), false),
         })
     }
 
@@ -624,7 +635,8 @@ impl JobRunner {
             &self.api,
             &self.pacer,
             chat,
-            reply_to,
+            // A message of a group that became a supergroup is not in the supergroup: reply to nothing.
+            reply_to.filter(|id| id.0 > 0),
             lease.progress.delivered(),
             LeaseRecorder {
                 runner: self,
@@ -709,6 +721,17 @@ async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
             Err(e) => log::warn!("cannot extend the lease of job {}: {e}", lease.id),
         }
     }
+}
+
+/// Whether the user hears of this job's failure: not of the bot's own housekeeping (compression, a chat's move).
+fn tells_user(job: &Job) -> bool {
+    !matches!(job.kind, JobKind::Compress { .. } | JobKind::Migrate { .. })
+}
+
+/// The id a message of a group keeps once its job runs in the supergroup the group became: negative, so it
+/// names no message there (the supergroup's ids start again at 1) and a retried job still stores it once.
+fn of_old_group(id: MessageId) -> MessageId {
+    MessageId(-id.0.abs())
 }
 
 fn reply_target(job: &Job) -> Option<MessageId> {

@@ -5,7 +5,8 @@
 //!   stranger is told "Access denied." once per `REFUSAL_NOTICE_INTERVAL`).
 //! - [`session_manager::SessionManager`] owns SQLite (a `SyncArbiter`: Diesel blocks).
 //! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job, top-down:
-//!   [`jobs::JobRunner::run`]; its [`jobs::LeaseRecorder`] records an answer's messages with the lease).
+//!   [`jobs::JobRunner::run`]; its [`jobs::LeaseRecorder`] records an answer's messages with the lease; the
+//!   commands it runs are in `job_commands.rs`).
 //! - [`compressor::Compressor`] summarises long conversations.
 //! - [`generations::Generations`]: the answers being generated, so `/cancel` can stop one.
 //! - [`supervision`]: back-off and panic capture shared by all of them, and [`supervision::keep_running`] for a

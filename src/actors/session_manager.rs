@@ -2,8 +2,8 @@
 //!
 //! Runs on a `SyncArbiter` (Diesel blocks). Every handler runs inside [`catch_panic_sync`]: a panic is turned
 //! into an error for the sender, and the actor stops, so the arbiter builds a fresh one from its factory.
-//! Each message (but `Ping` and `Backup`) is one transaction ([`SessionManager::read`],
-//! [`SessionManager::write`]), so a turn always sees a consistent context (a summary and the turns it does not cover), even while the chat is being
+//! Each message (but `Ping` and `Backup`) is one transaction (`SessionManager::read`,
+//! `SessionManager::write`), so a turn always sees a consistent context (a summary and the turns it does not cover), even while the chat is being
 //! compressed. Transactions that write begin IMMEDIATE: in WAL mode a read transaction that later writes fails
 //! at once (SQLITE_BUSY, no waiting) if another connection wrote meanwhile, while an immediate one waits its
 //! turn (busy_timeout). What goes into a prompt, and what a compression folds, is decided in

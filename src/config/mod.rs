@@ -1,6 +1,6 @@
 //! Configuration: environment variables (and `.env` in the working directory) to a validated [`Config`].
 //!
-//! Every setting is described once, in the table of [`settings`]: its names, default, rules and how
+//! Every setting is described once, in the table of `settings`: its names, default, rules and how
 //! `--check-config` shows it. Every variable is read as text and checked there, so that all problems are
 //! reported at once in plain words. Secrets are kept in [`Secret`] and never printed.
 
@@ -77,7 +77,7 @@ impl ContextConfig {
 }
 
 /// The validated configuration. Built once at start and shared read-only. Each field is one setting of the
-/// table in [`settings`] (where its meaning and default are documented), or a group of them.
+/// table in `settings` (where its meaning and default are documented), or a group of them.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub telegram: TelegramConfig,

@@ -424,3 +424,31 @@ async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup
     );
     assert_eq!(tg.count_to(GROUP), 1);
 }
+
+/// A message of the group that is still queued when the group has moved (its job runs after the upgrade):
+/// it is answered in the supergroup, with the conversation, and replies to nothing there (the supergroup's
+/// message ids start again, so the old id would name some other message).
+#[actix_web::test]
+async fn a_message_of_the_group_answered_after_the_upgrade_goes_to_the_supergroup() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
+    tg.wait_for_messages(GROUP, 1, T).await;
+    wait_jobs_done(&bot, 1).await;
+    tg.migrate_group(GROUP, SUPERGROUP);
+    tg.push_migration_messages(ALLOWED_USER, GROUP, SUPERGROUP);
+    wait_jobs_done(&bot, 3).await;
+
+    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "late: which word?");
+    let answer = tg.wait_for_messages(SUPERGROUP, 1, T).await;
+
+    assert_eq!(answer[0].text, "echo: late: which word?");
+    assert_eq!(
+        answer[0].reply_to, None,
+        "no message of the supergroup is meant"
+    );
+    let last = env.llm.requests().last().unwrap().to_string();
+    assert!(last.contains("pineapple"), "{last}");
+    assert_eq!(tg.count_to(GROUP), 1);
+}
