@@ -1,0 +1,185 @@
+//! What a test feeds the fake: updates (text, photos, group and supergroup messages, the service
+//! messages of a group's upgrade), chats made known, a group upgraded to a supergroup, the next
+//! update id and a webhook.
+
+use serde_json::{json, Value};
+
+use super::state::update_allowed;
+use super::wire::{group_anonymous_bot, group_chat, set_text, supergroup_chat, user};
+use super::{lock, unix_now, FakeTelegram};
+
+impl FakeTelegram {
+    /// Queues an update. Assigns the next `update_id` unless the value already has one, and
+    /// returns the id. Like Telegram, an update whose type is not in the sticky
+    /// `allowed_updates` is never created (it is recorded in [`Self::dropped_updates`]).
+    pub fn push_update(&self, mut update: Value) -> i64 {
+        let id = {
+            let mut st = lock(&self.shared.state);
+            let id = match update.get("update_id").and_then(Value::as_i64) {
+                Some(id) => id,
+                None => st.next_update_id,
+            };
+            st.next_update_id = st.next_update_id.max(id + 1);
+            if let Some(obj) = update.as_object_mut() {
+                obj.insert("update_id".into(), json!(id));
+            }
+            if let Some(message) = update.get("message") {
+                st.remember_user_message(message);
+            }
+            if update_allowed(&update, st.allowed_updates.as_deref()) {
+                // Ids usually grow: append without a scan. Otherwise keep the queue in id order.
+                let last = st
+                    .pending
+                    .back()
+                    .map(|u| u["update_id"].as_i64().unwrap_or(0));
+                if last.is_none_or(|last| id > last) {
+                    st.pending.push_back(update);
+                } else {
+                    let at = st
+                        .pending
+                        .iter()
+                        .position(|u| u["update_id"].as_i64().unwrap_or(0) > id)
+                        .unwrap_or(st.pending.len());
+                    st.pending.insert(at, update);
+                }
+            } else {
+                st.dropped_updates.push(update);
+            }
+            id
+        };
+        self.shared.updates_changed.notify_waiters();
+        self.shared.changed.notify_waiters();
+        id
+    }
+
+    /// Queues a private-chat text message from `user_id`, shaped like a real update; a leading
+    /// `/command` gets its `bot_command` entity. Returns the update id.
+    pub fn push_text(&self, user_id: i64, chat_id: i64, text: &str) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Queues a text message from `user_id` in the basic group `chat_id` called `title` (a
+    /// negative id, as on Telegram), shaped like a real update; the group becomes a known chat.
+    /// Returns the update id.
+    pub fn push_group_text(&self, user_id: i64, chat_id: i64, title: &str, text: &str) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        message["chat"] = group_chat(chat_id, title);
+        set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Like [`push_group_text`](Self::push_group_text), in the supergroup `chat_id` (ids like
+    /// `-100…`).
+    pub fn push_supergroup_text(&self, user_id: i64, chat_id: i64, title: &str, text: &str) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        message["chat"] = supergroup_chat(chat_id, title);
+        set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Upgrades the group `old` to the supergroup `new`, as Telegram does when a group gets a
+    /// public link, a topic or a big membership: from now on every method called with
+    /// `chat_id = old` answers 400 "Bad Request: group chat was upgraded to a supergroup chat"
+    /// with `parameters.migrate_to_chat_id = new`. The supergroup, with the group's title,
+    /// becomes a known chat. The service messages come separately
+    /// ([`push_migration_messages`](Self::push_migration_messages)).
+    pub fn migrate_group(&self, old: i64, new: i64) {
+        let mut st = lock(&self.shared.state);
+        let supergroup = supergroup_chat(new, &st.title_of(old));
+        st.migrated.insert(old, new);
+        st.chat(new).user = supergroup;
+    }
+
+    /// Queues the two service messages of the upgrade of group `old` (upgraded by `user_id`)
+    /// to supergroup `new`, in Telegram's order and shape: in the old group, a message from the
+    /// user with `migrate_to_chat_id`; in the supergroup, a message from @GroupAnonymousBot
+    /// (`sender_chat` the supergroup) with `migrate_from_chat_id`. Neither has text. Returns
+    /// their update ids.
+    pub fn push_migration_messages(&self, user_id: i64, old: i64, new: i64) -> (i64, i64) {
+        let (in_group, in_supergroup) = {
+            let mut st = lock(&self.shared.state);
+            let title = st.title_of(old);
+            let group = group_chat(old, &title);
+            let supergroup = supergroup_chat(new, &title);
+            let old_message_id = st.chat(old).take_message_id();
+            let new_message_id = st.chat(new).take_message_id();
+            let in_group = json!({
+                "message_id": old_message_id,
+                "from": user(user_id),
+                "chat": group,
+                "date": unix_now(),
+                "migrate_to_chat_id": new,
+            });
+            let in_supergroup = json!({
+                "message_id": new_message_id,
+                "from": group_anonymous_bot(),
+                "sender_chat": supergroup,
+                "chat": supergroup,
+                "date": unix_now(),
+                "migrate_from_chat_id": old,
+            });
+            (in_group, in_supergroup)
+        };
+        (
+            self.push_update(json!({ "message": in_group })),
+            self.push_update(json!({ "message": in_supergroup })),
+        )
+    }
+
+    /// Queues a private-chat photo message (three sizes, no caption, no text).
+    pub fn push_photo(&self, user_id: i64, chat_id: i64) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        let file = |n: u32, w: u32, h: u32, size: u32| {
+            json!({
+                "file_id": format!("AgACAgIAAxkBAAI{chat_id}{n}photo"),
+                "file_unique_id": format!("AQAD{n}{chat_id}"),
+                "file_size": size,
+                "width": w,
+                "height": h,
+            })
+        };
+        message["photo"] = json!([
+            file(1, 90, 67, 1_234),
+            file(2, 320, 240, 15_678),
+            file(3, 1280, 960, 98_765)
+        ]);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Sets the id the next pushed update gets: Telegram restarts ids at a random value after a
+    /// week without updates, so the bot must not assume ids only grow.
+    pub fn set_next_update_id(&self, id: i64) {
+        lock(&self.shared.state).next_update_id = id;
+    }
+
+    /// Sets (or with `None` removes) a webhook: while one is set, `getUpdates` gets 409.
+    pub fn set_webhook(&self, url: Option<&str>) {
+        lock(&self.shared.state).webhook_url = url.map(str::to_string);
+    }
+
+    /// Makes a chat known without a message from it (Telegram answers "chat not found" for
+    /// chats that never talked to the bot).
+    pub fn add_chat(&self, chat_id: i64) {
+        lock(&self.shared.state).chat(chat_id);
+    }
+
+    /// A user's message in the private chat `chat_id`, with the chat's next message id: the
+    /// base the `push_*` helpers add their content to.
+    fn new_user_message(&self, user_id: i64, chat_id: i64) -> Value {
+        let mut st = lock(&self.shared.state);
+        let message_id = st.chat(chat_id).take_message_id();
+        json!({
+            "message_id": message_id,
+            "from": user(user_id),
+            "chat": {
+                "id": chat_id,
+                "first_name": format!("User{user_id}"),
+                "username": format!("user{user_id}"),
+                "type": "private",
+            },
+            "date": unix_now(),
+        })
+    }
+}

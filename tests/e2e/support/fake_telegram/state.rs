@@ -1,0 +1,159 @@
+//! What the fake server remembers between calls: the update queue and its confirmations, the
+//! chats and their messages, the per-call logs a test reads back, and the queued faults.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use super::{ApiCall, EditedMessage, Fault, GetUpdatesCall, SentMessage};
+
+/// Update types Telegram leaves out when `allowed_updates` was never set or set to `[]`.
+const NOT_DELIVERED_BY_DEFAULT: &[&str] =
+    &["chat_member", "message_reaction", "message_reaction_count"];
+
+/// State shared between the test and the server's worker thread.
+pub(super) struct Shared {
+    pub(super) token: String,
+    pub(super) bot_id: i64,
+    pub(super) state: Mutex<State>,
+    /// Woken whenever the update queue or the poller generation changes: long polls wait on it.
+    pub(super) updates_changed: Notify,
+    /// Woken after every call: test-side waiters (`wait_until`) wait on it.
+    pub(super) changed: Notify,
+    /// Whether every call, `getUpdates` call and chat action is kept (see
+    /// [`FakeTelegram::set_recording`](super::FakeTelegram::set_recording)). Outside the state
+    /// lock so a call can skip copying its parameters without taking the lock.
+    pub(super) recording: AtomicBool,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    /// Unconfirmed updates, in id order.
+    pub(super) pending: VecDeque<Value>,
+    pub(super) next_update_id: i64,
+    /// Highest positive offset any getUpdates carried: everything below it is confirmed.
+    pub(super) confirmed_below: i64,
+    /// Incremented by every getUpdates; a waiting poll whose generation is stale got replaced.
+    pub(super) poll_generation: u64,
+    /// Sticky `allowed_updates`; `None` = Telegram's default set.
+    pub(super) allowed_updates: Option<Vec<String>>,
+    pub(super) webhook_url: Option<String>,
+    pub(super) chats: HashMap<i64, Chat>,
+    /// Groups upgraded to supergroups: old id → new id. Every call with an old id is refused
+    /// with the new one, like Telegram does.
+    pub(super) migrated: HashMap<i64, i64>,
+    pub(super) faults: HashMap<String, VecDeque<Fault>>,
+    pub(super) rate_limits: bool,
+    pub(super) recent_sends: VecDeque<(Instant, i64)>,
+    pub(super) rate_limited: usize,
+    pub(super) commands: Vec<Value>,
+    pub(super) get_updates_calls: Vec<GetUpdatesCall>,
+    /// Every `getUpdates` call, also while recording is off.
+    pub(super) get_updates_count: usize,
+    pub(super) sent: Vec<SentMessage>,
+    pub(super) edits: Vec<EditedMessage>,
+    /// Per chat: positions in `sent` and in `edits`, so one chat's traffic is found without a scan.
+    pub(super) sent_by_chat: HashMap<i64, Vec<usize>>,
+    pub(super) edits_by_chat: HashMap<i64, Vec<usize>>,
+    /// Per chat: woken after every message sent, edited or deleted there
+    /// ([`FakeTelegram::wait_until_in_chat`](super::FakeTelegram::wait_until_in_chat)). Created
+    /// by the first waiter.
+    pub(super) chat_changed: HashMap<i64, Arc<Notify>>,
+    pub(super) chat_actions: Vec<(i64, String)>,
+    /// `(chat_id, message_id)` of every message the bot deleted.
+    pub(super) deleted: Vec<(i64, i64)>,
+    pub(super) calls: Vec<ApiCall>,
+    /// Every call answered, also while recording is off.
+    pub(super) call_count: usize,
+    pub(super) dropped_updates: Vec<Value>,
+}
+
+/// A chat the bot has seen (private unless a group message made it a group). Message ids are
+/// per chat and shared by both sides, as in real chats.
+#[derive(Default)]
+pub(super) struct Chat {
+    pub(super) next_message_id: i64,
+    /// The `chat` object of its messages.
+    pub(super) user: Value,
+    pub(super) messages: HashMap<i64, StoredMessage>,
+}
+
+pub(super) struct StoredMessage {
+    pub(super) from_bot: bool,
+    pub(super) plain: String,
+    pub(super) entities: Vec<Value>,
+}
+
+impl State {
+    /// A group's title, as its messages carry it ("Group" for a chat never seen as a group).
+    pub(super) fn title_of(&self, chat_id: i64) -> String {
+        self.chats
+            .get(&chat_id)
+            .and_then(|c| c.user["title"].as_str())
+            .unwrap_or("Group")
+            .to_string()
+    }
+
+    pub(super) fn chat(&mut self, chat_id: i64) -> &mut Chat {
+        self.chats.entry(chat_id).or_insert_with(|| Chat {
+            next_message_id: 1,
+            user: json!({ "id": chat_id, "type": "private" }),
+            messages: HashMap::new(),
+        })
+    }
+
+    /// Wakes the waiters on one chat
+    /// ([`FakeTelegram::wait_until_in_chat`](super::FakeTelegram::wait_until_in_chat)), if there
+    /// are any.
+    pub(super) fn chat_touched(&self, chat_id: i64) {
+        if let Some(changed) = self.chat_changed.get(&chat_id) {
+            changed.notify_waiters();
+        }
+    }
+
+    /// Records a user's message so the bot can reply to it, and the chat so it can write to it.
+    pub(super) fn remember_user_message(&mut self, message: &Value) {
+        let (Some(chat_id), Some(message_id)) = (
+            message["chat"]["id"].as_i64(),
+            message["message_id"].as_i64(),
+        ) else {
+            return;
+        };
+        let chat = self.chat(chat_id);
+        chat.user = message["chat"].clone();
+        chat.next_message_id = chat.next_message_id.max(message_id + 1);
+        chat.messages.insert(
+            message_id,
+            StoredMessage {
+                from_bot: false,
+                plain: message["text"].as_str().unwrap_or_default().to_string(),
+                entities: Vec::new(),
+            },
+        );
+    }
+}
+
+impl Chat {
+    pub(super) fn take_message_id(&mut self) -> i64 {
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        id
+    }
+}
+
+/// Whether `update` is created at all under the sticky `allowed_updates` (`None` or `[]`:
+/// Telegram's default set).
+pub(super) fn update_allowed(update: &Value, allowed: Option<&[String]>) -> bool {
+    let kind = update
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "update_id").cloned())
+        .unwrap_or_default();
+    match allowed {
+        Some(list) if !list.is_empty() => list.contains(&kind),
+        _ => !NOT_DELIVERED_BY_DEFAULT.contains(&kind.as_str()),
+    }
+}
