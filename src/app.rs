@@ -1,5 +1,6 @@
 //! The application: builds every part from a [`Config`] and runs until SIGTERM/SIGINT or a fatal error.
-//! `main` and the tests use it the same way.
+//! `main` is a few lines over it. The end-to-end tests run the built binary itself (`tests/e2e/support/bot.rs`),
+//! so they go through `main` and this module exactly as a user's process does.
 
 use crate::activity::Activity;
 use crate::actors::session_manager::{self, SessionManager};
