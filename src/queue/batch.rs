@@ -4,6 +4,8 @@
 use super::redis_queue::{bounded, Queue, CALL_TIMEOUT};
 use super::types::{Lease, QueueError};
 use crate::ids::JobId;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most records and acknowledgements applied in one Redis call. They come from all running jobs: one call
@@ -85,12 +87,17 @@ impl Queue {
     }
 }
 
-/// Applies the records and acknowledgements of all running jobs in batches, one Redis call at a time.
+/// Applies the records and acknowledgements of all running jobs in batches, one Redis call at a time. The task
+/// serves every job of the process, so a panic inside a call (a bug in a dependency) fails that batch only.
 pub(super) async fn apply_batches(queue: Queue, mut pending: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     while pending.recv_many(&mut batch, APPLY_BATCH).await > 0 {
         let (ops, replies): (Vec<Applied>, Vec<_>) = batch.drain(..).unzip();
-        match queue.apply_now(&ops).await {
+        let applied = AssertUnwindSafe(queue.apply_now(&ops))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(QueueError::Protocol("applying a batch panicked".into())));
+        match applied {
             Ok(results) => {
                 for (reply, applied) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(applied));
