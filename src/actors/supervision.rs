@@ -183,29 +183,43 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_panicking_handler_is_restarted_with_backoff_and_counted() {
+        // A back-off long against scheduling delays on a loaded machine, so "still backing off" is certain.
+        const BACKOFF: Duration = Duration::from_millis(400);
         let health = Arc::new(Health::new());
         let addr = Supervisor::start({
             let health = health.clone();
             move |_| Flaky {
                 health,
-                backoff: Backoff::new(Duration::from_millis(50), Duration::from_secs(1)),
+                backoff: Backoff::new(BACKOFF, Duration::from_secs(1)),
                 ready: false,
             }
         });
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(addr.send(Work(false)).await.unwrap(), Ok(7));
+        // Answers once its (zero) start delay has run.
+        let ready_again = || async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                match addr.send(Work(false)).await.unwrap() {
+                    Ok(v) => return v,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        actix_rt::time::sleep(Duration::from_millis(10)).await
+                    }
+                    Err(e) => panic!("never ready again: {e}"),
+                }
+            }
+        };
+        assert_eq!(ready_again().await, 7);
         assert_eq!(
             addr.send(Work(true)).await.unwrap(),
             Err("handler bug".into())
         );
+        let restarted = std::time::Instant::now();
         // Restarted, but still inside its back-off.
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(
             addr.send(Work(false)).await.unwrap(),
             Err("backing off".into())
         );
-        actix_rt::time::sleep(Duration::from_millis(80)).await;
-        assert_eq!(addr.send(Work(false)).await.unwrap(), Ok(7));
+        assert_eq!(ready_again().await, 7);
+        assert!(restarted.elapsed() >= BACKOFF - Duration::from_millis(50));
         assert_eq!(health.restarts().get("flaky"), Some(&1));
     }
 
