@@ -173,7 +173,9 @@ impl FakeTelegram {
         };
         if let Some(quote) = quote {
             let plain = replied["text"].as_str().unwrap_or_default();
-            let at = plain.find(quote).expect("a quote is part of the replied text");
+            let at = plain
+                .find(quote)
+                .expect("a quote is part of the replied text");
             message["quote"] = json!({
                 "text": quote,
                 "position": plain[..at].encode_utf16().count(),
