@@ -20,7 +20,8 @@ pub struct MetricsError(#[from] prometheus::Error);
 pub struct Metrics {
     registry: Registry,
     /// Updates received, by kind (`text`, `command`, `non_text`, `refused`, `refused_quiet`, `migration`,
-    /// `ignored`, `malformed`: the labels of `poller::BatchPlan::kinds`).
+    /// `unaddressed`, `private_only`, `group_off`, `ignored`, `malformed`: the labels of
+    /// `poller::BatchPlan::kinds`).
     pub updates: IntCounterVec,
     /// Jobs ended, by priority and outcome (`done`, `retried`, `dead`, `blocked`, `stale`).
     pub jobs: IntCounterVec,

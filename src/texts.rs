@@ -46,6 +46,8 @@ pub fn answer_for_history(shown: &str) -> String {
 
 pub const TEXT_ONLY: &str =
     "I can only read text messages for now. Please send your question as text.";
+/// The answer in a group when `GROUP_MODE=off` (said once per group).
+pub const PRIVATE_ONLY: &str = "I only answer in private chats. Write to me directly to talk.";
 pub const INTERNAL_ERROR: &str =
     "⚠️ Something went wrong on my side while answering. Please try again.";
 pub const MEMORY_ERROR: &str =

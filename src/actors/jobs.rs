@@ -331,6 +331,7 @@ impl JobRunner {
                         texts::access_denied(*user_id)
                     }
                     Notice::TextOnly => texts::TEXT_ONLY.to_string(),
+                    Notice::PrivateOnly => texts::PRIVATE_ONLY.to_string(),
                 };
                 delivery.finish_plain(&text).await?;
                 Ok(())

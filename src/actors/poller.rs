@@ -6,18 +6,19 @@
 //! by their id and not queued twice.
 
 use crate::actors::supervision::{catch_panic, Backoff};
-use crate::commands::{self, Parsed};
-use crate::config::{AccessList, Config};
+use crate::commands::{self, BotCommand, Parsed};
+use crate::config::{AccessList, Config, GroupMode};
 use crate::health::Health;
-use crate::ids::{UpdateId, UserId};
+use crate::ids::{ChatId, UpdateId, UserId};
 use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, Notice, Priority, Queue, QueueError};
-use crate::telegram::types::{IncomingUpdate, Update};
+use crate::telegram::addressing::{self, BotIdentity};
+use crate::telegram::types::{IncomingUpdate, Message, Update, User};
 use crate::telegram::{BotApi, TelegramError};
 use crate::tokens;
 use actix::prelude::*;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ enum PollError {
 
 /// One poll's result.
 struct Polled {
-    bot_username: String,
+    bot: BotIdentity,
     next_offset: Option<UpdateId>,
     queued: usize,
     received: usize,
@@ -78,7 +79,10 @@ pub struct TelegramPoller {
     offset: Option<UpdateId>,
     /// Strangers told "Access denied." lately (shared with the poll in flight, on this arbiter).
     refusals: Rc<RefCell<Refusals>>,
-    bot_username: Option<String>,
+    /// Groups told that the bot works in private chats only (`GROUP_MODE=off`), shared likewise.
+    groups_told: Rc<RefCell<GroupsTold>>,
+    /// Who the bot is, from `getMe` (once, before the first poll).
+    bot: Option<BotIdentity>,
     backoff: Backoff,
     /// The first poll after start asks for no wait, so readiness is known at once.
     first_poll_done: bool,
@@ -106,7 +110,8 @@ impl TelegramPoller {
             fatal,
             offset: None,
             refusals: Rc::new(RefCell::new(refusals)),
-            bot_username: None,
+            groups_told: Rc::new(RefCell::new(GroupsTold::default())),
+            bot: None,
             backoff: Backoff::new(POLL_RETRY_BASE, POLL_RETRY_MAX),
             first_poll_done: false,
             in_flight: None,
@@ -143,34 +148,36 @@ impl Handler<Poll> for TelegramPoller {
         let api = self.api.clone();
         let queue = self.queue.clone();
         let config = self.config.clone();
-        let known_username = self.bot_username.clone();
+        let known_bot = self.bot.clone();
         let offset = self.offset;
         let refusals = self.refusals.clone();
+        let groups_told = self.groups_told.clone();
         let wait = if self.first_poll_done {
             config.telegram.poll_timeout
         } else {
             Duration::ZERO
         };
         let poll = async move {
-            let bot_username = match known_username {
-                Some(name) => name,
+            let bot = match known_bot {
+                Some(bot) => bot,
                 None => introduce(&api).await?,
             };
             let updates = api.get_updates(offset, wait).await?;
             let now = Instant::now();
             let plan = plan_batch(
                 &updates,
-                &config.access,
-                Some(&bot_username),
-                config.background_threshold_tokens,
+                &Rules::of(&config),
+                Some(&bot),
                 &refusals.borrow(),
+                &groups_told.borrow(),
                 now,
             );
             let queued = queue.enqueue_updates(&plan.jobs).await?;
             // Only once queued: if queueing failed, the same updates come again and the strangers are told.
             refusals.borrow_mut().remember(&plan.told, now);
+            groups_told.borrow_mut().remember(&plan.told_groups);
             Ok::<_, PollError>(Polled {
-                bot_username,
+                bot,
                 next_offset: plan.next_offset,
                 queued,
                 received: updates.len(),
@@ -208,11 +215,11 @@ impl TelegramPoller {
     fn after_poll(&mut self, result: Result<Polled, PollError>, ctx: &mut Context<Self>) {
         match result {
             Ok(polled) => {
-                if self.bot_username.is_none() {
-                    log::info!("connected to Telegram as @{}", polled.bot_username);
-                    self.health.set_bot_username(polled.bot_username.clone());
+                if self.bot.is_none() {
+                    log::info!("connected to Telegram as @{}", polled.bot.username);
+                    self.health.set_bot_username(polled.bot.username.clone());
                 }
-                self.bot_username = Some(polled.bot_username);
+                self.bot = Some(polled.bot);
                 if polled.received > 0 {
                     log::debug!(
                         "received {} updates, queued {} jobs",
@@ -276,13 +283,16 @@ fn hint_for(e: &PollError) -> &'static str {
     }
 }
 
-/// `getMe` (to learn the bot's username, which also proves the token) and `setMyCommands`.
-async fn introduce(api: &BotApi) -> Result<String, TelegramError> {
+/// `getMe` (to learn the bot's id and username, which also proves the token) and `setMyCommands`.
+async fn introduce(api: &BotApi) -> Result<BotIdentity, TelegramError> {
     let me = api.get_me().await?;
     if let Err(e) = api.set_my_commands(&commands::command_specs()).await {
         log::warn!("could not register the command list with Telegram: {e}");
     }
-    Ok(me.username.unwrap_or_default())
+    Ok(BotIdentity {
+        id: me.id,
+        username: me.username.unwrap_or_default(),
+    })
 }
 
 /// Strangers lately told "Access denied.", so that each is told once per `REFUSAL_NOTICE_INTERVAL`
@@ -332,27 +342,82 @@ impl Refusals {
     }
 }
 
+/// Groups lately told that the bot works in private chats only (`GROUP_MODE=off`), so that each is told once
+/// while the process runs, however often its members address the bot.
+#[derive(Debug, Default)]
+pub struct GroupsTold {
+    told: HashSet<ChatId>,
+}
+
+/// Above this many groups remembered, all are forgotten (a bot in that many groups with `GROUP_MODE=off` is
+/// unusual; forgetting costs each group one more notice).
+const GROUPS_REMEMBERED: usize = 10_000;
+
+impl GroupsTold {
+    /// Whether `chat` may be told, when `telling` are being told already (in this batch).
+    pub fn due(&self, chat: ChatId, telling: &[ChatId]) -> bool {
+        !self.told.contains(&chat) && !telling.contains(&chat)
+    }
+
+    /// `chats` were told (their notices are queued).
+    pub fn remember(&mut self, chats: &[ChatId]) {
+        if self.told.len() + chats.len() > GROUPS_REMEMBERED {
+            self.told.clear();
+        }
+        self.told.extend(chats);
+    }
+}
+
+/// The rules an update is judged by, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// Users who may talk to the bot anywhere (`ALLOWED_USER_IDS`).
+    pub access: &'a AccessList,
+    /// Groups whose every member may talk to it (`ALLOWED_CHAT_IDS`).
+    pub allowed_chats: &'a BTreeSet<ChatId>,
+    /// Which group messages it answers (`GROUP_MODE`).
+    pub group_mode: GroupMode,
+    /// Above this many tokens a message waits in the `default` queue (`BACKGROUND_THRESHOLD_TOKENS`).
+    pub background_threshold_tokens: usize,
+}
+
+impl<'a> Rules<'a> {
+    pub fn of(config: &'a Config) -> Self {
+        Self {
+            access: &config.access,
+            allowed_chats: &config.allowed_chats,
+            group_mode: config.group_mode,
+            background_threshold_tokens: config.background_threshold_tokens,
+        }
+    }
+}
+
 /// What to queue for a batch of raw updates, and the offset that confirms all of them.
 #[derive(Debug, Default)]
 pub struct BatchPlan {
     pub jobs: Vec<(UpdateId, Priority, Job)>,
     pub next_offset: Option<UpdateId>,
     /// One label per update, for the metrics: `text`, `command`, `non_text`, `refused` (told "Access
-    /// denied."), `refused_quiet` (a stranger told lately), `ignored`, `malformed`.
+    /// denied."), `refused_quiet` (a stranger told lately), `unaddressed` (a group message not for the bot),
+    /// `private_only` (a group told the bot works in private chats only), `group_off` (a group already told),
+    /// `ignored`, `malformed`.
     pub kinds: Vec<&'static str>,
     /// The strangers this batch tells "Access denied." (to remember once the batch is queued).
     pub told: Vec<UserId>,
+    /// The groups this batch tells that the bot works in private chats only (likewise).
+    pub told_groups: Vec<ChatId>,
 }
 
 /// Pure: turns updates into jobs. A malformed update is logged and skipped, never fatal; its id still
 /// advances the offset so Telegram stops sending it. A stranger is told "Access denied." only if
-/// `refusals` says it is due at `now` (and once per batch).
+/// `refusals` says it is due at `now` (and once per batch); a group is told it is not served only once
+/// (`groups_told`). `bot`: the bot as `getMe` describes it (`None`: not known, so nothing mentions it).
 pub fn plan_batch(
     updates: &[IncomingUpdate],
-    access: &AccessList,
-    bot_username: Option<&str>,
-    background_threshold_tokens: usize,
+    rules: &Rules,
+    bot: Option<&BotIdentity>,
     refusals: &Refusals,
+    groups_told: &GroupsTold,
     now: Instant,
 ) -> BatchPlan {
     let mut plan = BatchPlan::default();
@@ -369,24 +434,40 @@ pub fn plan_batch(
                 continue;
             }
         };
-        match job_for(update, access, bot_username, background_threshold_tokens) {
-            Some((
+        match job_for(update, rules, bot) {
+            Decision::Queue(
                 _,
                 JobKind::Notice {
                     notice: Notice::AccessDenied { user_id },
                     ..
                 },
                 _,
-            )) if !refusals.due(user_id, now, &plan.told) => {
+            ) if !refusals.due(user_id, now, &plan.told) => {
                 plan.kinds.push("refused_quiet");
             }
-            Some((priority, kind, label)) => {
-                if let JobKind::Notice {
-                    notice: Notice::AccessDenied { user_id },
+            Decision::Queue(
+                _,
+                JobKind::Notice {
+                    chat_id,
+                    notice: Notice::PrivateOnly,
                     ..
-                } = &kind
-                {
-                    plan.told.push(*user_id);
+                },
+                _,
+            ) if !groups_told.due(chat_id, &plan.told_groups) => {
+                plan.kinds.push("group_off");
+            }
+            Decision::Queue(priority, kind, label) => {
+                match &kind {
+                    JobKind::Notice {
+                        notice: Notice::AccessDenied { user_id },
+                        ..
+                    } => plan.told.push(*user_id),
+                    JobKind::Notice {
+                        chat_id,
+                        notice: Notice::PrivateOnly,
+                        ..
+                    } => plan.told_groups.push(*chat_id),
+                    _ => {}
                 }
                 plan.kinds.push(label);
                 plan.jobs.push((
@@ -395,20 +476,25 @@ pub fn plan_batch(
                     Job::from_update(update.update_id, kind),
                 ));
             }
-            None => plan.kinds.push("ignored"),
+            Decision::Skip(label) => plan.kinds.push(label),
         }
     }
     plan
 }
 
-/// The job for one update, with its metrics label; `None`: nothing to do.
-fn job_for(
-    update: &Update,
-    access: &AccessList,
-    bot_username: Option<&str>,
-    background_threshold_tokens: usize,
-) -> Option<(Priority, JobKind, &'static str)> {
-    let message = update.message.as_ref()?;
+/// What one update comes to.
+enum Decision {
+    /// A job to queue, with its metrics label.
+    Queue(Priority, JobKind, &'static str),
+    /// Nothing to do; the metrics label says why.
+    Skip(&'static str),
+}
+
+/// The job for one update.
+fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decision {
+    let Some(message) = update.message.as_ref() else {
+        return Decision::Skip("ignored");
+    };
     // The service messages of a group's upgrade to a supergroup (one in each chat; Telegram writes them, so
     // no allow-list applies): the conversation follows the group to its new id.
     let migration = match (message.migrate_to_chat_id, message.migrate_from_chat_id) {
@@ -417,23 +503,79 @@ fn job_for(
         (None, None) => None,
     };
     if let Some((from, to)) = migration {
-        return Some((Priority::High, JobKind::Migrate { from, to }, "migration"));
+        return Decision::Queue(Priority::High, JobKind::Migrate { from, to }, "migration");
     }
-    let from = message.from.as_ref()?;
-    if from.is_bot {
-        return None;
-    }
-    let private = message.chat.kind == "private";
+    let Some(from) = message.from.as_ref().filter(|f| !f.is_bot) else {
+        return Decision::Skip("ignored");
+    };
     let chat = ChatRef {
         id: message.chat.id,
         kind: message.chat.kind.clone(),
         title: message.chat.title.clone(),
     };
-    if !access.allows(from.id) {
+    if chat.kind == "private" {
+        return private_job(message, from, chat, rules, bot);
+    }
+    // In a group (or anything else not private): only text is read, and only what addresses the bot (unless GROUP_MODE=all); strangers get
+    // silence.
+    let Some(text) = message.text.as_ref() else {
+        return Decision::Skip("ignored");
+    };
+    let parsed = commands::parse(text, bot.map(|b| b.username.as_str()));
+    let addressed = match &parsed {
+        Parsed::Command(_) => true,
+        Parsed::ForAnotherBot => return Decision::Skip("ignored"),
+        Parsed::Text => {
+            rules.group_mode == GroupMode::All
+                || bot.is_some_and(|bot| {
+                    addressing::mentions_bot(text, &message.entities, bot)
+                        || addressing::replies_to_bot(message, bot)
+                })
+        }
+    };
+    if !addressed {
+        return Decision::Skip("unaddressed");
+    }
+    if !(rules.access.allows(from.id) || rules.allowed_chats.contains(&chat.id)) {
         log::info!("refused user {} in chat {}", from.id, chat.id);
-        // In groups, stay quiet rather than answer every stranger. A notice waits behind the work of the bot's
-        // users (`low`), and is paced as a courtesy.
-        return private.then_some((
+        return Decision::Skip("ignored");
+    }
+    if rules.group_mode == GroupMode::Off {
+        return Decision::Queue(
+            Priority::High,
+            JobKind::Notice {
+                chat_id: chat.id,
+                reply_to: Some(message.message_id),
+                notice: Notice::PrivateOnly,
+            },
+            "private_only",
+        );
+    }
+    match parsed {
+        Parsed::Command(command) => command_job(message, from, chat, command),
+        Parsed::ForAnotherBot | Parsed::Text => {
+            let said = bot.map_or_else(
+                || text.clone(),
+                |bot| addressing::strip_mentions(text, &message.entities, bot),
+            );
+            let said = format!("{}: {said}", addressing::speaker_name(from));
+            chat_job(message, from, chat, said, rules, bot)
+        }
+    }
+}
+
+/// The job for a message in a private chat: only the allow-list applies.
+fn private_job(
+    message: &Message,
+    from: &User,
+    chat: ChatRef,
+    rules: &Rules,
+    bot: Option<&BotIdentity>,
+) -> Decision {
+    if !rules.access.allows(from.id) {
+        log::info!("refused user {} in chat {}", from.id, chat.id);
+        // A notice waits behind the work of the bot's users (`low`), and is paced as a courtesy.
+        return Decision::Queue(
             Priority::Low,
             JobKind::Notice {
                 chat_id: chat.id,
@@ -441,10 +583,10 @@ fn job_for(
                 notice: Notice::AccessDenied { user_id: from.id },
             },
             "refused",
-        ));
+        );
     }
     let Some(text) = message.text.as_ref() else {
-        return private.then_some((
+        return Decision::Queue(
             Priority::High,
             JobKind::Notice {
                 chat_id: chat.id,
@@ -452,39 +594,68 @@ fn job_for(
                 notice: Notice::TextOnly,
             },
             "non_text",
-        ));
+        );
     };
-    match commands::parse(text, bot_username) {
-        Parsed::Command(command) => Some((
-            Priority::High,
-            JobKind::Command {
-                chat,
-                user_id: from.id,
-                message_id: message.message_id,
-                command,
-            },
-            "command",
-        )),
-        Parsed::ForAnotherBot => None,
-        Parsed::Text => {
-            let priority = if tokens::estimate(text) < background_threshold_tokens {
-                Priority::High
-            } else {
-                Priority::Default
-            };
-            Some((
-                priority,
-                JobKind::Chat {
-                    chat,
-                    user_id: from.id,
-                    message_id: message.message_id,
-                    text: text.clone(),
-                },
-                "text",
-            ))
-        }
+    match commands::parse(text, bot.map(|b| b.username.as_str())) {
+        Parsed::Command(command) => command_job(message, from, chat, command),
+        Parsed::ForAnotherBot => Decision::Skip("ignored"),
+        Parsed::Text => chat_job(message, from, chat, text.clone(), rules, bot),
     }
 }
+
+fn command_job(message: &Message, from: &User, chat: ChatRef, command: BotCommand) -> Decision {
+    Decision::Queue(
+        Priority::High,
+        JobKind::Command {
+            chat,
+            user_id: from.id,
+            message_id: message.message_id,
+            command,
+        },
+        "command",
+    )
+}
+
+/// A chat job whose text is `said` (what the model sees of this message), after the line saying what it
+/// replies to, if it replies to something.
+fn chat_job(
+    message: &Message,
+    from: &User,
+    chat: ChatRef,
+    said: String,
+    rules: &Rules,
+    bot: Option<&BotIdentity>,
+) -> Decision {
+    let text = match message
+        .reply_to_message
+        .is_some()
+        .then(|| addressing::reply_context(message, bot.unwrap_or(&UNKNOWN_BOT)))
+    {
+        Some(Some(line)) => format!("{line}\n{said}"),
+        _ => said,
+    };
+    let priority = if tokens::estimate(&text) < rules.background_threshold_tokens {
+        Priority::High
+    } else {
+        Priority::Default
+    };
+    Decision::Queue(
+        priority,
+        JobKind::Chat {
+            chat,
+            user_id: from.id,
+            message_id: message.message_id,
+            text,
+        },
+        "text",
+    )
+}
+
+/// Stands for the bot before `getMe` told who it is: no message is its own.
+const UNKNOWN_BOT: BotIdentity = BotIdentity {
+    id: UserId(0),
+    username: String::new(),
+};
 
 #[cfg(test)]
 mod tests {
@@ -513,12 +684,31 @@ mod tests {
     ) -> BatchPlan {
         plan_batch(
             updates,
-            access,
-            bot_username,
-            background_threshold_tokens,
+            &rules(access, background_threshold_tokens),
+            bot_username
+                .map(|username| BotIdentity {
+                    id: UserId(BOT_ID),
+                    username: username.into(),
+                })
+                .as_ref(),
             &Refusals::new(Duration::ZERO),
+            &GroupsTold::default(),
             Instant::now(),
         )
+    }
+
+    /// The bot's user id in these tests.
+    const BOT_ID: i64 = 99;
+
+    static NO_CHATS: BTreeSet<ChatId> = BTreeSet::new();
+
+    fn rules(access: &AccessList, background_threshold_tokens: usize) -> Rules<'_> {
+        Rules {
+            access,
+            allowed_chats: &NO_CHATS,
+            group_mode: GroupMode::Mention,
+            background_threshold_tokens,
+        }
     }
 
     fn only(ids: &[i64]) -> AccessList {
@@ -668,22 +858,24 @@ mod tests {
             text_update(4, 1, "I may"),
         ]);
 
-        let first = plan_batch(&flood, &only(&[1]), None, 5000, &refusals, t0);
+        let told = GroupsTold::default();
+        let access = only(&[1]);
+        let first = plan_batch(&flood, &rules(&access, 5000), None, &refusals, &told, t0);
         refusals.remember(&first.told, t0);
         let again = plan_batch(
             &incoming([text_update(5, 2, "still there?")]),
-            &only(&[1]),
+            &rules(&access, 5000),
             None,
-            5000,
             &refusals,
+            &told,
             t0 + Duration::from_secs(299),
         );
         let later = plan_batch(
             &incoming([text_update(6, 2, "and now?")]),
-            &only(&[1]),
+            &rules(&access, 5000),
             None,
-            5000,
             &refusals,
+            &told,
             t0 + Duration::from_secs(300),
         );
 
@@ -714,5 +906,215 @@ mod tests {
         refusals.remember(&many, t0);
         refusals.remember(&[UserId(-1)], t0 + Duration::from_secs(61));
         assert_eq!(refusals.told.len(), 1, "only the recent one is kept");
+    }
+
+    /// A text from `user` (named `Ann`) in the group -5, with `entities`, and `extra` fields of the message.
+    fn group_update(
+        id: i64,
+        user: i64,
+        text: &str,
+        entities: serde_json::Value,
+        extra: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut message = json!({"message_id": id, "date": 0,
+            "from": {"id": user, "is_bot": false, "first_name": "Ann", "username": "ann"},
+            "chat": {"id": -5, "title": "Team", "type": "group"}, "text": text, "entities": entities});
+        if let (Some(m), Some(extra)) = (message.as_object_mut(), extra.as_object()) {
+            m.extend(extra.clone());
+        }
+        json!({"update_id": id, "message": message})
+    }
+
+    fn group_plan(
+        updates: &[IncomingUpdate],
+        mode: GroupMode,
+        chats: &BTreeSet<ChatId>,
+    ) -> BatchPlan {
+        let access = only(&[1]);
+        let rules = Rules {
+            group_mode: mode,
+            allowed_chats: chats,
+            ..rules(&access, 5000)
+        };
+        let bot = BotIdentity {
+            id: UserId(BOT_ID),
+            username: "test_bot".into(),
+        };
+        plan_batch(
+            updates,
+            &rules,
+            Some(&bot),
+            &Refusals::new(Duration::ZERO),
+            &GroupsTold::default(),
+            Instant::now(),
+        )
+    }
+
+    fn chat_texts(plan: &BatchPlan) -> Vec<String> {
+        plan.jobs
+            .iter()
+            .filter_map(|(_, _, job)| match &job.kind {
+                JobKind::Chat { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn replied_by_bot() -> serde_json::Value {
+        json!({"reply_to_message": {"message_id": 3, "date": 0,
+            "from": {"id": BOT_ID, "is_bot": true, "first_name": "Test Bot", "username": "test_bot"},
+            "chat": {"id": -5, "title": "Team", "type": "group"}, "text": "It is 4."}})
+    }
+
+    #[test]
+    fn in_a_group_only_messages_that_address_the_bot_become_jobs_named_by_their_speaker() {
+        let raw = incoming([
+            group_update(1, 1, "lunch at noon?", json!([]), json!({})),
+            group_update(
+                2,
+                1,
+                "@test_bot what is 2+2",
+                json!([{"type": "mention", "offset": 0, "length": 9}]),
+                json!({}),
+            ),
+            group_update(
+                3,
+                1,
+                "Test Bot, hi",
+                json!([{"type": "text_mention", "offset": 0, "length": 8,
+                        "user": {"id": BOT_ID, "is_bot": true, "first_name": "Test Bot"}}]),
+                json!({}),
+            ),
+            group_update(4, 1, "and 3+3?", json!([]), replied_by_bot()),
+            group_update(
+                5,
+                1,
+                "/stats",
+                json!([{"type": "bot_command", "offset": 0, "length": 6}]),
+                json!({}),
+            ),
+            group_update(
+                6,
+                1,
+                "/stats@other_bot",
+                json!([{"type": "bot_command", "offset": 0, "length": 16}]),
+                json!({}),
+            ),
+            group_update(
+                7,
+                1,
+                "ask @other_bot",
+                json!([{"type": "mention", "offset": 4, "length": 10}]),
+                json!({}),
+            ),
+        ]);
+
+        let plan = group_plan(&raw, GroupMode::Mention, &BTreeSet::new());
+
+        assert_eq!(
+            plan.kinds,
+            [
+                "unaddressed",
+                "text",
+                "text",
+                "text",
+                "command",
+                "ignored",
+                "unaddressed"
+            ]
+        );
+        assert_eq!(
+            chat_texts(&plan),
+            [
+                "Ann: what is 2+2",
+                "Ann: hi",
+                "[Replying to you: \"It is 4.\"]\nAnn: and 3+3?"
+            ]
+        );
+        assert_eq!(plan.next_offset, Some(UpdateId(8)), "all confirmed");
+    }
+
+    #[test]
+    fn with_group_mode_all_every_text_of_a_permitted_user_is_answered() {
+        let raw = incoming([group_update(1, 1, "lunch at noon?", json!([]), json!({}))]);
+
+        let plan = group_plan(&raw, GroupMode::All, &BTreeSet::new());
+
+        assert_eq!(chat_texts(&plan), ["Ann: lunch at noon?"]);
+    }
+
+    #[test]
+    fn a_stranger_in_a_group_gets_silence_unless_the_group_is_allowed() {
+        let mention = json!([{"type": "mention", "offset": 0, "length": 9}]);
+        let raw = incoming([group_update(1, 2, "@test_bot hi", mention, json!({}))]);
+
+        let elsewhere = group_plan(&raw, GroupMode::Mention, &BTreeSet::new());
+        let allowed = group_plan(&raw, GroupMode::Mention, &BTreeSet::from([ChatId(-5)]));
+
+        assert_eq!(elsewhere.kinds, ["ignored"]);
+        assert!(elsewhere.jobs.is_empty());
+        assert_eq!(chat_texts(&allowed), ["Ann: hi"]);
+    }
+
+    #[test]
+    fn with_group_mode_off_a_group_is_told_once_that_the_bot_works_in_private_chats() {
+        let mention = json!([{"type": "mention", "offset": 0, "length": 9}]);
+        let raw = incoming([
+            group_update(1, 1, "@test_bot hi", mention.clone(), json!({})),
+            group_update(2, 1, "@test_bot hello?", mention.clone(), json!({})),
+            group_update(3, 1, "chatter", json!([]), json!({})),
+        ]);
+        let access = only(&[1]);
+        let rules = Rules {
+            group_mode: GroupMode::Off,
+            ..rules(&access, 5000)
+        };
+        let bot = BotIdentity {
+            id: UserId(BOT_ID),
+            username: "test_bot".into(),
+        };
+        let refusals = Refusals::new(Duration::ZERO);
+        let mut told = GroupsTold::default();
+
+        let first = plan_batch(&raw, &rules, Some(&bot), &refusals, &told, Instant::now());
+        told.remember(&first.told_groups);
+        let later = plan_batch(
+            &raw[..1],
+            &rules,
+            Some(&bot),
+            &refusals,
+            &told,
+            Instant::now(),
+        );
+
+        assert_eq!(first.kinds, ["private_only", "group_off", "unaddressed"]);
+        assert!(matches!(
+            first.jobs[0].2.kind,
+            JobKind::Notice {
+                notice: Notice::PrivateOnly,
+                chat_id: ChatId(-5),
+                ..
+            }
+        ));
+        assert_eq!(first.jobs.len(), 1);
+        assert_eq!(later.kinds, ["group_off"]);
+        assert!(later.jobs.is_empty());
+    }
+
+    #[test]
+    fn a_reply_in_a_private_chat_carries_what_it_replies_to_without_a_name() {
+        let raw = incoming([
+            json!({"update_id": 1, "message": {"message_id": 4, "date": 0,
+            "from": {"id": 1, "is_bot": false, "first_name": "A"},
+            "chat": {"id": 1, "type": "private"}, "text": "why?",
+            "reply_to_message": {"message_id": 3, "date": 0,
+                "from": {"id": BOT_ID, "is_bot": true, "first_name": "Test Bot"},
+                "chat": {"id": 1, "type": "private"}, "text": "Because."},
+            "quote": {"text": "Because", "position": 0}}}),
+        ]);
+
+        let plan = plan(&raw, &only(&[1]), Some("test_bot"), 5000);
+
+        assert_eq!(chat_texts(&plan), ["[Replying to you: \"Because\"]\nwhy?"]);
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::actors::supervision::catch_panic_sync;
 use crate::context::prompt::to_usize;
-use crate::context::{build_prompt, select_for_compression, StoredContext};
+use crate::context::{build_prompt, select_for_compression, system_for_chat, StoredContext};
 use crate::db::backup::{self, BackupError};
 use crate::db::models::{ChatStats, NewChat, NewMessage, NewSummary};
 use crate::db::{self, queries, DbError, DbPool};
@@ -399,7 +399,14 @@ impl SessionManager {
             .map(|(id, text)| (*id, text.as_str(), self.tokens.count_message(text)))
             .collect();
         let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
-        let (system, system_tokens) = self.system_of(conn, msg.chat.id)?;
+        let (mut system, mut system_tokens) = self.system_of(conn, msg.chat.id)?;
+        if msg.chat.kind != "private" {
+            // In groups the model is told it reads several people.
+            system = system_for_chat(system, &msg.chat.kind);
+            system_tokens = system
+                .as_deref()
+                .map_or(0, |s| self.tokens.count_message(s));
+        }
         if system_tokens + new_tokens > msg.budget {
             return Ok(TurnContext {
                 refused: Some(new_tokens),

@@ -8,7 +8,7 @@ mod settings;
 
 pub use settings::{default_workers, DEFAULT_AICHAT_BASE_URL, DEFAULT_TELEGRAM_API_URL};
 
-use crate::ids::UserId;
+use crate::ids::{ChatId, UserId};
 use crate::queue::QueueSettings;
 use crate::secret::{Redactor, Secret};
 use crate::telegram::pacing::{PacingSettings, PROGRESS_RESERVE};
@@ -31,6 +31,28 @@ impl AccessList {
         match self {
             AccessList::Everyone => true,
             AccessList::Only(ids) => ids.contains(&user),
+        }
+    }
+}
+
+/// What the bot does with messages in groups and supergroups (`GROUP_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupMode {
+    /// Answer only messages that address the bot: a mention, a reply to one of its messages, a command for it.
+    Mention,
+    /// Answer every text of a permitted user (as in a private chat).
+    All,
+    /// Answer nothing in groups; say once per group that the bot works in private chats only.
+    Off,
+}
+
+impl GroupMode {
+    /// The setting's value as written in the environment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupMode::Mention => "mention",
+            GroupMode::All => "all",
+            GroupMode::Off => "off",
         }
     }
 }
@@ -82,6 +104,10 @@ impl ContextConfig {
 pub struct Config {
     pub telegram: TelegramConfig,
     pub access: AccessList,
+    /// Groups whose every member may talk to the bot (`ALLOWED_CHAT_IDS`), besides the users of `access`.
+    pub allowed_chats: BTreeSet<ChatId>,
+    /// Which group messages the bot answers (`GROUP_MODE`).
+    pub group_mode: GroupMode,
     /// The least time between two "Access denied." replies to the same stranger (zero: reply to every
     /// message), so that a stranger who keeps writing does not make the bot spend its Telegram budget on them.
     pub refusal_notice_interval: Duration,
@@ -219,6 +245,8 @@ fn build(r: &mut Reader) -> Option<Config> {
     let poll_timeout = r.read(&TELEGRAM_POLL_TIMEOUT);
     let access = r.read(&ALLOWED_USER_IDS);
     let refusal_notice_interval = r.read(&REFUSAL_NOTICE_INTERVAL);
+    let allowed_chats = r.read(&ALLOWED_CHAT_IDS);
+    let group_mode = r.read(&GROUP_MODE);
     let base_url = r.read(&AICHAT_BASE_URL);
     let model = r.read(&AICHAT_MODEL);
     let api_key = r.read(&AICHAT_API_KEY);
@@ -258,6 +286,8 @@ fn build(r: &mut Reader) -> Option<Config> {
         },
         access: access?,
         refusal_notice_interval: refusal_notice_interval?,
+        allowed_chats: allowed_chats?,
+        group_mode: group_mode?,
         llm: LlmConfig {
             base_url: base_url?,
             model: model?,
@@ -569,5 +599,37 @@ mod tests {
                 )]
             );
         }
+    }
+
+    #[test]
+    fn groups_are_answered_when_addressed_and_only_listed_groups_admit_every_member() {
+        let c = Config::from_vars(minimal()).unwrap();
+        assert_eq!(c.group_mode, GroupMode::Mention);
+        assert!(c.allowed_chats.is_empty());
+
+        let mut v = minimal();
+        v.extend(vars(&[
+            ("GROUP_MODE", "All"),
+            ("ALLOWED_CHAT_IDS", "-1001234567890, ,-42"),
+        ]));
+        let c = Config::from_vars(v).unwrap();
+        assert_eq!(c.group_mode, GroupMode::All);
+        assert_eq!(
+            c.allowed_chats,
+            BTreeSet::from([ChatId(-1001234567890), ChatId(-42)])
+        );
+        assert!(c.describe().contains("-1001234567890,-42"));
+
+        let mut v = minimal();
+        v.extend(vars(&[
+            ("GROUP_MODE", "sometimes"),
+            ("ALLOWED_CHAT_IDS", "42,x"),
+        ]));
+        let text = Config::from_vars(v).unwrap_err().to_string();
+        assert!(
+            text.contains("GROUP_MODE must be mention, all or off"),
+            "{text}"
+        );
+        assert!(text.contains("not group chat ids: 42, x"), "{text}");
     }
 }

@@ -6,8 +6,8 @@
 //! built by reading each one through a [`Reader`], so a setting's name, default and rules are written once, here.
 //! Before any parser sees a value it is trimmed, and an empty value counts as unset.
 
-use super::{redact_token, redact_url_password, AccessList, Config};
-use crate::ids::UserId;
+use super::{redact_token, redact_url_password, AccessList, Config, GroupMode};
+use crate::ids::{ChatId, UserId};
 use crate::secret::Secret;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
@@ -176,6 +176,8 @@ pub static ALL: &[&dyn Entry] = &[
     &TELEGRAM_POLL_TIMEOUT,
     &ALLOWED_USER_IDS,
     &REFUSAL_NOTICE_INTERVAL,
+    &ALLOWED_CHAT_IDS,
+    &GROUP_MODE,
     &AICHAT_BASE_URL,
     &AICHAT_MODEL,
     &AICHAT_API_KEY,
@@ -276,6 +278,38 @@ pub static REFUSAL_NOTICE_INTERVAL: Setting<Duration> = Setting {
     default: Fallback::Value(|| Duration::from_secs(300)),
     parse: |name, s| seconds(name, s, 0..=86_400),
     show: |c| c.refusal_notice_interval.as_secs().to_string(),
+};
+
+/// Groups whose every member may talk to the bot: their numeric chat ids (negative, as Telegram gives them),
+/// separated by commas. Empty: in groups, only the users of `ALLOWED_USER_IDS` are answered.
+pub static ALLOWED_CHAT_IDS: Setting<BTreeSet<ChatId>> = Setting {
+    name: "ALLOWED_CHAT_IDS",
+    legacy: Legacy::None,
+    default: Fallback::Value(BTreeSet::new),
+    parse: |name, s| chat_list(name, s),
+    show: |c| {
+        c.allowed_chats
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    },
+};
+
+/// Which messages the bot answers in groups: `mention` (only those that address it), `all` or `off`.
+/// `mention`: a group is a conversation among people; the bot speaks when spoken to, as Telegram's privacy mode
+/// intends.
+pub static GROUP_MODE: Setting<GroupMode> = Setting {
+    name: "GROUP_MODE",
+    legacy: Legacy::None,
+    default: Fallback::Value(|| GroupMode::Mention),
+    parse: |name, s| match s.to_ascii_lowercase().as_str() {
+        "mention" => Ok(GroupMode::Mention),
+        "all" => Ok(GroupMode::All),
+        "off" => Ok(GroupMode::Off),
+        _ => Err(format!("{name} must be mention, all or off, not {s:?}.")),
+    },
+    show: |c| c.group_mode.as_str().to_string(),
 };
 
 // --- The model server ------------------------------------------------------------------------------------------
@@ -680,6 +714,29 @@ fn access_list(list: &str) -> Result<AccessList, String> {
         Err("ALLOWED_USER_IDS lists no user id. Use numbers separated by commas, or * for everyone.".into())
     } else {
         Ok(AccessList::Only(ids))
+    }
+}
+
+/// Negative chat ids (groups and supergroups) separated by commas, empty entries skipped.
+fn chat_list(name: &str, list: &str) -> Result<BTreeSet<ChatId>, String> {
+    let mut ids = BTreeSet::new();
+    let mut bad = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match part.parse::<i64>() {
+            Ok(id) if id < 0 => {
+                ids.insert(ChatId(id));
+            }
+            _ => bad.push(part.to_string()),
+        }
+    }
+    if bad.is_empty() {
+        Ok(ids)
+    } else {
+        Err(format!(
+            "{name} has entries that are not group chat ids: {}. Group ids are negative numbers \
+             (e.g. -1001234567890), separated by commas.",
+            bad.join(", ")
+        ))
     }
 }
 

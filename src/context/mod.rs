@@ -3,7 +3,8 @@
 //! rows and calls these, so they are tested without the actor or a database.
 //!
 //! - [`window`]: the model's context window, compression threshold and prompt budget ([`ContextWindow`]).
-//! - [`prompt`]: a turn's prompt from the stored context, within the budget ([`build_prompt`]).
+//! - [`prompt`]: a turn's prompt from the stored context, within the budget ([`build_prompt`]); in groups the
+//!   system prompt says so ([`system_for_chat`]).
 //! - [`compression`]: which of the oldest turns a compression folds ([`select_for_compression`]).
 
 pub mod compression;
@@ -11,5 +12,5 @@ pub mod prompt;
 pub mod window;
 
 pub use compression::{select_for_compression, CompressionInput};
-pub use prompt::{build_prompt, StoredContext, TurnContext, SUMMARY_PREFIX};
+pub use prompt::{build_prompt, system_for_chat, StoredContext, TurnContext, SUMMARY_PREFIX};
 pub use window::ContextWindow;

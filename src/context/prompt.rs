@@ -3,10 +3,28 @@
 
 use crate::db::models::MessageRow;
 use crate::llm::{ChatMessage, Role};
+use crate::telegram::addressing::is_group;
 
 /// How the summary is put in front of the model: it tells the model that what follows the summary is the
 /// rest of the same conversation, not a new one.
 pub const SUMMARY_PREFIX: &str = "Summary of the earlier part of this conversation:\n";
+
+/// Added to the system prompt in groups: the model reads many people, each message as `Name: text` (the
+/// poller puts the name in the text), and should answer the one who addressed it.
+pub const GROUP_NOTE: &str = "This is a group conversation: each user message starts with the name of the \
+     person who wrote it (\"Name: text\"). Answer the latest message, addressing its author when it helps.";
+
+/// The system prompt for a chat of this `kind`: in a group or supergroup, `system` followed by [`GROUP_NOTE`]
+/// (or the note alone); elsewhere `system` unchanged.
+pub fn system_for_chat(system: Option<String>, kind: &str) -> Option<String> {
+    if !is_group(kind) {
+        return system;
+    }
+    Some(match system {
+        Some(system) => format!("{system}\n\n{GROUP_NOTE}"),
+        None => GROUP_NOTE.to_string(),
+    })
+}
 
 /// A chat's context as stored, read in one transaction so the summary and the turns it does not cover agree.
 #[derive(Debug, Clone, Default)]
@@ -188,5 +206,19 @@ pub(crate) mod tests {
         let history = vec![row(1, "user", "q1", 20), row(2, "assistant", "a1", 25)];
 
         assert_eq!(stored(Some(("s", 7)), history).tokens(), 10 + 7 + 45);
+    }
+
+    #[test]
+    fn in_groups_the_system_prompt_says_it_is_a_group_conversation() {
+        assert_eq!(
+            system_for_chat(Some("Be brief.".into()), "private").as_deref(),
+            Some("Be brief.")
+        );
+        assert_eq!(system_for_chat(None, "private"), None);
+        assert_eq!(
+            system_for_chat(Some("Be brief.".into()), "supergroup"),
+            Some(format!("Be brief.\n\n{GROUP_NOTE}"))
+        );
+        assert_eq!(system_for_chat(None, "group").as_deref(), Some(GROUP_NOTE));
     }
 }

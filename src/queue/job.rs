@@ -54,6 +54,8 @@ pub enum Notice {
     AccessDenied { user_id: UserId },
     /// A photo, sticker, voice note …: only text is understood.
     TextOnly,
+    /// Someone addressed the bot in a group while `GROUP_MODE=off`: it works in private chats only.
+    PrivateOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

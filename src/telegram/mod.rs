@@ -9,7 +9,11 @@
 //! - [`split`]: plain text cut into pieces ([`split_message`]), lengths in UTF-16 ([`utf16_len`],
 //!   [`MAX_MESSAGE_UTF16`]).
 //! - `cut`: where a piece is cut, one rule for both splitters.
+//!
+//! Incoming messages: [`addressing`] (whether a message mentions or replies to the bot, who wrote it, what it
+//! replies to).
 
+pub mod addressing;
 pub mod client;
 mod cut;
 pub mod delivery;

@@ -51,6 +51,14 @@ pub struct MessageEntity {
     /// In UTF-16 code units.
     pub offset: usize,
     pub length: usize,
+    /// For a `text_mention` (a mention of someone without a username, picked from the member list): who.
+    pub user: Option<User>,
+}
+
+/// The part of the replied-to message a user quoted (`quote` of a reply).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TextQuote {
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +71,12 @@ pub struct Message {
     pub text: Option<String>,
     #[serde(default)]
     pub entities: Vec<MessageEntity>,
+    /// The text of a photo, video or document.
+    pub caption: Option<String>,
+    /// The message this one replies to, as Telegram sends it (without its own `reply_to_message`).
+    pub reply_to_message: Option<Box<Message>>,
+    /// The part of `reply_to_message` the user quoted, when they quoted one.
+    pub quote: Option<TextQuote>,
     /// Service message in a group that became a supergroup: the supergroup's id. Calls to this chat's id fail
     /// from now on.
     pub migrate_to_chat_id: Option<ChatId>,
@@ -247,5 +261,34 @@ mod tests {
         assert_eq!(message.migrate_from_chat_id, Some(ChatId(-720793082)));
         assert_eq!(message.migrate_to_chat_id, None);
         assert_eq!(message.chat.kind, "supergroup");
+    }
+
+    #[test]
+    fn a_reply_carries_the_replied_message_its_quote_and_the_mentions() {
+        // As Telegram sends it: the reply's own `entities`, the replied message whole, and the quoted part.
+        let incoming = IncomingUpdate::from_value(json!({"update_id": 1, "message": {
+            "message_id": 12,
+            "from": {"id": 7, "is_bot": false, "first_name": "Ann"},
+            "chat": {"id": -5, "title": "t", "type": "group"},
+            "date": 0,
+            "text": "@test_bot and Bob what?",
+            "entities": [
+                {"type": "mention", "offset": 0, "length": 9},
+                {"type": "text_mention", "offset": 14, "length": 3,
+                 "user": {"id": 8, "is_bot": false, "first_name": "Bob"}}],
+            "reply_to_message": {"message_id": 11,
+                "from": {"id": 123456, "is_bot": true, "first_name": "Test Bot", "username": "test_bot"},
+                "chat": {"id": -5, "title": "t", "type": "group"}, "date": 0, "text": "one two three"},
+            "quote": {"text": "two", "position": 4}}}));
+        let IncomingUpdate::Parsed(update) = incoming else {
+            panic!("not parsed: {incoming:?}");
+        };
+        let message = update.message.unwrap();
+        let replied = message.reply_to_message.unwrap();
+        assert_eq!(replied.from.unwrap().id, UserId(123456));
+        assert_eq!(replied.text.as_deref(), Some("one two three"));
+        assert_eq!(message.quote.unwrap().text, "two");
+        assert_eq!(message.entities[1].user.as_ref().unwrap().id, UserId(8));
+        assert!(message.entities[0].user.is_none());
     }
 }

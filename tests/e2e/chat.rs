@@ -365,7 +365,8 @@ async fn wait_jobs_done(bot: &crate::support::BotProcess, n: u64) {
 /// the supergroup's id.
 #[actix_web::test]
 async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
-    let env = TestEnv::start();
+    // Plain group texts that do not mention the bot: every text is answered.
+    let env = TestEnv::start().with("GROUP_MODE", "all");
     let bot = env.spawn_bot().await;
     let tg = &env.telegram;
     tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
@@ -377,7 +378,7 @@ async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
     tg.push_supergroup_text(ALLOWED_USER, SUPERGROUP, "Team", "which word?");
     let answer = tg.wait_for_messages(SUPERGROUP, 1, T).await;
 
-    assert_eq!(answer[0].text, "echo: which word?");
+    assert_eq!(answer[0].text, "echo: User1001: which word?");
     let last = env.llm.requests().last().unwrap().to_string();
     assert!(last.contains("pineapple"), "the history came along: {last}");
     tg.push_supergroup_text(ALLOWED_USER, SUPERGROUP, "Team", "/stats");
@@ -396,7 +397,8 @@ async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
 /// `migrate_to_chat_id`; the answer goes to the supergroup and the conversation follows, with the message.
 #[actix_web::test]
 async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup() {
-    let env = TestEnv::start();
+    // Plain group texts that do not mention the bot: every text is answered.
+    let env = TestEnv::start().with("GROUP_MODE", "all");
     let bot = env.spawn_bot().await;
     let tg = &env.telegram;
     tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
@@ -406,7 +408,7 @@ async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup
     tg.migrate_group(GROUP, SUPERGROUP);
     tg.push_group_text(ALLOWED_USER, GROUP, "Team", "and the word mango");
     let answer = tg.wait_for_messages(SUPERGROUP, 1, T).await;
-    assert_eq!(answer[0].text, "echo: and the word mango");
+    assert_eq!(answer[0].text, "echo: User1001: and the word mango");
     assert!(env
         .llm
         .requests()
@@ -430,7 +432,8 @@ async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup
 /// message ids start again, so the old id would name some other message).
 #[actix_web::test]
 async fn a_message_of_the_group_answered_after_the_upgrade_goes_to_the_supergroup() {
-    let env = TestEnv::start();
+    // Plain group texts that do not mention the bot: every text is answered.
+    let env = TestEnv::start().with("GROUP_MODE", "all");
     let bot = env.spawn_bot().await;
     let tg = &env.telegram;
     tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
@@ -443,7 +446,7 @@ async fn a_message_of_the_group_answered_after_the_upgrade_goes_to_the_supergrou
     tg.push_group_text(ALLOWED_USER, GROUP, "Team", "late: which word?");
     let answer = tg.wait_for_messages(SUPERGROUP, 1, T).await;
 
-    assert_eq!(answer[0].text, "echo: late: which word?");
+    assert_eq!(answer[0].text, "echo: User1001: late: which word?");
     assert_eq!(
         answer[0].reply_to, None,
         "no message of the supergroup is meant"

@@ -1409,3 +1409,59 @@ async fn fakes_redis_server_with_aof_everysec_is_configured_like_production_and_
         "the append-only file is written before the reply, so a killed Redis keeps the write"
     );
 }
+
+/// Mentions as Telegram marks them: `@username` as a `mention` entity, a name picked from the member list
+/// as a `text_mention` carrying the user; offsets in UTF-16 code units (an emoji counts two).
+#[actix_web::test]
+async fn fakes_telegram_marks_mentions_in_group_messages_from_named_users() {
+    let tg = FakeTelegram::start(TOKEN);
+    let group = -4242;
+    tg.push_named_group_text((USER, "Ann", Some("ann")), group, "Team", "👍 @test_bot hi");
+    tg.push_text_mention(USER + 1, group, "Test Bot, hello", "Test Bot", tg.bot_id());
+
+    let (_, got) = call(&tg, "getUpdates", json!({})).await;
+
+    let first = &got["result"][0]["message"];
+    assert_eq!(first["from"]["first_name"], "Ann");
+    assert_eq!(first["chat"]["type"], "group");
+    assert_eq!(
+        first["entities"],
+        json!([{ "offset": 3, "length": 9, "type": "mention" }])
+    );
+    let second = &got["result"][1]["message"];
+    assert_eq!(second["chat"]["id"], group, "in the group it was seen as");
+    assert_eq!(second["entities"][0]["type"], "text_mention");
+    assert_eq!(second["entities"][0]["length"], 8);
+    assert_eq!(second["entities"][0]["user"]["id"], tg.bot_id());
+    let parsed = IncomingUpdate::from_value(got["result"][1].clone());
+    assert!(matches!(parsed, IncomingUpdate::Parsed(_)), "{parsed:?}");
+}
+
+/// A reply carries the replied message whole (the bot's here: its `from` is the bot) and the quoted part
+/// with its UTF-16 position.
+#[actix_web::test]
+async fn fakes_telegram_sends_a_reply_with_the_replied_message_and_its_quote() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_text(USER, USER, "hi");
+    let (status, sent) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "Hello 👋 there" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let bot_message = sent["result"]["message_id"].as_i64().unwrap();
+    tg.push_reply(USER, USER, bot_message, "why there?", Some("there"));
+
+    let (_, got) = call(&tg, "getUpdates", json!({})).await;
+
+    let reply = &got["result"][1]["message"];
+    assert_eq!(reply["text"], "why there?");
+    assert_eq!(reply["reply_to_message"]["message_id"], bot_message);
+    assert_eq!(reply["reply_to_message"]["from"]["id"], tg.bot_id());
+    assert_eq!(reply["reply_to_message"]["text"], "Hello 👋 there");
+    assert_eq!(
+        reply["quote"],
+        json!({ "text": "there", "position": 9, "is_manual": true })
+    );
+}

@@ -10,6 +10,7 @@ mod admin;
 mod chat;
 mod dashboard;
 mod fakes_selftest;
+mod groups;
 mod operations;
 mod queue;
 mod reliability;

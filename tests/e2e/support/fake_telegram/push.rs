@@ -5,7 +5,9 @@
 use serde_json::{json, Value};
 
 use super::state::update_allowed;
-use super::wire::{group_anonymous_bot, group_chat, set_text, supergroup_chat, user};
+use super::wire::{
+    bot_user, group_anonymous_bot, group_chat, named_user, set_text, supergroup_chat, user,
+};
 use super::{lock, unix_now, FakeTelegram};
 
 impl FakeTelegram {
@@ -76,6 +78,111 @@ impl FakeTelegram {
         let mut message = self.new_user_message(user_id, chat_id);
         message["chat"] = supergroup_chat(chat_id, title);
         set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Queues a text from the user `user_id` called `first_name` (with `username`, if any) in the
+    /// group `chat_id` called `title` (a supergroup when its id starts with `-100`), as Telegram
+    /// sends it: `@username` mentions and a leading command get their entities. Returns the
+    /// update id.
+    pub fn push_named_group_text(
+        &self,
+        (user_id, first_name, username): (i64, &str, Option<&str>),
+        chat_id: i64,
+        title: &str,
+        text: &str,
+    ) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        message["from"] = named_user(user_id, first_name, username);
+        message["chat"] = if chat_id.to_string().starts_with("-100") {
+            supergroup_chat(chat_id, title)
+        } else {
+            group_chat(chat_id, title)
+        };
+        set_text(&mut message, text);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Queues a text from `user_id` in the chat `chat_id` (a group it was seen as, else a private
+    /// chat) that mentions the user `mentioned` by `name` without a username, as Telegram does when
+    /// one is picked from the member list: a `text_mention` entity over `name` (which must be in
+    /// `text`) carrying the user. `mentioned` = [`Self::bot_id`] mentions the bot. Returns the
+    /// update id.
+    pub fn push_text_mention(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        text: &str,
+        name: &str,
+        mentioned: i64,
+    ) -> i64 {
+        let mut message = self.new_message_in(user_id, chat_id);
+        set_text(&mut message, text);
+        let at = text.find(name).expect("the mentioned name is in the text");
+        let user = if mentioned == self.shared.bot_id {
+            bot_user(&self.shared)
+        } else {
+            user(mentioned)
+        };
+        let entity = json!({
+            "offset": text[..at].encode_utf16().count(),
+            "length": name.encode_utf16().count(),
+            "type": "text_mention",
+            "user": user,
+        });
+        match message["entities"].as_array_mut() {
+            Some(entities) => entities.push(entity),
+            None => message["entities"] = json!([entity]),
+        }
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Queues a reply from `user_id` in the chat `chat_id` (a group it was seen as, else a private
+    /// chat) to its message `reply_to` (the bot's or a user's), as Telegram sends it:
+    /// `reply_to_message` is the replied message whole (its sender, chat, text and entities, without
+    /// its own reply), and `quote`, when the user quoted part of it, is that part with its UTF-16
+    /// `position` in the replied text (it must be in it). Returns the update id.
+    pub fn push_reply(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        reply_to: i64,
+        text: &str,
+        quote: Option<&str>,
+    ) -> i64 {
+        let mut message = self.new_message_in(user_id, chat_id);
+        set_text(&mut message, text);
+        let replied = {
+            let st = lock(&self.shared.state);
+            let chat = st.chats.get(&chat_id).expect("the chat is known");
+            let stored = chat
+                .messages
+                .get(&reply_to)
+                .expect("the replied message exists");
+            let mut replied = json!({
+                "message_id": reply_to,
+                "from": stored.from.clone().unwrap_or_else(|| bot_user(&self.shared)),
+                "chat": chat.user.clone(),
+                "date": unix_now(),
+                "text": stored.plain,
+            });
+            if !stored.entities.is_empty() {
+                replied["entities"] = json!(stored.entities);
+            }
+            replied
+        };
+        if let Some(quote) = quote {
+            let plain = replied["text"].as_str().unwrap_or_default();
+            let at = plain
+                .find(quote)
+                .expect("a quote is part of the replied text");
+            message["quote"] = json!({
+                "text": quote,
+                "position": plain[..at].encode_utf16().count(),
+                "is_manual": true,
+            });
+        }
+        message["reply_to_message"] = replied;
         self.push_update(json!({ "message": message }))
     }
 
@@ -163,6 +270,21 @@ impl FakeTelegram {
     /// chats that never talked to the bot).
     pub fn add_chat(&self, chat_id: i64) {
         lock(&self.shared.state).chat(chat_id);
+    }
+
+    /// A user's message in `chat_id` as the chat was last seen (a group or supergroup), else in the
+    /// private chat `chat_id`.
+    fn new_message_in(&self, user_id: i64, chat_id: i64) -> Value {
+        let known = lock(&self.shared.state)
+            .chats
+            .get(&chat_id)
+            .map(|c| c.user.clone())
+            .filter(|chat| chat["type"] != "private");
+        let mut message = self.new_user_message(user_id, chat_id);
+        if let Some(chat) = known {
+            message["chat"] = chat;
+        }
+        message
     }
 
     /// A user's message in the private chat `chat_id`, with the chat's next message id: the

@@ -252,6 +252,7 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
         message_id,
         StoredMessage {
             from_bot: true,
+            from: None,
             plain: rendered.plain.clone(),
             entities: rendered.entities.clone(),
         },

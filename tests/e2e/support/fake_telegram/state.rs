@@ -84,6 +84,8 @@ pub(super) struct Chat {
 
 pub(super) struct StoredMessage {
     pub(super) from_bot: bool,
+    /// The `from` of a user's message, as it was sent (a reply to it carries it again); `None` for the bot's.
+    pub(super) from: Option<Value>,
     pub(super) plain: String,
     pub(super) entities: Vec<Value>,
 }
@@ -130,8 +132,9 @@ impl State {
             message_id,
             StoredMessage {
                 from_bot: false,
+                from: Some(message["from"].clone()),
                 plain: message["text"].as_str().unwrap_or_default().to_string(),
-                entities: Vec::new(),
+                entities: message["entities"].as_array().cloned().unwrap_or_default(),
             },
         );
     }

@@ -227,6 +227,20 @@ pub(super) fn user(user_id: i64) -> Value {
     })
 }
 
+/// The `from` of a user's messages, with the name the user chose (`username` optional, as on Telegram).
+pub(super) fn named_user(user_id: i64, first_name: &str, username: Option<&str>) -> Value {
+    let mut from = json!({
+        "id": user_id,
+        "is_bot": false,
+        "first_name": first_name,
+        "language_code": "en",
+    });
+    if let Some(username) = username {
+        from["username"] = json!(username);
+    }
+    from
+}
+
 /// The `from` of a supergroup's service messages: Telegram's "Group" bot (@GroupAnonymousBot).
 pub(super) fn group_anonymous_bot() -> Value {
     json!({
@@ -252,15 +266,38 @@ pub(super) fn supergroup_chat(chat_id: i64, title: &str) -> Value {
     json!({ "id": chat_id, "title": title, "type": "supergroup" })
 }
 
-/// Sets a message's text; a leading `/command` gets its `bot_command` entity, as on Telegram.
+/// Sets a message's text with the entities Telegram finds in it: a leading `/command` gets its
+/// `bot_command` entity, and every `@username` (5 to 32 letters, digits or `_`, not inside a word) a
+/// `mention` entity; offsets and lengths in UTF-16 code units, as on Telegram.
 pub(super) fn set_text(message: &mut Value, text: &str) {
     message["text"] = json!(text);
+    let mut entities = Vec::new();
     if text.starts_with('/') {
         let command = text.split_whitespace().next().unwrap_or(text);
-        message["entities"] = json!([{
+        entities.push(json!({
             "offset": 0,
             "length": command.encode_utf16().count(),
             "type": "bot_command",
-        }]);
+        }));
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut units = 0;
+    let mut previous: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        if c == '@' && !previous.is_some_and(word) {
+            let name: String = text[at + 1..].chars().take_while(|c| word(*c)).collect();
+            if (5..=32).contains(&name.len()) {
+                entities.push(json!({
+                    "offset": units,
+                    "length": name.len() + 1,
+                    "type": "mention",
+                }));
+            }
+        }
+        units += c.len_utf16();
+        previous = Some(c);
+    }
+    if !entities.is_empty() {
+        message["entities"] = Value::Array(entities);
     }
 }

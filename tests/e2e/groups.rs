@@ -1,0 +1,134 @@
+//! Groups through the real binary: the bot answers only what addresses it (GROUP_MODE), who may talk
+//! (ALLOWED_USER_IDS anywhere, every member of an ALLOWED_CHAT_IDS group), the speaker's name and the
+//! reply context in the model's input.
+
+use crate::support::bot::ALLOWED_USER;
+use crate::support::TestEnv;
+use std::time::Duration;
+
+/// Generous: a debug build on a busy 2-core CI machine.
+const T: Duration = Duration::from_secs(20);
+
+const GROUP: i64 = -4001;
+const ANN: (i64, &str, Option<&str>) = (ALLOWED_USER, "Ann", Some("ann"));
+const STRANGER: i64 = 2002;
+
+/// The last user message of a model request, and its first (system) message.
+fn last_user_and_system(request: &serde_json::Value) -> (String, String) {
+    let messages = request["messages"].as_array().unwrap();
+    let last = messages.iter().rev().find(|m| m["role"] == "user").unwrap();
+    (
+        last["content"].as_str().unwrap().to_string(),
+        messages[0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[actix_web::test]
+async fn in_a_group_the_bot_answers_each_form_of_address_and_nothing_else() {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    tg.push_named_group_text(ANN, GROUP, "Team", "lunch at noon?");
+    tg.push_named_group_text(ANN, GROUP, "Team", "/stats@other_bot");
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot what is up?");
+    let first = tg.wait_for_messages(GROUP, 1, T).await;
+    tg.push_text_mention(
+        ALLOWED_USER,
+        GROUP,
+        "Test Bot, and now?",
+        "Test Bot",
+        tg.bot_id(),
+    );
+    tg.wait_for_messages(GROUP, 2, T).await;
+    tg.push_reply(ALLOWED_USER, GROUP, first[0].message_id, "really?", None);
+    tg.wait_for_messages(GROUP, 3, T).await;
+    tg.push_named_group_text(ANN, GROUP, "Team", "/help@test_bot");
+    let sent = tg.wait_for_messages(GROUP, 4, T).await;
+
+    let requests = env.llm.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "chatter and /cmd@other_bot reach no model"
+    );
+    let (said, system) = last_user_and_system(&requests[0]);
+    assert_eq!(said, "Ann: what is up?", "named, the mention taken out");
+    assert!(system.contains("group conversation"), "{system}");
+    assert_eq!(last_user_and_system(&requests[1]).0, "User1001: and now?");
+    assert_eq!(
+        last_user_and_system(&requests[2]).0,
+        "[Replying to you: \"echo: Ann: what is up?\"]\nUser1001: really?"
+    );
+    assert!(
+        sent[3].plain.contains("/clear"),
+        "the help: {}",
+        sent[3].plain
+    );
+    assert_eq!(tg.count_to(GROUP), 4);
+}
+
+#[actix_web::test]
+async fn a_stranger_gets_silence_except_in_an_allowed_group() {
+    let env = TestEnv::start().with("ALLOWED_CHAT_IDS", "-4002");
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    tg.push_named_group_text((STRANGER, "Zed", None), GROUP, "Team", "@test_bot hi");
+    tg.push_named_group_text((STRANGER, "Zed", None), -4002, "Club", "@test_bot hi");
+    let answered = tg.wait_for_messages(-4002, 1, T).await;
+
+    assert_eq!(answered[0].text, "echo: Zed: hi");
+    assert_eq!(tg.count_to(GROUP), 0, "silence elsewhere");
+    assert_eq!(env.llm.request_count(), 1);
+}
+
+#[actix_web::test]
+async fn with_group_mode_all_every_text_is_answered_and_with_off_the_group_is_told_once() {
+    let env = TestEnv::start().with("GROUP_MODE", "all");
+    let _bot = env.spawn_bot().await;
+    env.telegram
+        .push_named_group_text(ANN, GROUP, "Team", "lunch at noon?");
+    let all = env.telegram.wait_for_messages(GROUP, 1, T).await;
+    assert_eq!(all[0].text, "echo: Ann: lunch at noon?");
+
+    let env = TestEnv::start().with("GROUP_MODE", "off");
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot hi");
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot hello?");
+    tg.push_text(ALLOWED_USER, ALLOWED_USER, "hi");
+    tg.wait_for_messages(ALLOWED_USER, 1, T).await;
+    let told = tg.wait_for_messages(GROUP, 1, T).await;
+
+    assert!(told[0].plain.contains("private chats"), "{}", told[0].plain);
+    assert_eq!(tg.count_to(GROUP), 1, "once");
+    assert_eq!(env.llm.request_count(), 1, "only the private chat's");
+}
+
+#[actix_web::test]
+async fn a_reply_in_a_private_chat_carries_the_quoted_text() {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_text(ALLOWED_USER, ALLOWED_USER, "name two fruits");
+    let answer = tg.wait_for_messages(ALLOWED_USER, 1, T).await;
+
+    tg.push_reply(
+        ALLOWED_USER,
+        ALLOWED_USER,
+        answer[0].message_id,
+        "why that?",
+        Some("two fruits"),
+    );
+    tg.wait_for_messages(ALLOWED_USER, 2, T).await;
+
+    let requests = env.llm.requests();
+    assert_eq!(
+        last_user_and_system(requests.last().unwrap()).0,
+        "[Replying to you: \"two fruits\"]\nwhy that?"
+    );
+}
