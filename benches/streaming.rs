@@ -1,10 +1,10 @@
 //! Streaming benchmark (not a test): the release binary against the fake Telegram with Telegram's limits
-//! switched on (429 above 30 calls a second, 3 a second to one chat, or 20 a minute to one group) and a fake LLM at 300 ms to the first
-//! token and 20 ms per token, with 60-word answers. Prints, for 20 and for 200 chats writing at once: 429s
-//! received, answers whose final text differs from what the LLM produced, and the time from the message
-//! reaching Telegram to the first visible text (p50, p99). Then 20 groups (Telegram: ~20 calls a minute in one
-//! group) holding a conversation of 3 messages that mention the bot, each sent when the previous answer is
-//! complete: 429s, answers not as produced, first visible text p50/p99 and edits per answer.
+//! switched on (429 above 30 calls a second, 3 a second to one chat, or 20 a minute to one group) and a fake
+//! LLM at 300 ms to the first token and 20 ms per token, with 60-word answers. Prints, for 20 and for 200
+//! chats writing at once: 429s received, answers whose final text differs from what the LLM produced, and the
+//! time from the message reaching Telegram to the first visible text (p50, p99). Then 20 groups holding a
+//! conversation of 3 messages that mention the bot, each sent when the previous answer is complete: 429s,
+//! answers not as produced, first visible text p50/p99 and edits per answer.
 //!
 //!     cargo bench --bench streaming
 //!
