@@ -1,8 +1,10 @@
 //! Streaming benchmark (not a test): the release binary against the fake Telegram with Telegram's limits
-//! switched on (429 above 30 calls a second, or 3 a second to one chat) and a fake LLM at 300 ms to the first
-//! token and 20 ms per token, with 60-word answers. Prints, for 20 and for 200 chats writing at once: 429s
-//! received, answers whose final text differs from what the LLM produced, and the time from the message
-//! reaching Telegram to the first visible text (p50, p99).
+//! switched on (429 above 30 calls a second, 3 a second to one chat, or 20 a minute to one group) and a fake
+//! LLM at 300 ms to the first token and 20 ms per token, with 60-word answers. Prints, for 20 and for 200
+//! chats writing at once: 429s received, answers whose final text differs from what the LLM produced, and the
+//! time from the message reaching Telegram to the first visible text (p50, p99). Then 20 groups holding a
+//! conversation of 3 messages that mention the bot, each sent when the previous answer is complete: 429s,
+//! answers not as produced, first visible text p50/p99 and edits per answer.
 //!
 //!     cargo bench --bench streaming
 //!
@@ -114,14 +116,128 @@ async fn run(chats: usize) -> Row {
     }
 }
 
+/// Groups in the group section, and the messages each sends (one after the other, as a conversation).
+const GROUPS: i64 = 20;
+const ROUNDS: usize = 3;
+
+fn group_answer(group: i64, round: usize) -> String {
+    let words: Vec<String> = (0..60)
+        .map(|i| format!("g{}r{round}x{i}", -group))
+        .collect();
+    format!("Answer **{group}/{round}**: {}", words.join(" "))
+}
+
+struct GroupRow {
+    rate_limited: usize,
+    wrong: usize,
+    p50: Duration,
+    p99: Duration,
+    edits_per_answer: f64,
+    all_done: Duration,
+}
+
+async fn run_groups() -> GroupRow {
+    let mut env = TestEnv::start();
+    env.set("ALLOWED_USER_IDS", "*");
+    env.set("MAX_CONCURRENT_JOBS", "256");
+    env.set("RUST_LOG", "warn,aichat_telegram_bot::app=info");
+    let _bot = env.spawn_bot().await;
+    env.telegram.set_rate_limits(true);
+    env.llm.set_first_token_delay(FIRST_TOKEN);
+    env.llm.set_chunk_delay(PER_TOKEN);
+    env.llm.set_behaviour(Behaviour::Echo);
+    let groups: Vec<i64> = (1..=GROUPS).map(|i| -500_000 - i).collect();
+    let mut expected = Vec::new();
+    for round in 0..ROUNDS {
+        for group in &groups {
+            env.llm.push_answer(group_answer(*group, round));
+            expected.push(html_to_plain(&markdown_to_telegram_html(&group_answer(
+                *group, round,
+            ))));
+        }
+    }
+    // push_answer is consumed in arrival order; the answers are checked by content, not by group.
+    let ask = |env: &TestEnv, group: i64, round: usize| {
+        env.telegram.push_group_text(
+            group.abs(),
+            group,
+            &format!("Team {}", -group),
+            &format!("@test_bot question {}", round + 1),
+        );
+        Instant::now()
+    };
+    let started = Instant::now();
+    // Per group: the round under way, when its question was sent, and whether its first text was seen.
+    let mut round = vec![0usize; groups.len()];
+    let mut asked: Vec<Instant> = groups.iter().map(|g| ask(&env, *g, 0)).collect();
+    let mut seen = vec![false; groups.len()];
+    let mut latencies = Vec::new();
+    let deadline = started + Duration::from_secs(300);
+    while round.iter().any(|r| *r < ROUNDS) && Instant::now() < deadline {
+        for (i, group) in groups.iter().enumerate() {
+            if round[i] >= ROUNDS {
+                continue;
+            }
+            let msgs = env.telegram.messages_to(*group);
+            let Some(answer) = msgs.get(round[i]) else {
+                continue;
+            };
+            if !seen[i] {
+                seen[i] = true;
+                latencies.push(asked[i].elapsed());
+            }
+            let text = env
+                .telegram
+                .current_text(*group, answer.message_id)
+                .unwrap_or_default();
+            if expected.contains(&text) {
+                round[i] += 1;
+                seen[i] = false;
+                if round[i] < ROUNDS {
+                    asked[i] = ask(&env, *group, round[i]);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let all_done = started.elapsed();
+    let mut finals: Vec<String> = groups
+        .iter()
+        .flat_map(|g| {
+            env.telegram
+                .messages_to(*g)
+                .iter()
+                .map(|m| {
+                    env.telegram
+                        .current_text(*g, m.message_id)
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    finals.sort();
+    finals.dedup();
+    let right = finals.iter().filter(|f| expected.contains(f)).count();
+    let edits: usize = groups.iter().map(|g| env.telegram.edits_to(*g).len()).sum();
+    latencies.sort();
+    GroupRow {
+        rate_limited: env.telegram.rate_limited_count(),
+        wrong: expected.len() - right,
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        edits_per_answer: edits as f64 / expected.len() as f64,
+        all_done,
+    }
+}
+
 fn main() {
     let system = actix_rt::System::new();
-    let rows = system.block_on(async {
+    let (rows, groups) = system.block_on(async {
         let mut rows = Vec::new();
         for chats in [20, 200] {
             rows.push(run(chats).await);
         }
-        rows
+        (rows, run_groups().await)
     });
     println!(
         "Streaming benchmark: Telegram limits on, LLM {} ms to first token, {} ms per token, 60-word answers",
@@ -141,4 +257,20 @@ fn main() {
             r.all_done.as_secs_f64()
         );
     }
+    println!();
+    println!(
+        "Groups: {GROUPS} groups x {ROUNDS} messages mentioning the bot, each sent when the previous answer is complete (limit: 20 calls a minute in one group)"
+    );
+    println!("| answers | 429s (goal 0) | answers not as produced (goal 0) | first visible text p50 | p99 | edits per answer | all answers complete |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} ms | {} ms | {:.1} | {:.1} s |",
+        GROUPS as usize * ROUNDS,
+        groups.rate_limited,
+        groups.wrong,
+        groups.p50.as_millis(),
+        groups.p99.as_millis(),
+        groups.edits_per_answer,
+        groups.all_done.as_secs_f64()
+    );
 }

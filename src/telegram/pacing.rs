@@ -13,7 +13,12 @@
 //!   passed, and is otherwise skipped — the next edit carries all the text anyway. So first messages and final
 //!   edits go before intermediate edits when the budget is tight. A fourth, [`Class::Courtesy`] (replies to
 //!   people who may not use the bot), must go but only into the same spare room, and waits for it;
-//! - a 429's `retry_after` holds that chat (or everything, for a global flood wait).
+//! - a 429's `retry_after` holds that chat (or everything, for a global flood wait);
+//! - a group or supergroup (a negative chat id) also has its own budget: Telegram allows a bot only about 20
+//!   messages a minute in one group, edits included. In any rolling [`GROUP_WINDOW`] at most [`GROUP_RATE`]
+//!   calls go to one group; progress edits there go only while [`GROUP_URGENT_RESERVE`] of those calls are
+//!   still free, and at least [`GROUP_EDIT_INTERVAL`] apart (fewer, larger edits), so the first message and
+//!   the final formatted edit of an answer always find room. Private chats are paced as before.
 //!
 //! Plain synchronisation (a std mutex held for microseconds), no actors: usable from every worker arbiter.
 
@@ -60,6 +65,39 @@ struct ChatState {
     next_call: Instant,
     next_progress: Instant,
     last_used: Instant,
+    /// A group only: when its calls of the last [`GROUP_WINDOW`] went, oldest first (empty for a private chat).
+    recent: VecDeque<Instant>,
+}
+
+impl ChatState {
+    fn new(now: Instant) -> Self {
+        Self {
+            next_call: now,
+            next_progress: now,
+            last_used: now,
+            recent: VecDeque::new(),
+        }
+    }
+}
+
+/// Calls to one group in any rolling [`GROUP_WINDOW`]: Telegram allows about 20 a minute in a group; 18 keeps
+/// the same two-call margin as the global 28 of 30.
+pub const GROUP_RATE: usize = 18;
+/// The window a group's calls are counted over: Telegram's minute, plus a margin for the time between our
+/// decision and the call reaching Telegram (as [`WINDOW`] for the global rate).
+pub const GROUP_WINDOW: Duration = Duration::from_secs(61);
+/// Calls of a group's budget that progress edits leave free: the first message and the final edit of three
+/// answers in one minute (a busy group) still fit after streaming has used its share.
+pub const GROUP_URGENT_RESERVE: usize = 6;
+/// The least time between two progress edits in a group (at least; `STREAM_EDIT_INTERVAL_MS` when that is
+/// longer): the progress share of a group's budget (12 a minute) spread over the minute, so a long answer keeps
+/// showing progress instead of spending its share in the first half minute and then standing still.
+pub const GROUP_EDIT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether `chat` is a group, supergroup or channel (Telegram gives them negative ids): paced by its own
+/// minute budget as well.
+fn is_group(chat: ChatId) -> bool {
+    chat.0 < 0
 }
 
 /// The window the global rate is counted over: Telegram's second, plus a margin for the time between our
@@ -161,11 +199,31 @@ impl Pacer {
         let first_pending = st
             .first_waited
             .is_some_and(|t| now.saturating_duration_since(t) < FIRST_PRIORITY);
-        let chat_state = st.chats.entry(chat).or_insert(ChatState {
-            next_call: now,
-            next_progress: now,
-            last_used: now,
-        });
+        let chat_state = st.chats.entry(chat).or_insert_with(|| ChatState::new(now));
+        let group = is_group(chat);
+        while chat_state
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= GROUP_WINDOW)
+        {
+            chat_state.recent.pop_front();
+        }
+        // A group's calls in its window, and when the window has room for the next one (`None`: it has now).
+        let group_used = chat_state.recent.len();
+        let group_frees = |limit: usize| {
+            group_used
+                .checked_sub(limit)
+                .and_then(|over| chat_state.recent.get(over))
+                .map(|t| (*t + GROUP_WINDOW).saturating_duration_since(now))
+        };
+        let group_full = group_frees(GROUP_RATE);
+        let group_room = GROUP_RATE.saturating_sub(GROUP_URGENT_RESERVE);
+        let group_spare = group_frees(group_room);
+        let edit_interval = if group {
+            s.edit_interval.max(GROUP_EDIT_INTERVAL)
+        } else {
+            s.edit_interval
+        };
         // The room progress edits and courtesy calls may use: the budget less the reserve for urgent calls.
         // The budget is small: the float product is exact enough.
         let room = if s.global_rate == 0 {
@@ -179,6 +237,13 @@ impl Pacer {
             Class::First | Class::Urgent => {
                 if now < chat_state.next_call {
                     return Decision::Wait(chat_state.next_call - now);
+                }
+                if group {
+                    // The group's minute is spent: wait for its oldest call to leave the window. Not a wait
+                    // of the global budget: other chats' calls go on.
+                    if let Some(wait) = group_full {
+                        return Decision::Wait(wait.max(Duration::from_millis(1)));
+                    }
                 }
                 if class == Class::Urgent && first_pending {
                     return Decision::Wait(FIRST_PRIORITY);
@@ -200,21 +265,30 @@ impl Pacer {
                     || now < chat_state.next_progress
                     || used >= room
                     || urgent_pending
+                    || (group && group_spare.is_some())
                 {
                     return Decision::Skip;
                 }
                 chat_state.next_call = now + s.chat_gap;
-                chat_state.next_progress = now + s.edit_interval;
+                chat_state.next_progress = now + edit_interval;
             }
             Class::Courtesy => {
                 if now < chat_state.next_call {
                     return Decision::Wait(chat_state.next_call - now);
+                }
+                if group {
+                    if let Some(wait) = group_spare {
+                        return Decision::Wait(wait.max(Duration::from_millis(1)));
+                    }
                 }
                 if used >= room || urgent_pending || first_pending {
                     return Decision::Wait(COURTESY_RETRY);
                 }
                 chat_state.next_call = now + s.chat_gap;
             }
+        }
+        if group {
+            chat_state.recent.push_back(now);
         }
         chat_state.last_used = now;
         st.recent.push_back(now);
@@ -248,11 +322,7 @@ impl Pacer {
             if global {
                 st.held_until = st.held_until.max(now + retry_after);
             }
-            let c = st.chats.entry(chat).or_insert(ChatState {
-                next_call: now,
-                next_progress: now,
-                last_used: now,
-            });
+            let c = st.chats.entry(chat).or_insert_with(|| ChatState::new(now));
             c.next_call = c.next_call.max(now + retry_after);
             c.next_progress = c.next_progress.max(now + retry_after);
         }
@@ -456,6 +526,126 @@ mod tests {
         );
         assert_eq!(
             p.decide(ChatId(101), Class::Courtesy, full + 2 * WINDOW),
+            Decision::Go
+        );
+    }
+
+    /// The calls of `chat` and `class` that go when tried every `step` for `span` from `t0`, as offsets.
+    fn goes(
+        p: &Pacer,
+        chat: ChatId,
+        class: Class,
+        t0: Instant,
+        step: Duration,
+        span: Duration,
+    ) -> Vec<Duration> {
+        let mut at = Duration::ZERO;
+        let mut went = Vec::new();
+        while at < span {
+            if p.decide(chat, class, t0 + at) == Decision::Go {
+                went.push(at);
+            }
+            at += step;
+        }
+        went
+    }
+
+    #[test]
+    fn a_group_gets_at_most_its_minute_budget_and_an_urgent_call_then_waits_for_the_oldest_to_leave(
+    ) {
+        let p = pacer(30);
+        let t0 = Instant::now();
+        let group = ChatId(-100);
+        let sec = Duration::from_secs(1);
+
+        // One urgent call a second to the group and to a private chat (time only moves forward).
+        let (mut to_group, mut to_private) = (0, 0);
+        for i in 0..30 {
+            let now = t0 + i * sec;
+            to_group += usize::from(p.decide(group, Class::Urgent, now) == Decision::Go);
+            to_private += usize::from(p.decide(ChatId(7), Class::Urgent, now) == Decision::Go);
+        }
+
+        assert_eq!(to_group, GROUP_RATE, "the group's budget is spent");
+        assert_eq!(
+            to_private, 30,
+            "a private chat is not held to a minute budget"
+        );
+        let now = t0 + 30 * sec;
+        assert_eq!(
+            p.decide(group, Class::First, now),
+            Decision::Wait(GROUP_WINDOW - 30 * sec),
+            "until the first call leaves the window"
+        );
+        assert_eq!(
+            p.decide(ChatId(-200), Class::Urgent, now),
+            Decision::Go,
+            "another group has its own budget"
+        );
+        assert_eq!(
+            p.decide(group, Class::First, t0 + GROUP_WINDOW),
+            Decision::Go
+        );
+    }
+
+    #[test]
+    fn progress_edits_in_a_group_leave_the_reserve_free_and_go_at_the_group_interval() {
+        let p = pacer(30);
+        let t0 = Instant::now();
+        let group = ChatId(-100);
+        let step = Duration::from_millis(100);
+
+        assert_eq!(p.decide(group, Class::First, t0), Decision::Go);
+        let went = goes(&p, group, Class::Progress, t0, step, GROUP_WINDOW);
+        let gaps: Vec<Duration> = went.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|g| *g >= GROUP_EDIT_INTERVAL), "{gaps:?}");
+        assert_eq!(
+            went.len() + 1,
+            GROUP_RATE - GROUP_URGENT_RESERVE,
+            "progress edits stop where the reserve begins"
+        );
+        // The reserve is there for the final edit and the next answers.
+        let urgent = (0..GROUP_URGENT_RESERVE as u32)
+            .filter(|i| {
+                p.decide(
+                    group,
+                    Class::Urgent,
+                    t0 + GROUP_WINDOW - step + *i * Duration::from_millis(400),
+                ) == Decision::Go
+            })
+            .count();
+        assert_eq!(urgent, GROUP_URGENT_RESERVE);
+        // A private chat streams at the configured interval, as before.
+        let private = goes(
+            &p,
+            ChatId(7),
+            Class::Progress,
+            t0,
+            step,
+            10 * Duration::from_secs(1),
+        );
+        assert_eq!(private.len(), 10);
+    }
+
+    #[test]
+    fn a_courtesy_call_in_a_group_waits_until_its_spare_room_is_back() {
+        let p = pacer(30);
+        let t0 = Instant::now();
+        let group = ChatId(-100);
+        let sec = Duration::from_secs(1);
+        let room = GROUP_RATE - GROUP_URGENT_RESERVE;
+        assert_eq!(
+            goes(&p, group, Class::Urgent, t0, sec, room as u32 * sec).len(),
+            room
+        );
+
+        let now = t0 + 20 * sec;
+        assert_eq!(
+            p.decide(group, Class::Courtesy, now),
+            Decision::Wait(GROUP_WINDOW - 20 * sec)
+        );
+        assert_eq!(
+            p.decide(group, Class::Courtesy, t0 + GROUP_WINDOW),
             Decision::Go
         );
     }

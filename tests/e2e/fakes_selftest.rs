@@ -668,6 +668,77 @@ async fn fakes_telegram_rate_limits_bursts_to_one_chat_when_enabled() {
 }
 
 #[actix_web::test]
+async fn fakes_telegram_allows_20_sends_and_edits_a_minute_in_a_group_and_says_when_there_is_room()
+{
+    const GROUP: i64 = -4242;
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    tg.push_group_text(USER, GROUP, "Team", "hello");
+    tg.set_rate_limits(true);
+    let (_, first) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": GROUP, "text": "m0" }),
+    )
+    .await;
+    let message_id = first["result"]["message_id"].clone();
+    let started = Instant::now();
+
+    // 3 calls a second (under the per-chat burst limit) to the group, half of them edits, and as
+    // many to a private chat: the group's 21st call in the minute is refused, the private chat's is not.
+    let mut group_statuses = vec![200];
+    let mut private_statuses = Vec::new();
+    let mut refusal = Value::Null;
+    let mut refused_after = Duration::ZERO;
+    for i in 1..24 {
+        let (status, body) = if i % 2 == 0 {
+            let text = format!("edit {i}");
+            let params = json!({ "chat_id": GROUP, "message_id": message_id, "text": text });
+            call(&tg, "editMessageText", params).await
+        } else {
+            call(
+                &tg,
+                "sendMessage",
+                json!({ "chat_id": GROUP, "text": format!("m{i}") }),
+            )
+            .await
+        };
+        if status == 429 && refusal.is_null() {
+            refusal = body;
+            refused_after = started.elapsed();
+        }
+        group_statuses.push(status);
+        let private = call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER, "text": format!("p{i}") }),
+        );
+        private_statuses.push(private.await.0);
+        if i % 3 == 2 {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+        }
+    }
+
+    assert_eq!(group_statuses[..20], [200; 20]);
+    assert_eq!(group_statuses[20..], [429; 4]);
+    assert!(
+        private_statuses.iter().all(|s| *s == 200),
+        "{private_statuses:?}"
+    );
+    let retry_after = refusal["parameters"]["retry_after"].as_u64().unwrap();
+    let room_in = 60 - refused_after.as_secs();
+    assert!(
+        (room_in.saturating_sub(2)..=room_in + 1).contains(&retry_after),
+        "retry_after {retry_after}, the first call leaves the minute in about {room_in} s"
+    );
+    assert_eq!(
+        refusal["description"],
+        json!(format!("Too Many Requests: retry after {retry_after}"))
+    );
+    assert_eq!(tg.rate_limited_count(), 4);
+}
+
+#[actix_web::test]
 async fn fakes_telegram_wait_for_messages_returns_once_enough_messages_arrived() {
     let tg = FakeTelegram::start(TOKEN);
     tg.add_chat(USER);

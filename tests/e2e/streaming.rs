@@ -198,6 +198,72 @@ async fn flood_control_during_a_stream_loses_nothing() {
 }
 
 #[actix_web::test]
+async fn twenty_groups_streaming_long_answers_at_once_get_them_complete_and_formatted_without_a_429(
+) {
+    let mut env = TestEnv::start();
+    env.set("MAX_CONCURRENT_JOBS", "32");
+    let _bot = env.spawn_bot().await;
+    env.telegram.set_rate_limits(true);
+    env.llm.set_first_token_delay(Duration::from_millis(300));
+    // About 30 s of streaming per answer: longer than a group's minute budget allows at the private pace.
+    env.llm.set_chunk_delay(Duration::from_millis(35));
+    let groups: Vec<i64> = (1..=20).map(|i| -7000 - i).collect();
+    let answer = |group: i64| format!("Answer **{}**: {}", -group, words(350));
+    for group in &groups {
+        env.llm.push_answer(answer(*group));
+    }
+
+    for group in &groups {
+        env.telegram.push_group_text(
+            ALLOWED_USER,
+            *group,
+            &format!("Team {}", -group),
+            "@test_bot tell me a long story",
+        );
+    }
+
+    // The LLM's answers go out in the order it is asked: each group gets one of them, whole.
+    let expected: Vec<String> = groups
+        .iter()
+        .map(|g| markdown_to_telegram_html(&answer(*g)))
+        .collect();
+    let formatted = |env: &TestEnv, group: i64| {
+        let raw = shown_raw(env, group);
+        raw.len() == 1 && expected.contains(&raw[0])
+    };
+    env.telegram
+        .wait_until(
+            "every group's complete, formatted answer",
+            Duration::from_secs(150),
+            |_| groups.iter().all(|g| formatted(&env, *g)),
+        )
+        .await;
+    let mut answers: Vec<String> = groups
+        .iter()
+        .map(|g| shown_raw(&env, *g).concat())
+        .collect();
+    answers.sort();
+    answers.dedup();
+    assert_eq!(
+        answers.len(),
+        groups.len(),
+        "every group got its own answer"
+    );
+    assert_eq!(
+        env.telegram.rate_limited_count(),
+        0,
+        "no call went over a group's 20 a minute (or the bot's 30 a second)"
+    );
+    for group in &groups {
+        let edits = env.telegram.edits_to(*group).len();
+        assert!(
+            (3..20).contains(&edits),
+            "group {group}: the answer grew in a few large edits, not {edits}"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn cancel_stops_the_answer_and_keeps_the_part_already_written() {
     let env = TestEnv::start();
     let _bot = env.spawn_bot().await;

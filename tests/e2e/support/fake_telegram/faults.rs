@@ -17,6 +17,10 @@ use super::{lock, FakeTelegram};
 const GLOBAL_SENDS_PER_SECOND: usize = 30;
 const CHAT_SENDS_PER_SECOND: usize = 3;
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// In one group or supergroup (a negative chat id) Telegram allows about 20 messages a minute
+/// to a bot; edits count like sends. Counted over a rolling minute.
+const GROUP_SENDS_PER_MINUTE: usize = 20;
+const GROUP_RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What nginx in front of the Bot API returns when the backend is down: HTML, not JSON.
 const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
@@ -105,6 +109,26 @@ impl State {
             self.rate_limited += 1;
             return Err(ApiError::too_many_requests(1));
         }
+        if chat_id < 0 {
+            let group = self.recent_group_sends.entry(chat_id).or_default();
+            while group
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= GROUP_RATE_WINDOW)
+            {
+                group.pop_front();
+            }
+            if group.len() >= GROUP_SENDS_PER_MINUTE {
+                // The whole seconds until the oldest call leaves the window (at least 1), as
+                // Telegram rounds its `retry_after` up.
+                let room_in = group
+                    .front()
+                    .map_or(Duration::ZERO, |at| *at + GROUP_RATE_WINDOW - now);
+                let retry_after = room_in.as_secs() + u64::from(room_in.subsec_nanos() > 0);
+                self.rate_limited += 1;
+                return Err(ApiError::too_many_requests(retry_after.max(1)));
+            }
+            group.push_back(now);
+        }
         self.recent_sends.push_back((now, chat_id));
         Ok(())
     }
@@ -122,11 +146,14 @@ impl FakeTelegram {
     }
 
     /// Turns Telegram's flood limits on or off (off by default): more than 30 sends+edits per
-    /// second overall, or more than 3 per second in one chat, get 429 with `retry_after` 1.
+    /// second overall, or more than 3 per second in one chat, get 429 with `retry_after` 1; in a
+    /// group or supergroup (negative chat id), more than 20 in a rolling minute get 429 with
+    /// `retry_after` = the seconds until the minute has room again.
     pub fn set_rate_limits(&self, on: bool) {
         let mut st = lock(&self.shared.state);
         st.rate_limits = on;
         st.recent_sends.clear();
+        st.recent_group_sends.clear();
     }
 
     /// How many calls were refused by the rate limiter.

@@ -49,6 +49,9 @@ pub(super) struct State {
     pub(super) faults: HashMap<String, VecDeque<Fault>>,
     pub(super) rate_limits: bool,
     pub(super) recent_sends: VecDeque<(Instant, i64)>,
+    /// Per group (negative chat id): when its sends and edits of the last minute were accepted,
+    /// oldest first (Telegram's ~20 a minute in one group).
+    pub(super) recent_group_sends: HashMap<i64, VecDeque<Instant>>,
     pub(super) rate_limited: usize,
     pub(super) commands: Vec<Value>,
     pub(super) get_updates_calls: Vec<GetUpdatesCall>,
