@@ -108,6 +108,9 @@ pub struct Config {
     pub allowed_chats: BTreeSet<ChatId>,
     /// Which group messages the bot answers (`GROUP_MODE`).
     pub group_mode: GroupMode,
+    /// How many unaddressed messages a group's memory keeps for the next turn that addresses the bot
+    /// (`GROUP_CONTEXT_MESSAGES`; 0: no memory, and no Redis call for it).
+    pub group_context_messages: usize,
     /// The least time between two "Access denied." replies to the same stranger (zero: reply to every
     /// message), so that a stranger who keeps writing does not make the bot spend its Telegram budget on them.
     pub refusal_notice_interval: Duration,
@@ -247,6 +250,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let refusal_notice_interval = r.read(&REFUSAL_NOTICE_INTERVAL);
     let allowed_chats = r.read(&ALLOWED_CHAT_IDS);
     let group_mode = r.read(&GROUP_MODE);
+    let group_context_messages = r.read(&GROUP_CONTEXT_MESSAGES);
     let base_url = r.read(&AICHAT_BASE_URL);
     let model = r.read(&AICHAT_MODEL);
     let api_key = r.read(&AICHAT_API_KEY);
@@ -288,6 +292,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         refusal_notice_interval: refusal_notice_interval?,
         allowed_chats: allowed_chats?,
         group_mode: group_mode?,
+        group_context_messages: group_context_messages?,
         llm: LlmConfig {
             base_url: base_url?,
             model: model?,
@@ -631,5 +636,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not group chat ids: 42, x"), "{text}");
+    }
+
+    #[test]
+    fn group_memory_is_off_by_default_and_keeps_at_most_fifty_messages() {
+        let c = Config::from_vars(minimal()).unwrap();
+        assert_eq!(c.group_context_messages, 0);
+
+        let mut v = minimal();
+        v.push(("GROUP_CONTEXT_MESSAGES".into(), "50".into()));
+        assert_eq!(Config::from_vars(v).unwrap().group_context_messages, 50);
+
+        let mut v = minimal();
+        v.push(("GROUP_CONTEXT_MESSAGES".into(), "51".into()));
+        assert_eq!(
+            Config::from_vars(v).unwrap_err().problems,
+            ["GROUP_CONTEXT_MESSAGES must be a whole number of messages from 0 to 50, not \"51\"."]
+        );
     }
 }

@@ -178,6 +178,7 @@ pub static ALL: &[&dyn Entry] = &[
     &REFUSAL_NOTICE_INTERVAL,
     &ALLOWED_CHAT_IDS,
     &GROUP_MODE,
+    &GROUP_CONTEXT_MESSAGES,
     &AICHAT_BASE_URL,
     &AICHAT_MODEL,
     &AICHAT_API_KEY,
@@ -310,6 +311,21 @@ pub static GROUP_MODE: Setting<GroupMode> = Setting {
         _ => Err(format!("{name} must be mention, all or off, not {s:?}.")),
     },
     show: |c| c.group_mode.as_str().to_string(),
+};
+
+/// The most unaddressed messages a group's memory may keep: 50 short messages are a few thousand tokens, a small
+/// part of any prompt; more would be better served by adding the bot with `GROUP_MODE=all`.
+pub const MAX_GROUP_CONTEXT_MESSAGES: usize = 50;
+
+/// How many of a group's latest unaddressed messages are kept and given to the model with the next message that
+/// addresses the bot (needs privacy mode off); 0: none. Not answered, not stored in the conversation.
+/// 0: what people say among themselves reaches the model only when the operator chooses so.
+pub static GROUP_CONTEXT_MESSAGES: Setting<usize> = Setting {
+    name: "GROUP_CONTEXT_MESSAGES",
+    legacy: Legacy::None,
+    default: Fallback::Value(|| 0),
+    parse: |name, s| whole(name, s, 0..=MAX_GROUP_CONTEXT_MESSAGES, "messages"),
+    show: |c| c.group_context_messages.to_string(),
 };
 
 // --- The model server ------------------------------------------------------------------------------------------
