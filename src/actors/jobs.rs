@@ -18,13 +18,14 @@ use crate::actors::session_manager::{
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
 use crate::config::Config;
-use crate::context::ContextWindow;
+use crate::context::{add_group_memory, ContextWindow};
 use crate::ids::{ChatId, MessageId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
 use crate::queue::{
     ChatRef, FailOutcome, Job, JobKind, Lease, Notice, Priority, Queue, QueueError,
 };
+use crate::telegram::addressing::is_group;
 use crate::telegram::delivery::{send_plain, Delivery, PartRecorder};
 use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::{BotApi, TelegramError};
@@ -386,9 +387,15 @@ impl JobRunner {
         let chat_kind = chat.kind.clone();
         let model = self.llm.model();
         let reply_to = messages.first().map(|(id, _)| *id);
+        // The group's memory of the messages before this turn's last one (in a group, when it is on).
+        let memory = messages
+            .iter()
+            .map(|(id, _)| *id)
+            .max()
+            .filter(|_| self.config.group_context_messages > 0 && is_group(&chat_kind));
         // The window is in the server's tokens; the database counts ours.
         let budget = self.raw_tokens(self.window.prompt_budget());
-        let context = self
+        let mut context = self
             .turns
             .begin(BeginTurn {
                 chat,
@@ -408,6 +415,10 @@ impl JobRunner {
         let (shown, usage) = match &lease.progress.answer {
             Some(answer) => (answer.clone(), None),
             None => {
+                if let Some(up_to) = memory {
+                    self.add_group_memory(chat_id, up_to, &mut context, budget)
+                        .await;
+                }
                 let (shown, usage) = self.answer(chat_id, &context, &mut delivery).await?;
                 // Saved before any of it is shown formatted: a retry (even after a crash right after a send)
                 // shows this same answer, never a second, different one.
@@ -434,8 +445,40 @@ impl JobRunner {
             },
             Err(e) => return Err(e.into()),
         };
+        if let Some(up_to) = memory {
+            // Given once: the next turn gets only what was said after this one.
+            if let Err(e) = self.queue.forget_group_context(chat_id, up_to).await {
+                log::warn!("chat {chat_id}: could not forget the group's kept messages: {e}");
+            }
+        }
         self.queue_compression_if_due(chat_id, context_tokens).await;
         Ok(())
+    }
+
+    /// Adds the group's kept messages before `up_to` to the prompt, within `budget`. The memory is only context:
+    /// when Redis cannot give it, the turn goes on without it.
+    async fn add_group_memory(
+        &self,
+        chat: ChatId,
+        up_to: MessageId,
+        context: &mut TurnContext,
+        budget: usize,
+    ) {
+        let kept = match self.queue.group_context(chat, up_to).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                log::warn!("chat {chat}: the group's kept messages are not available ({e}); answering without");
+                return;
+            }
+        };
+        if kept.is_empty() {
+            return;
+        }
+        let left_out = add_group_memory(context, &kept, budget, |t| self.tokens.count_message(t));
+        log::debug!(
+            "chat {chat}: {} of the group's kept messages go with this turn",
+            kept.len() - left_out
+        );
     }
 
     /// Asks the model for the answer to `context`, streamed into `delivery`; teaches the token counter from

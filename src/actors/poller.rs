@@ -8,10 +8,11 @@
 use crate::actors::supervision::{catch_panic, Backoff};
 use crate::commands::{self, BotCommand, Parsed};
 use crate::config::{AccessList, Config, GroupMode};
+use crate::context::group_memory;
 use crate::health::Health;
-use crate::ids::{ChatId, UpdateId, UserId};
+use crate::ids::{ChatId, MessageId, UpdateId, UserId};
 use crate::metrics::Metrics;
-use crate::queue::{ChatRef, Job, JobKind, Notice, Priority, Queue, QueueError};
+use crate::queue::{ChatRef, Job, JobKind, KeptMessage, Notice, Priority, Queue, QueueError};
 use crate::telegram::addressing::{self, BotIdentity};
 use crate::telegram::types::{IncomingUpdate, Message, Update, User};
 use crate::telegram::{BotApi, TelegramError};
@@ -172,7 +173,10 @@ impl Handler<Poll> for TelegramPoller {
                 &groups_told.borrow(),
                 now,
             );
-            let queued = queue.enqueue_updates(&plan.jobs).await?;
+            let keep = config.group_context_messages;
+            let queued = queue
+                .enqueue_updates_keeping(&plan.jobs, &plan.kept, keep)
+                .await?;
             // Only once queued: if queueing failed, the same updates come again and the strangers are told.
             refusals.borrow_mut().remember(&plan.told, now);
             groups_told.borrow_mut().remember(&plan.told_groups);
@@ -379,6 +383,8 @@ pub struct Rules<'a> {
     pub group_mode: GroupMode,
     /// Above this many tokens a message waits in the `default` queue (`BACKGROUND_THRESHOLD_TOKENS`).
     pub background_threshold_tokens: usize,
+    /// How many unaddressed messages a group's memory keeps (`GROUP_CONTEXT_MESSAGES`; 0: none).
+    pub group_context_messages: usize,
 }
 
 impl<'a> Rules<'a> {
@@ -388,6 +394,7 @@ impl<'a> Rules<'a> {
             allowed_chats: &config.allowed_chats,
             group_mode: config.group_mode,
             background_threshold_tokens: config.background_threshold_tokens,
+            group_context_messages: config.group_context_messages,
         }
     }
 }
@@ -406,6 +413,9 @@ pub struct BatchPlan {
     pub told: Vec<UserId>,
     /// The groups this batch tells that the bot works in private chats only (likewise).
     pub told_groups: Vec<ChatId>,
+    /// The unaddressed group messages to keep in their group's memory (`GROUP_CONTEXT_MESSAGES`), queued with
+    /// the jobs in one step.
+    pub kept: Vec<KeptMessage>,
 }
 
 /// Pure: turns updates into jobs. A malformed update is logged and skipped, never fatal; its id still
@@ -476,6 +486,15 @@ pub fn plan_batch(
                     Job::from_update(update.update_id, kind),
                 ));
             }
+            Decision::Keep(chat, message_id, text) => {
+                plan.kinds.push("unaddressed");
+                plan.kept.push(KeptMessage {
+                    update_id: update.update_id,
+                    chat,
+                    message_id,
+                    text,
+                });
+            }
             Decision::Skip(label) => plan.kinds.push(label),
         }
     }
@@ -486,6 +505,8 @@ pub fn plan_batch(
 enum Decision {
     /// A job to queue, with its metrics label.
     Queue(Priority, JobKind, &'static str),
+    /// A group message not for the bot, kept in its group's memory as this text (counted `unaddressed`).
+    Keep(ChatId, MessageId, String),
     /// Nothing to do; the metrics label says why.
     Skip(&'static str),
 }
@@ -533,10 +554,25 @@ fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decisio
                 })
         }
     };
+    let may_talk = rules.access.allows(from.id) || rules.allowed_chats.contains(&chat.id);
     if !addressed {
-        return Decision::Skip("unaddressed");
+        // Kept only from those who may talk here: nothing a stranger writes reaches the model. Only with
+        // `mention` (with `off` no turn would ever read the memory; with `all` every message is addressed).
+        return if may_talk
+            && rules.group_context_messages > 0
+            && rules.group_mode == GroupMode::Mention
+        {
+            let name = addressing::speaker_name(from);
+            Decision::Keep(
+                chat.id,
+                message.message_id,
+                group_memory::kept_text(&name, text),
+            )
+        } else {
+            Decision::Skip("unaddressed")
+        };
     }
-    if !(rules.access.allows(from.id) || rules.allowed_chats.contains(&chat.id)) {
+    if !may_talk {
         log::info!("refused user {} in chat {}", from.id, chat.id);
         return Decision::Skip("ignored");
     }
@@ -661,7 +697,7 @@ const UNKNOWN_BOT: BotIdentity = BotIdentity {
 mod tests {
     use super::*;
     use crate::commands::BotCommand;
-    use crate::ids::{ChatId, UserId};
+    use crate::ids::{ChatId, MessageId, UserId};
     use serde_json::json;
 
     fn text_update(id: i64, user: i64, text: &str) -> serde_json::Value {
@@ -708,6 +744,7 @@ mod tests {
             allowed_chats: &NO_CHATS,
             group_mode: GroupMode::Mention,
             background_threshold_tokens,
+            group_context_messages: 0,
         }
     }
 
@@ -1116,5 +1153,51 @@ mod tests {
         let plan = plan(&raw, &only(&[1]), Some("test_bot"), 5000);
 
         assert_eq!(chat_texts(&plan), ["[Replying to you: \"Because\"]\nwhy?"]);
+    }
+
+    #[test]
+    fn with_group_memory_the_chatter_of_those_who_may_talk_there_is_kept_named_and_never_a_job() {
+        let mention = json!([{"type": "mention", "offset": 0, "length": 9}]);
+        let raw = incoming([
+            group_update(1, 1, "lunch at noon?", json!([]), json!({})),
+            group_update(2, 2, "a stranger's chatter", json!([]), json!({})),
+            group_update(3, 1, "@test_bot where?", mention, json!({})),
+        ]);
+        let access = only(&[1]);
+        let bot = BotIdentity {
+            id: UserId(BOT_ID),
+            username: "test_bot".into(),
+        };
+        let planned = |mode: GroupMode, keep: usize| {
+            let rules = Rules {
+                group_mode: mode,
+                group_context_messages: keep,
+                ..rules(&access, 5000)
+            };
+            plan_batch(
+                &raw,
+                &rules,
+                Some(&bot),
+                &Refusals::new(Duration::ZERO),
+                &GroupsTold::default(),
+                Instant::now(),
+            )
+        };
+
+        let kept = planned(GroupMode::Mention, 3);
+
+        assert_eq!(kept.kinds, ["unaddressed", "unaddressed", "text"]);
+        assert_eq!(
+            kept.kept,
+            [KeptMessage {
+                update_id: UpdateId(1),
+                chat: ChatId(-5),
+                message_id: MessageId(1),
+                text: "Ann: lunch at noon?".into(),
+            }]
+        );
+        assert_eq!(chat_texts(&kept), ["Ann: where?"]);
+        assert!(planned(GroupMode::Mention, 0).kept.is_empty(), "memory off");
+        assert!(planned(GroupMode::Off, 3).kept.is_empty(), "groups off");
     }
 }

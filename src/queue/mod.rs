@@ -4,6 +4,7 @@
 //! - [`redis_queue`]: the [`Queue`] itself (its keys are listed there), enqueueing, taking and finishing jobs.
 //! - `types.rs`: what the queue hands out and reports ([`Lease`], [`Progress`], [`Taken`], [`FailOutcome`],
 //!   [`QueueStats`], [`QueueSettings`], [`QueueError`]).
+//! - [`group_context`]: a group's memory of the messages not addressed to the bot ([`KeptMessage`]).
 //! - `batch.rs`: the records and acknowledgements of all running jobs, applied in batches.
 //! - `dead.rs`: the dead letters for the admin API ([`DeadJob`], [`DeadPage`], [`Requeued`]).
 //! - `taker.rs`: the consumer side ([`Taker`]): waiting for work without polling.
@@ -11,6 +12,7 @@
 
 mod batch;
 mod dead;
+pub mod group_context;
 pub mod job;
 pub mod redis_queue;
 mod scripts;
@@ -18,6 +20,7 @@ mod taker;
 mod types;
 
 pub use dead::{DeadJob, DeadPage, Requeued};
+pub use group_context::KeptMessage;
 pub use job::{ChatRef, Job, JobKind, Notice, Priority};
 pub use redis_queue::Queue;
 pub use taker::Taker;

@@ -17,11 +17,14 @@
 //! - `p:wake` — tokens that wake a worker blocked waiting for work.
 //! - `p:migrated:{chat}` — the new id of a group that became a supergroup, so that the group's jobs still
 //!   queued follow it ([`Queue::record_migration`]); kept [`MIGRATION_TTL`].
+//! - `p:groupctx:{chat}` — a group's memory: its latest unaddressed messages, for the next turn that addresses
+//!   the bot (see [`super::group_context`]); kept [`super::group_context::GROUP_CONTEXT_TTL`].
 //! - `p:stats` — counters.
 //!
 //! Every call is bounded by a timeout: a call to a Redis that is down fails, it does not hang.
 
 use super::batch::{apply_batches, Op, Pending};
+use super::group_context::GroupMemory;
 use super::job::{Job, Priority};
 use super::scripts::Scripts;
 use super::types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};
@@ -201,23 +204,29 @@ impl Queue {
     ) -> Result<usize, QueueError> {
         let items: Vec<(Option<UpdateId>, Priority, &Job)> =
             jobs.iter().map(|(u, p, j)| (Some(*u), *p, j)).collect();
-        self.enqueue_all(&items).await
+        self.enqueue_all(&items, &GroupMemory::NONE).await
     }
 
     /// Queues one job the bot made itself. A job with the same id still queued is not queued again.
     pub async fn enqueue(&self, priority: Priority, job: &Job) -> Result<bool, QueueError> {
-        Ok(self.enqueue_all(&[(None, priority, job)]).await? > 0)
+        Ok(self
+            .enqueue_all(&[(None, priority, job)], &GroupMemory::NONE)
+            .await?
+            > 0)
     }
 
-    async fn enqueue_all(
+    /// Queues `items` and keeps `memory`'s messages in their groups' memory, in one atomic step.
+    pub(super) async fn enqueue_all(
         &self,
         items: &[(Option<UpdateId>, Priority, &Job)],
+        memory: &GroupMemory<'_>,
     ) -> Result<usize, QueueError> {
-        if items.is_empty() {
+        if items.is_empty() && memory.kept.is_empty() {
             return Ok(0);
         }
         let mut inv = self.scripts.enqueue.prepare_invoke();
         inv.arg(&self.prefix).arg(now_ms()).arg(SEEN_TTL.as_secs());
+        memory.args(&mut inv);
         for (update, priority, job) in items {
             inv.arg(update.map(|u| u.0.to_string()).unwrap_or_default())
                 .arg(priority.as_str())

@@ -21,6 +21,7 @@ pub(super) struct Scripts {
     pub(super) dead: Script,
     pub(super) requeue: Script,
     pub(super) drop: Script,
+    pub(super) forget: Script,
 }
 
 impl Scripts {
@@ -37,6 +38,7 @@ impl Scripts {
             dead: s(include_str!("lua/dead.lua")),
             requeue: s(include_str!("lua/requeue.lua")),
             drop: s(include_str!("lua/drop.lua")),
+            forget: s(include_str!("lua/forget.lua")),
         }
     }
 
@@ -53,6 +55,7 @@ impl Scripts {
             &self.dead,
             &self.requeue,
             &self.drop,
+            &self.forget,
         ] {
             bounded(CALL_TIMEOUT, script.load_async(conn)).await?;
         }

@@ -1,6 +1,6 @@
 //! Groups through the real binary: the bot answers only what addresses it (GROUP_MODE), who may talk
 //! (ALLOWED_USER_IDS anywhere, every member of an ALLOWED_CHAT_IDS group), the speaker's name and the
-//! reply context in the model's input.
+//! reply context in the model's input, and the group memory (GROUP_CONTEXT_MESSAGES).
 
 use crate::support::bot::ALLOWED_USER;
 use crate::support::TestEnv;
@@ -131,4 +131,112 @@ async fn a_reply_in_a_private_chat_carries_the_quoted_text() {
         last_user_and_system(requests.last().unwrap()).0,
         "[Replying to you: \"two fruits\"]\nwhy that?"
     );
+}
+
+/// `API_TOKEN` of the group-memory test, to read the stored conversation (16 characters or more).
+const API_TOKEN: &str = "group-memory-token-0123456789";
+
+/// The contents of every message of a model request, in order.
+fn contents(request: &serde_json::Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[actix_web::test]
+async fn with_group_memory_the_last_chatter_goes_once_to_the_model_and_is_never_stored_or_answered()
+{
+    let env = TestEnv::start()
+        .with("GROUP_CONTEXT_MESSAGES", "3")
+        .with("API_TOKEN", API_TOKEN);
+    let bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    for n in ["one", "two", "three", "four", "five"] {
+        tg.push_named_group_text(ANN, GROUP, "Team", &format!("chatter {n}"));
+    }
+    tg.push_named_group_text((STRANGER, "Zed", None), GROUP, "Team", "stranger chatter");
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot what did we say?");
+    tg.wait_for_messages(GROUP, 1, T).await;
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot and now?");
+    let sent = tg.wait_for_messages(GROUP, 2, T).await;
+
+    let requests = env.llm.requests();
+    assert_eq!(requests.len(), 2, "the chatter is not answered");
+    let first = contents(&requests[0]);
+    let n = first.len();
+    assert_eq!(first[n - 1], "Ann: what did we say?");
+    let memory = &first[n - 2];
+    assert!(
+        memory.starts_with("Recent messages in this group, not addressed to you:"),
+        "{first:?}"
+    );
+    for kept in [
+        "Ann: chatter three",
+        "Ann: chatter four",
+        "Ann: chatter five",
+    ] {
+        assert!(memory.contains(kept), "{kept} missing: {memory}");
+    }
+    for dropped in ["chatter one", "chatter two", "stranger chatter"] {
+        assert!(!memory.contains(dropped), "{dropped} kept: {memory}");
+    }
+    let second = contents(&requests[1]);
+    assert!(
+        second.iter().all(|m| !m.contains("chatter")),
+        "the chatter is given once and not stored: {second:?}"
+    );
+    assert_eq!(second.last().unwrap(), "Ann: and now?");
+    assert_eq!(tg.count_to(GROUP), 2, "{sent:?}");
+    let auth = format!("Bearer {API_TOKEN}");
+    // The answer is stored just after it is shown.
+    let deadline = std::time::Instant::now() + T;
+    let stored = loop {
+        let (status, stored) = bot
+            .request_json(
+                "GET",
+                &format!("/api/sessions/{GROUP}/messages"),
+                &[("Authorization", &auth)],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{stored}");
+        let stored = stored["messages"].as_array().unwrap().clone();
+        if stored.len() >= 4 || std::time::Instant::now() > deadline {
+            break stored;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stored.len(), 4, "two questions, two answers: {stored:?}");
+    assert!(
+        stored
+            .iter()
+            .all(|m| !m["content"].as_str().unwrap().contains("chatter")),
+        "{stored:?}"
+    );
+    assert!(
+        env.redis.keys("*groupctx*").is_empty(),
+        "given, then cleared"
+    );
+}
+
+#[actix_web::test]
+async fn without_group_memory_chatter_is_not_kept_anywhere() {
+    let env = TestEnv::start();
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    tg.push_named_group_text(ANN, GROUP, "Team", "chatter one");
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot hi");
+    tg.wait_for_messages(GROUP, 1, T).await;
+
+    let request = &env.llm.requests()[0];
+    assert!(
+        contents(request).iter().all(|m| !m.contains("chatter")),
+        "{request}"
+    );
+    assert!(env.redis.keys("*groupctx*").is_empty());
 }
