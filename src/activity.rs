@@ -63,6 +63,7 @@ pub fn kind_label(kind: &JobKind) -> &'static str {
         JobKind::Notice { .. } => "notice",
         JobKind::Compress { .. } => "compress",
         JobKind::Migrate { .. } => "migrate",
+        JobKind::Membership { .. } => "membership",
     }
 }
 

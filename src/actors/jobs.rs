@@ -13,7 +13,8 @@ use crate::activity::kind_label;
 use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
 use crate::actors::generations::Generations;
 use crate::actors::session_manager::{
-    BeginTurn, FinishTurn, MarkBlocked, MigrateChat, SessionError, SessionManager, TurnContext,
+    BeginTurn, FinishTurn, MarkBlocked, MigrateChat, SessionError, SessionManager, SetMembership,
+    TurnContext,
 };
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
@@ -339,6 +340,15 @@ impl JobRunner {
             }
             JobKind::Compress { chat_id, .. } => self.compress(lease, *chat_id).await,
             JobKind::Migrate { from, to } => self.migrate(*from, *to).await,
+            JobKind::Membership { chat, active } => {
+                log::info!(
+                    "chat {}: the bot was {} the group",
+                    chat.id,
+                    if *active { "added to" } else { "removed from" }
+                );
+                let (chat, active) = (chat.clone(), *active);
+                Ok(self.sessions.send(SetMembership { chat, active }).await??)
+            }
         }
     }
 
@@ -403,6 +413,12 @@ impl JobRunner {
                 budget,
             })
             .await??;
+        if context.inactive {
+            log::info!(
+                "chat {chat_id}: the bot was removed from this group; the message ends unanswered"
+            );
+            return Ok(());
+        }
         let mut delivery = self.delivery(lease, chat_id, reply_to);
         if let Some(size) = context.refused {
             let text = texts::too_long(
@@ -767,9 +783,13 @@ async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
     }
 }
 
-/// Whether the user hears of this job's failure: not of the bot's own housekeeping (compression, a chat's move).
+/// Whether the user hears of this job's failure: not of the bot's own housekeeping (compression, a chat's move,
+/// the bot's membership).
 fn tells_user(job: &Job) -> bool {
-    !matches!(job.kind, JobKind::Compress { .. } | JobKind::Migrate { .. })
+    !matches!(
+        job.kind,
+        JobKind::Compress { .. } | JobKind::Migrate { .. } | JobKind::Membership { .. }
+    )
 }
 
 /// The id a message of a group keeps once its job runs in the supergroup the group became: negative, so it
@@ -782,6 +802,6 @@ fn reply_target(job: &Job) -> Option<MessageId> {
     match &job.kind {
         JobKind::Chat { message_id, .. } | JobKind::Command { message_id, .. } => Some(*message_id),
         JobKind::Notice { reply_to, .. } => *reply_to,
-        JobKind::Compress { .. } | JobKind::Migrate { .. } => None,
+        JobKind::Compress { .. } | JobKind::Migrate { .. } | JobKind::Membership { .. } => None,
     }
 }

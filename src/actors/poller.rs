@@ -14,7 +14,7 @@ use crate::ids::{ChatId, MessageId, UpdateId, UserId};
 use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, KeptMessage, Notice, Priority, Queue, QueueError};
 use crate::telegram::addressing::{self, BotIdentity};
-use crate::telegram::types::{IncomingUpdate, Message, Update, User};
+use crate::telegram::types::{ChatMemberUpdated, IncomingUpdate, Message, Update, User};
 use crate::telegram::{BotApi, TelegramError};
 use crate::tokens;
 use actix::prelude::*;
@@ -407,7 +407,7 @@ pub struct BatchPlan {
     /// One label per update, for the metrics: `text`, `command`, `non_text`, `refused` (told "Access
     /// denied."), `refused_quiet` (a stranger told lately), `unaddressed` (a group message not for the bot),
     /// `private_only` (a group told the bot works in private chats only), `group_off` (a group already told),
-    /// `ignored`, `malformed`.
+    /// `membership` (the bot added to or removed from a group), `ignored`, `malformed`.
     pub kinds: Vec<&'static str>,
     /// The strangers this batch tells "Access denied." (to remember once the batch is queued).
     pub told: Vec<UserId>,
@@ -513,6 +513,9 @@ enum Decision {
 
 /// The job for one update.
 fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decision {
+    if let Some(change) = update.my_chat_member.as_ref() {
+        return membership_job(change, bot);
+    }
     let Some(message) = update.message.as_ref() else {
         return Decision::Skip("ignored");
     };
@@ -598,6 +601,26 @@ fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decisio
             chat_job(message, from, chat, said, rules, bot)
         }
     }
+}
+
+/// The bot added to or removed from a group (Telegram tells it, so no allow-list applies). Private chats (a
+/// user blocking the bot) are left to the 403 of the next answer, as before.
+fn membership_job(change: &ChatMemberUpdated, bot: Option<&BotIdentity>) -> Decision {
+    let about_bot = bot.is_none_or(|bot| change.new_chat_member.user.id == bot.id);
+    if !about_bot || !matches!(change.chat.kind.as_str(), "group" | "supergroup") {
+        return Decision::Skip("ignored");
+    }
+    let chat = ChatRef {
+        id: change.chat.id,
+        kind: change.chat.kind.clone(),
+        title: change.chat.title.clone(),
+    };
+    let active = change.new_chat_member.is_in_chat();
+    Decision::Queue(
+        Priority::High,
+        JobKind::Membership { chat, active },
+        "membership",
+    )
 }
 
 /// The job for a message in a private chat: only the allow-list applies.
@@ -863,6 +886,62 @@ mod tests {
             .iter()
             .all(|(_, p, job)| *p == Priority::High && job.kind == migration));
         assert_eq!(plan.kinds, ["migration", "migration"]);
+    }
+
+    /// The bot's membership in the chat `chat` (of `kind`) changing from `old` to `new` (for `user`).
+    fn member_update(
+        id: i64,
+        chat: i64,
+        kind: &str,
+        user: i64,
+        statuses: [&str; 2],
+    ) -> serde_json::Value {
+        let member = |status: &str| {
+            json!({"user": {"id": user, "is_bot": true, "first_name": "B"},
+            "status": status})
+        };
+        json!({"update_id": id, "my_chat_member": {
+            "chat": {"id": chat, "title": "Team", "type": kind},
+            "from": {"id": 7, "is_bot": false, "first_name": "Ann"}, "date": 0,
+            "old_chat_member": member(statuses[0]), "new_chat_member": member(statuses[1])}})
+    }
+
+    #[test]
+    fn the_bot_removed_from_a_group_or_added_to_it_becomes_a_membership_job_whoever_did_it() {
+        let raw = incoming([
+            member_update(1, -5, "group", BOT_ID, ["member", "kicked"]),
+            member_update(2, -5, "group", BOT_ID, ["kicked", "member"]),
+            member_update(3, -1005, "supergroup", BOT_ID, ["administrator", "left"]),
+            member_update(4, -1005, "supergroup", BOT_ID, ["left", "restricted"]),
+            member_update(5, 1, "private", BOT_ID, ["member", "kicked"]),
+            member_update(6, -5, "group", 1234, ["member", "left"]),
+        ]);
+
+        let plan = plan(&raw, &only(&[99_999]), Some("test_bot"), 5000);
+
+        let changes: Vec<_> = plan
+            .jobs
+            .iter()
+            .map(|(_, priority, job)| match &job.kind {
+                JobKind::Membership { chat, active } => (chat.id.0, *active, *priority),
+                other => panic!("not a membership job: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (-5, false, Priority::High),
+                (-5, true, Priority::High),
+                (-1005, false, Priority::High),
+                (-1005, true, Priority::High),
+            ]
+        );
+        assert_eq!(
+            plan.kinds,
+            ["membership", "membership", "membership", "membership", "ignored", "ignored"],
+            "a private chat's block is left to the next 403; another member's change is not the bot's"
+        );
+        assert_eq!(plan.next_offset, Some(UpdateId(7)));
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub enum TurnReply {
 /// (once, however often the job runs) and gives the prompt for the LLM — system prompt, summary, then the
 /// recent history ending with these messages — within `budget` tokens (our count): the oldest turns are left
 /// out of the prompt (not deleted) when it would not fit. If the new messages alone do not fit, nothing is
-/// stored and the context says `refused`.
+/// stored and the context says `refused`. In a group the bot was removed from ([`SetMembership`]), nothing is
+/// stored and the context says `inactive`.
 #[derive(Debug)]
 pub struct BeginTurn {
     pub chat: ChatRef,
@@ -158,6 +159,15 @@ pub struct DropLastAnswer {
 #[rtype(result = "Result<(), SessionError>")]
 pub struct MarkBlocked {
     pub chat_id: ChatId,
+}
+
+/// From a membership job (`my_chat_member`): the bot was removed from the group (`active: false`, its jobs
+/// still queued end quietly, see [`BeginTurn`]) or added to it again.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct SetMembership {
+    pub chat: ChatRef,
+    pub active: bool,
 }
 
 /// A Telegram group was upgraded to a supergroup, which has a new chat id: the chat's conversation (messages,
@@ -392,6 +402,12 @@ impl SessionManager {
         conn: &mut SqliteConnection,
         msg: &BeginTurn,
     ) -> Result<TurnContext, SessionError> {
+        if msg.chat.kind != "private" && queries::is_inactive_group(conn, msg.chat.id)? {
+            return Ok(TurnContext {
+                inactive: true,
+                ..TurnContext::default()
+            });
+        }
         let now = now_unix();
         let counted: Vec<(MessageId, &str, usize)> = msg
             .messages
@@ -686,6 +702,17 @@ impl Handler<MarkBlocked> for SessionManager {
     fn handle(&mut self, msg: MarkBlocked, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.write(ctx, "MarkBlocked", |conn| {
             queries::mark_blocked(conn, msg.chat_id, now_unix())
+        })
+    }
+}
+
+impl Handler<SetMembership> for SessionManager {
+    type Result = Result<(), SessionError>;
+
+    fn handle(&mut self, msg: SetMembership, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let now = now_unix();
+        self.write(ctx, "SetMembership", |conn| {
+            queries::set_membership(conn, &new_chat(&msg.chat, now), msg.active, now)
         })
     }
 }
@@ -1261,6 +1288,96 @@ mod tests {
             (shown.own, shown.default.as_deref()),
             (None, Some("Default."))
         );
+    }
+
+    #[actix_rt::test]
+    async fn a_group_the_bot_was_removed_from_takes_no_message_until_it_is_added_again() {
+        let (_d, sm, turns) = start(None);
+        let group = ChatRef {
+            kind: "group".into(),
+            ..chat(-5)
+        };
+        let in_group = |text: &str, id| BeginTurn {
+            chat: group.clone(),
+            ..begin(text, id, 10_000)
+        };
+        turns.begin(in_group("hello", 1)).await.unwrap().unwrap();
+        let membership = |active| SetMembership {
+            chat: group.clone(),
+            active,
+        };
+        let blocked_at = || async {
+            let detail = sm.send(GetChat { chat_id: group.id }).await.unwrap();
+            detail.unwrap().unwrap().chat.blocked_at
+        };
+
+        sm.send(membership(false)).await.unwrap().unwrap();
+        let queued = turns
+            .begin(in_group("still there?", 2))
+            .await
+            .unwrap()
+            .unwrap();
+        let removed_at = blocked_at().await;
+        sm.send(membership(true)).await.unwrap().unwrap();
+        let back = turns.begin(in_group("back", 3)).await.unwrap().unwrap();
+
+        assert!(queued.inactive && queued.prompt.is_empty(), "{queued:?}");
+        assert!(
+            removed_at.is_some(),
+            "a queued message does not make it active"
+        );
+        assert!(!back.inactive);
+        assert_eq!(
+            contents(&back)[1..],
+            ["hello", "back"],
+            "the refused message was not stored"
+        );
+        assert_eq!(blocked_at().await, None);
+    }
+
+    #[actix_rt::test]
+    async fn a_removal_from_a_group_never_seen_stores_it_as_inactive_and_a_blocked_private_chat_that_writes_is_active(
+    ) {
+        let (_d, sm, turns) = start(None);
+        let unseen = ChatRef {
+            kind: "supergroup".into(),
+            title: Some("Club".into()),
+            ..chat(-1_000_000_000_007)
+        };
+        turns.begin(begin("hi", 1, 10_000)).await.unwrap().unwrap();
+        sm.send(MarkBlocked { chat_id: ChatId(5) })
+            .await
+            .unwrap()
+            .unwrap();
+        sm.send(SetMembership {
+            chat: unseen.clone(),
+            active: false,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+
+        let first = BeginTurn {
+            chat: unseen.clone(),
+            ..begin("hi", 1, 10_000)
+        };
+        let refused = turns.begin(first).await.unwrap().unwrap();
+        let private = turns
+            .begin(begin("again", 2, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert!(refused.inactive);
+        assert!(!private.inactive, "private chats as before");
+        let club = sm.send(GetChat { chat_id: unseen.id }).await.unwrap();
+        let club = club.unwrap().unwrap().chat;
+        assert_eq!(
+            (club.title.as_deref(), club.blocked_at.is_some()),
+            (Some("Club"), true)
+        );
+        let mine = sm.send(GetChat { chat_id: ChatId(5) }).await.unwrap();
+        assert_eq!(mine.unwrap().unwrap().chat.blocked_at, None);
     }
 
     #[actix_rt::test]

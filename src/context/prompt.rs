@@ -64,6 +64,8 @@ pub struct TurnContext {
     pub trimmed: usize,
     /// Set when the new messages alone are over the budget: their size in tokens. Nothing was stored.
     pub refused: Option<usize>,
+    /// The chat is a group the bot was removed from: nothing was stored, and the turn ends quietly.
+    pub inactive: bool,
 }
 
 /// System prompt, summary, then as many of the newest turns as fit in `budget`. The newest user messages
@@ -111,6 +113,7 @@ pub fn build_prompt(stored: StoredContext, budget: usize) -> TurnContext {
         tokens: used,
         trimmed,
         refused: None,
+        inactive: false,
     }
 }
 

@@ -41,6 +41,32 @@ pub fn mark_blocked(conn: &mut SqliteConnection, chat: ChatId, at: i64) -> QResu
     Ok(())
 }
 
+/// The bot was removed from the group `chat` (`active: false`: marked unreachable at `at`, the row created if
+/// the group never wrote) or added to it again (`active: true`: created, or refreshed and not blocked any more).
+pub fn set_membership(
+    conn: &mut SqliteConnection,
+    chat: &NewChat<'_>,
+    active: bool,
+    at: i64,
+) -> QResult<()> {
+    if active || find_chat(conn, chat.id)?.is_none() {
+        upsert_chat(conn, chat)?;
+    }
+    if !active {
+        mark_blocked(conn, chat.id, at)?;
+    }
+    Ok(())
+}
+
+/// Whether `chat` is a group the bot was removed from: blocked, and not a private chat (a private chat that
+/// writes is reachable again: Telegram delivers its messages only once the user unblocked the bot).
+pub fn is_inactive_group(conn: &mut SqliteConnection, chat: ChatId) -> QResult<bool> {
+    let row = find_chat(conn, chat)?;
+    Ok(row.is_some_and(|c| {
+        c.blocked_at.is_some() && matches!(c.kind.as_str(), "group" | "supergroup")
+    }))
+}
+
 pub fn count_chats(conn: &mut SqliteConnection) -> QResult<i64> {
     chats::table.select(count_star()).get_result(conn)
 }

@@ -82,6 +82,11 @@ pub enum JobKind {
     /// The group `from` became the supergroup `to` (Telegram's service message): its conversation and
     /// settings follow, and so do its jobs still queued.
     Migrate { from: ChatId, to: ChatId },
+    /// The bot was removed from the group `chat` (`active: false`: its queued jobs end quietly) or added to it
+    /// again (`active: true`), as a `my_chat_member` update told. A removal runs at once, beside the chat's
+    /// jobs still queued (they must not reach the model); a re-adding waits its turn in the chat's order, so
+    /// the messages after it find the group active.
+    Membership { chat: ChatRef, active: bool },
     /// Summarise this chat's older turns (the Compressor's work).
     Compress {
         chat_id: ChatId,
@@ -155,11 +160,12 @@ impl Job {
     }
 
     /// The chat whose jobs run one at a time in arrival order; `None` for jobs outside any chat's order
-    /// (compression and `/cancel` run beside the chat's turns).
+    /// (compression, `/cancel` and the bot's removal from a group run beside the chat's turns).
     pub fn ordered_chat(&self) -> Option<ChatId> {
         match &self.kind {
             // `/cancel` must reach the turn it stops, not wait behind it.
             JobKind::Compress { .. }
+            | JobKind::Membership { active: false, .. }
             | JobKind::Command {
                 command: BotCommand::Cancel,
                 ..
@@ -175,7 +181,9 @@ impl Job {
 
     pub fn chat_id(&self) -> ChatId {
         match &self.kind {
-            JobKind::Chat { chat, .. } | JobKind::Command { chat, .. } => chat.id,
+            JobKind::Chat { chat, .. }
+            | JobKind::Command { chat, .. }
+            | JobKind::Membership { chat, .. } => chat.id,
             JobKind::Notice { chat_id, .. } | JobKind::Compress { chat_id, .. } => *chat_id,
             // In the supergroup's order: its first messages wait until the conversation has moved (the group's
             // jobs still queued follow it when they run).
@@ -210,6 +218,33 @@ mod tests {
         assert_eq!(Job::decode(&job.encode()).unwrap(), job);
         assert_eq!(job.id.0, "u77");
         assert_eq!(job.chat_id(), ChatId(5));
+    }
+
+    #[test]
+    fn the_bot_s_removal_from_a_group_runs_beside_its_queued_jobs_and_its_return_in_their_order() {
+        let group = ChatRef {
+            id: ChatId(-5),
+            kind: "group".into(),
+            title: Some("Team".into()),
+        };
+        let membership = |active| {
+            Job::from_update(
+                UpdateId(8),
+                JobKind::Membership {
+                    chat: group.clone(),
+                    active,
+                },
+            )
+        };
+
+        let (removed, added) = (membership(false), membership(true));
+
+        assert_eq!(removed.ordered_chat(), None);
+        assert_eq!(removed.chat_id(), ChatId(-5));
+        assert_eq!(added.ordered_chat(), Some(ChatId(-5)));
+        assert!(!added.is_mergeable());
+        assert_eq!(Job::decode(&added.encode()).unwrap(), added);
+        assert!(added.encode().contains(r#""type":"membership""#));
     }
 
     #[test]

@@ -84,12 +84,68 @@ pub struct Message {
     pub migrate_from_chat_id: Option<ChatId>,
 }
 
+/// A chat member's status (`ChatMember.status`): what the member may do in the chat, or that they are not
+/// in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Created the chat.
+    Creator,
+    Administrator,
+    Member,
+    /// In the chat (or not: see [`ChatMember::is_member`]) with some rights taken away.
+    Restricted,
+    /// Not in the chat: left, or removed without a ban.
+    Left,
+    /// Banned from the chat (removed, and cannot come back until unbanned).
+    Kicked,
+    /// A status a later Bot API may add: read, never acted on.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One member of a chat, as `my_chat_member` describes the bot before and after a change.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatMember {
+    pub user: User,
+    pub status: MemberStatus,
+    /// For `restricted` only: whether the member is in the chat at the moment.
+    pub is_member: Option<bool>,
+}
+
+impl ChatMember {
+    /// Whether the member is in the chat (and so, for the bot, whether it can read and write there).
+    pub fn is_in_chat(&self) -> bool {
+        match self.status {
+            MemberStatus::Creator | MemberStatus::Administrator | MemberStatus::Member => true,
+            MemberStatus::Restricted => self.is_member.unwrap_or(true),
+            MemberStatus::Left | MemberStatus::Kicked | MemberStatus::Unknown => false,
+        }
+    }
+}
+
+/// A change of the bot's own membership in a chat (`my_chat_member`): added, removed, made admin; in a
+/// private chat, blocked or unblocked by the user.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatMemberUpdated {
+    pub chat: Chat,
+    /// Who made the change.
+    pub from: User,
+    /// When (Unix seconds).
+    #[serde(default)]
+    pub date: i64,
+    pub old_chat_member: ChatMember,
+    pub new_chat_member: ChatMember,
+}
+
 /// One update. Kinds the bot does not handle stay `None` and are confirmed without a job.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Update {
     pub update_id: UpdateId,
     pub message: Option<Message>,
     pub edited_message: Option<Message>,
+    /// The bot was added to or removed from a chat (only sent when `allowed_updates` asks for it).
+    pub my_chat_member: Option<ChatMemberUpdated>,
 }
 
 /// One item of a `getUpdates` answer, parsed on its own: a malformed update must not hide the others of its
@@ -204,6 +260,41 @@ mod tests {
         assert_eq!(message.text.as_deref(), Some("hi"));
         assert_eq!(message.migrate_to_chat_id, None);
         assert_eq!(message.migrate_from_chat_id, None);
+    }
+
+    #[test]
+    fn the_bot_removed_from_a_group_and_added_again_arrives_as_typed_member_updates() {
+        // As Telegram sends them: banned by an admin, then added back.
+        let bot =
+            json!({"id": 123456, "is_bot": true, "first_name": "Test Bot", "username": "test_bot"});
+        let kicked = IncomingUpdate::from_value(json!({"update_id": 5, "my_chat_member": {
+            "chat": {"id": -5, "title": "Team", "type": "group", "all_members_are_administrators": false},
+            "from": {"id": 7, "is_bot": false, "first_name": "Ann"},
+            "date": 1700000000,
+            "old_chat_member": {"user": bot, "status": "member"},
+            "new_chat_member": {"user": bot, "status": "kicked", "until_date": 0}}}));
+        let restricted_out = json!({"user": bot, "status": "restricted", "is_member": false,
+            "can_send_messages": false, "until_date": 0});
+        let IncomingUpdate::Parsed(update) = kicked else {
+            panic!("not parsed: {kicked:?}");
+        };
+        let change = update.my_chat_member.unwrap();
+        assert!(update.message.is_none());
+        assert_eq!(change.chat.id, ChatId(-5));
+        assert_eq!(change.from.id, UserId(7));
+        assert_eq!(change.new_chat_member.user.id, UserId(123456));
+        assert_eq!(change.old_chat_member.status, MemberStatus::Member);
+        assert_eq!(change.new_chat_member.status, MemberStatus::Kicked);
+        assert!(change.old_chat_member.is_in_chat());
+        assert!(!change.new_chat_member.is_in_chat());
+        let restricted: ChatMember = serde_json::from_value(restricted_out).unwrap();
+        assert!(
+            !restricted.is_in_chat(),
+            "restricted, and not a member any more"
+        );
+        let novel: ChatMember =
+            serde_json::from_value(json!({"user": bot, "status": "owner_of_the_future"})).unwrap();
+        assert_eq!(novel.status, MemberStatus::Unknown);
     }
 
     #[test]

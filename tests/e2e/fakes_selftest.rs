@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use aichat_telegram_bot::ids::ChatId;
 use aichat_telegram_bot::secret::Secret;
-use aichat_telegram_bot::telegram::types::IncomingUpdate;
-use aichat_telegram_bot::telegram::BotApi;
+use aichat_telegram_bot::telegram::types::{IncomingUpdate, MemberStatus};
+use aichat_telegram_bot::telegram::{BotApi, TelegramError};
 use serde_json::{json, Value};
 
 use crate::support::fake_telegram::MAX_TEXT_UTF16;
@@ -1075,6 +1075,143 @@ async fn fakes_telegram_upgrade_is_read_by_the_bot_client_as_chat_migrated_and_t
     assert_eq!(messages[1].migrate_to_chat_id, Some(ChatId(SUPERGROUP)));
     assert_eq!(messages[2].migrate_from_chat_id, Some(ChatId(GROUP)));
     assert_eq!(messages[2].chat.kind, "supergroup");
+}
+
+// ----- Telegram: the bot removed from a group and added again --------------------------------
+
+#[actix_web::test]
+async fn fakes_telegram_tells_of_the_bot_removed_from_a_group_and_refuses_calls_to_it_until_it_is_added(
+) {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_group_text(USER, GROUP, "Team", "hello bot");
+    call(
+        &tg,
+        "getUpdates",
+        json!({ "allowed_updates": ["message", "my_chat_member"] }),
+    )
+    .await;
+
+    let kicked = tg.remove_bot_from(USER, GROUP, true);
+    let ignored = tg.push_group_text(USER, GROUP, "Team", "are you there?");
+    let send = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": GROUP, "text": "hi" }),
+    )
+    .await;
+    let typing = call(
+        &tg,
+        "sendChatAction",
+        json!({ "chat_id": GROUP, "action": "typing" }),
+    )
+    .await;
+    let added = tg.add_bot_to(USER, GROUP);
+    let (status, again) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": GROUP, "text": "back" }),
+    )
+    .await;
+    let (_, updates) = call(&tg, "getUpdates", json!({})).await;
+
+    let forbidden = json!({
+        "ok": false,
+        "error_code": 403,
+        "description": "Forbidden: bot was kicked from the group chat",
+    });
+    assert_eq!(send, (403, forbidden.clone()));
+    assert_eq!(typing, (403, forbidden));
+    assert_eq!(status, 200, "{again:?}");
+    let ids = update_ids(&updates);
+    assert_eq!(
+        &ids[1..],
+        [kicked, added],
+        "the removed group's message never came"
+    );
+    assert!(tg.dropped_updates()[0]["update_id"] == json!(ignored));
+    let removal = &updates["result"][1]["my_chat_member"];
+    assert_eq!(
+        removal["chat"],
+        json!({ "id": GROUP, "title": "Team", "type": "group", "all_members_are_administrators": false })
+    );
+    assert_eq!(removal["from"]["id"], json!(USER));
+    assert_eq!(removal["old_chat_member"]["status"], json!("member"));
+    assert_eq!(removal["new_chat_member"]["status"], json!("kicked"));
+    assert_eq!(removal["new_chat_member"]["until_date"], json!(0));
+    assert_eq!(removal["new_chat_member"]["user"]["id"], json!(tg.bot_id()));
+    let readd = &updates["result"][2]["my_chat_member"];
+    assert_eq!(readd["old_chat_member"]["status"], json!("kicked"));
+    assert_eq!(readd["new_chat_member"]["status"], json!("member"));
+}
+
+#[actix_web::test]
+async fn fakes_telegram_says_the_bot_is_not_a_member_of_a_group_it_left_and_sends_no_update_unasked(
+) {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_supergroup_text(USER, SUPERGROUP, "Club", "hello bot");
+    call(&tg, "getUpdates", json!({ "allowed_updates": ["message"] })).await;
+
+    tg.remove_bot_from(USER, SUPERGROUP, false);
+    let send = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": SUPERGROUP, "text": "hi" }),
+    )
+    .await;
+    let (_, updates) = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(send.0, 403);
+    assert_eq!(
+        send.1["description"],
+        json!("Forbidden: bot is not a member of the supergroup chat")
+    );
+    assert_eq!(
+        update_ids(&updates).len(),
+        1,
+        "only the message: my_chat_member was not asked for"
+    );
+    assert!(tg.dropped_updates()[0]["my_chat_member"].is_object());
+}
+
+#[actix_web::test]
+async fn fakes_telegram_removal_is_read_by_the_bot_client_as_forbidden_and_a_typed_member_update() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.push_group_text(USER, GROUP, "Team", "hello bot");
+    tg.remove_bot_from(USER, GROUP, true);
+    tg.add_bot_to(USER, GROUP);
+    tg.remove_bot_from(USER, GROUP, false);
+    let api = BotApi::new(&tg.url(), &Secret::new(TOKEN));
+
+    let refused = api
+        .send_chat_action(ChatId(GROUP), "typing")
+        .await
+        .unwrap_err();
+    let updates = api.get_updates(None, Duration::ZERO).await.unwrap();
+
+    assert!(
+        matches!(refused, TelegramError::Forbidden { .. }),
+        "{refused:?}"
+    );
+    let statuses: Vec<_> = updates
+        .iter()
+        .filter_map(|u| match u {
+            IncomingUpdate::Parsed(update) => update.my_chat_member.clone(),
+            IncomingUpdate::Malformed { reason, .. } => panic!("malformed: {reason}"),
+        })
+        .map(|m| {
+            assert_eq!(m.chat.id, ChatId(GROUP));
+            assert_eq!(m.new_chat_member.user.id.0, tg.bot_id());
+            (m.old_chat_member.status, m.new_chat_member.status)
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (MemberStatus::Member, MemberStatus::Kicked),
+            (MemberStatus::Kicked, MemberStatus::Member),
+            (MemberStatus::Member, MemberStatus::Left),
+        ]
+    );
 }
 
 // ----- LLM ----------------------------------------------------------------------------------

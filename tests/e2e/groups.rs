@@ -1,9 +1,10 @@
 //! Groups through the real binary: the bot answers only what addresses it (GROUP_MODE), who may talk
 //! (ALLOWED_USER_IDS anywhere, every member of an ALLOWED_CHAT_IDS group), the speaker's name and the
-//! reply context in the model's input, and the group memory (GROUP_CONTEXT_MESSAGES).
+//! reply context in the model's input, the group memory (GROUP_CONTEXT_MESSAGES), and the bot removed from
+//! a group and added again.
 
 use crate::support::bot::ALLOWED_USER;
-use crate::support::TestEnv;
+use crate::support::{BotProcess, TestEnv};
 use std::time::Duration;
 
 /// Generous: a debug build on a busy 2-core CI machine.
@@ -133,7 +134,7 @@ async fn a_reply_in_a_private_chat_carries_the_quoted_text() {
     );
 }
 
-/// `API_TOKEN` of the group-memory test, to read the stored conversation (16 characters or more).
+/// `API_TOKEN` of the tests that read the stored conversation through the admin API (16 characters or more).
 const API_TOKEN: &str = "group-memory-token-0123456789";
 
 /// The contents of every message of a model request, in order.
@@ -239,4 +240,73 @@ async fn without_group_memory_chatter_is_not_kept_anywhere() {
         "{request}"
     );
     assert!(env.redis.keys("*groupctx*").is_empty());
+}
+
+/// The group's `blocked_at` as the admin API shows it (`GET /api/sessions/{id}`).
+async fn blocked_at(bot: &BotProcess, chat: i64) -> serde_json::Value {
+    let auth = format!("Bearer {API_TOKEN}");
+    let (status, body) = bot
+        .request_json(
+            "GET",
+            &format!("/api/sessions/{chat}"),
+            &[("Authorization", &auth)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["session"]["blocked_at"].clone()
+}
+
+#[actix_web::test]
+async fn removed_from_a_group_its_queued_messages_end_quietly_and_once_re_added_it_is_answered_again(
+) {
+    let env = TestEnv::start().with("API_TOKEN", API_TOKEN);
+    let bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot hello");
+    tg.wait_for_messages(GROUP, 1, T).await;
+    assert!(blocked_at(&bot, GROUP).await.is_null());
+
+    // One message is with the (slow) model, one waits behind it, when an admin removes the bot.
+    env.llm.set_first_token_delay(Duration::from_secs(3));
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot slow question");
+    env.llm.wait_for_requests(2, T).await;
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot queued question");
+    tg.remove_bot_from(ALLOWED_USER, GROUP, true);
+    let deadline = tokio::time::Instant::now() + T;
+    while blocked_at(&bot, GROUP).await.is_null() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never marked inactive"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let removed_at = blocked_at(&bot, GROUP).await;
+    tg.wait_until("the slow answer refused with 403", T, |tg| {
+        tg.calls_of("sendMessage")
+            .iter()
+            .any(|c| c.status == 403 && c.params["chat_id"] == GROUP)
+    })
+    .await;
+    env.llm.set_first_token_delay(Duration::ZERO);
+    tg.add_bot_to(ALLOWED_USER, GROUP);
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot back again");
+    let sent = tg.wait_for_messages(GROUP, 2, T).await;
+
+    assert!(removed_at.is_i64(), "blocked_at: {removed_at}");
+    assert_eq!(sent[1].text, "echo: Ann: back again");
+    let requests = env.llm.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "the message queued when the bot was removed reached no model"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.to_string().contains("queued question")),
+        "nor the conversation"
+    );
+    assert!(blocked_at(&bot, GROUP).await.is_null(), "active again");
+    assert_eq!(tg.count_to(GROUP), 2, "nothing else was sent");
 }

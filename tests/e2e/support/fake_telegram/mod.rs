@@ -15,6 +15,9 @@
 //! Groups exist as far as a group's upgrade to a supergroup goes ([`FakeTelegram::push_group_text`],
 //! [`FakeTelegram::migrate_group`], [`FakeTelegram::push_migration_messages`]): after the upgrade,
 //! every call with the old chat id gets 400 with `parameters.migrate_to_chat_id`, as on Telegram.
+//! The bot can be removed from a group and added again ([`FakeTelegram::remove_bot_from`],
+//! [`FakeTelegram::add_bot_to`]): a `my_chat_member` update each time, and 403 to every call in
+//! between.
 //!
 //! Known simplifications: no members, permissions or privacy mode in groups, no channels, no
 //! files or media uploads, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h
@@ -23,7 +26,7 @@
 //! | file         | its job                                                                   |
 //! |--------------|---------------------------------------------------------------------------|
 //! | `mod.rs`     | the public types a test reads; [`FakeTelegram`]'s start, address and stop |
-//! | `push.rs`    | what a test feeds in: updates, chats, groups and their upgrade, a webhook |
+//! | `push.rs`    | what a test feeds in: updates, chats, groups (upgraded, bot removed), a webhook |
 //! | `inspect.rs` | what a test reads back (messages, edits, calls) and waits on              |
 //! | `faults.rs`  | [`Fault`]s a test queues, what each does to a call; the flood limits      |
 //! | `server.rs`  | the HTTP entry point; one handler per Bot API method, as documented       |

@@ -1,10 +1,10 @@
 //! What a test feeds the fake: updates (text, photos, group and supergroup messages, the service
-//! messages of a group's upgrade), chats made known, a group upgraded to a supergroup, the next
-//! update id and a webhook.
+//! messages of a group's upgrade), chats made known, a group upgraded to a supergroup, the bot
+//! removed from a group and added again (`my_chat_member`), the next update id and a webhook.
 
 use serde_json::{json, Value};
 
-use super::state::update_allowed;
+use super::state::{update_allowed, State};
 use super::wire::{
     bot_user, group_anonymous_bot, group_chat, named_user, set_text, supergroup_chat, user,
 };
@@ -13,7 +13,8 @@ use super::{lock, unix_now, FakeTelegram};
 impl FakeTelegram {
     /// Queues an update. Assigns the next `update_id` unless the value already has one, and
     /// returns the id. Like Telegram, an update whose type is not in the sticky
-    /// `allowed_updates` is never created (it is recorded in [`Self::dropped_updates`]).
+    /// `allowed_updates` is never created (it is recorded in [`Self::dropped_updates`]), and
+    /// neither is a message in a group the bot was removed from.
     pub fn push_update(&self, mut update: Value) -> i64 {
         let id = {
             let mut st = lock(&self.shared.state);
@@ -28,7 +29,10 @@ impl FakeTelegram {
             if let Some(message) = update.get("message") {
                 st.remember_user_message(message);
             }
-            if update_allowed(&update, st.allowed_updates.as_deref()) {
+            let in_removed_chat = update["message"]["chat"]["id"]
+                .as_i64()
+                .is_some_and(|chat| st.removed.contains_key(&chat));
+            if update_allowed(&update, st.allowed_updates.as_deref()) && !in_removed_chat {
                 // Ids usually grow: append without a scan. Otherwise keep the queue in id order.
                 let last = st
                     .pending
@@ -233,6 +237,74 @@ impl FakeTelegram {
             self.push_update(json!({ "message": in_group })),
             self.push_update(json!({ "message": in_supergroup })),
         )
+    }
+
+    /// Removes the bot from the group `chat_id` (as it was last seen; a supergroup when its id starts
+    /// with `-100`) by the user `user_id`, as Telegram does: a `my_chat_member` update whose
+    /// `new_chat_member` is the bot with status `kicked` (banned, `until_date` 0: for ever) or
+    /// `left`, queued like any update (so only when `allowed_updates` asks for it). From now on
+    /// every call with `chat_id` answers 403 "Forbidden: bot was kicked from the group chat" (or
+    /// "… is not a member of the …"), and the group's messages no longer reach the bot. Returns the
+    /// update id.
+    pub fn remove_bot_from(&self, user_id: i64, chat_id: i64, kicked: bool) -> i64 {
+        let update = {
+            let mut st = lock(&self.shared.state);
+            st.removed.insert(chat_id, kicked);
+            let new = if kicked {
+                json!({ "user": bot_user(&self.shared), "status": "kicked", "until_date": 0 })
+            } else {
+                json!({ "user": bot_user(&self.shared), "status": "left" })
+            };
+            let old = json!({ "user": bot_user(&self.shared), "status": "member" });
+            self.chat_member_updated(&mut st, user_id, chat_id, old, new)
+        };
+        self.push_update(update)
+    }
+
+    /// Adds the bot to the group `chat_id` by the user `user_id` (again, after
+    /// [`remove_bot_from`](Self::remove_bot_from), or for the first time): calls to it work again, and
+    /// a `my_chat_member` update is queued whose `new_chat_member` is the bot as a `member` (the old
+    /// status `left`, or `kicked` if it was banned). Returns the update id.
+    pub fn add_bot_to(&self, user_id: i64, chat_id: i64) -> i64 {
+        let update = {
+            let mut st = lock(&self.shared.state);
+            let was = match st.removed.remove(&chat_id) {
+                Some(true) => "kicked",
+                _ => "left",
+            };
+            let old = json!({ "user": bot_user(&self.shared), "status": was });
+            let new = json!({ "user": bot_user(&self.shared), "status": "member" });
+            self.chat_member_updated(&mut st, user_id, chat_id, old, new)
+        };
+        self.push_update(update)
+    }
+
+    /// A `my_chat_member` update (without its id) about the bot in the group `chat_id`, changed by
+    /// `user_id`; the group becomes a known chat.
+    fn chat_member_updated(
+        &self,
+        st: &mut State,
+        user_id: i64,
+        chat_id: i64,
+        old: Value,
+        new: Value,
+    ) -> Value {
+        let title = st.title_of(chat_id);
+        let chat = st.chat(chat_id);
+        if chat.user["type"] == "private" {
+            chat.user = if chat_id.to_string().starts_with("-100") {
+                supergroup_chat(chat_id, &title)
+            } else {
+                group_chat(chat_id, &title)
+            };
+        }
+        json!({ "my_chat_member": {
+            "chat": chat.user.clone(),
+            "from": user(user_id),
+            "date": unix_now(),
+            "old_chat_member": old,
+            "new_chat_member": new,
+        }})
     }
 
     /// Queues a private-chat photo message (three sizes, no caption, no text).

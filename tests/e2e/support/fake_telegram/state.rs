@@ -46,6 +46,10 @@ pub(super) struct State {
     /// Groups upgraded to supergroups: old id → new id. Every call with an old id is refused
     /// with the new one, like Telegram does.
     pub(super) migrated: HashMap<i64, i64>,
+    /// Groups the bot was removed from: chat id → whether it was kicked (banned) rather than made to
+    /// leave. Every call with such a chat id is refused with 403, like Telegram does, and the
+    /// chat's new messages never reach the bot.
+    pub(super) removed: HashMap<i64, bool>,
     pub(super) faults: HashMap<String, VecDeque<Fault>>,
     pub(super) rate_limits: bool,
     pub(super) recent_sends: VecDeque<(Instant, i64)>,

@@ -11,6 +11,12 @@ use super::state::{Shared, State};
 /// supergroup; `parameters.migrate_to_chat_id` carries the new id.
 const CHAT_MIGRATED: &str = "group chat was upgraded to a supergroup chat";
 
+/// Telegram's 403 (after "Forbidden: bot ") to a call with the id of a group the bot was kicked
+/// from; the chat's type (`group` or `supergroup`) and " chat" follow.
+const KICKED_FROM: &str = "was kicked from the";
+/// Likewise, for a group the bot left (or was removed from without a ban).
+const NOT_A_MEMBER_OF: &str = "is not a member of the";
+
 /// Telegram's "Group" bot (@GroupAnonymousBot): the sender of a supergroup's service messages,
 /// such as the first one of a supergroup made from a group.
 const GROUP_ANONYMOUS_BOT_ID: i64 = 1_087_968_824;
@@ -41,6 +47,12 @@ impl ApiError {
             migrate_to_chat_id: Some(to),
             ..ApiError::bad_request(CHAT_MIGRATED)
         }
+    }
+
+    /// The 403 of a call to a group the bot is no longer in (`kind`: the chat's type).
+    pub(super) fn removed(kicked: bool, kind: &str) -> ApiError {
+        let why = if kicked { KICKED_FROM } else { NOT_A_MEMBER_OF };
+        ApiError::new(403, format!("Forbidden: bot {why} {kind} chat"))
     }
 
     pub(super) fn bad_request(description: impl AsRef<str>) -> ApiError {
@@ -177,8 +189,8 @@ impl Params {
         }
     }
 
-    /// `chat_id` as Telegram checks it: required, not a group that became a supergroup, and the
-    /// chat must be known.
+    /// `chat_id` as Telegram checks it: required, not a group that became a supergroup, not a
+    /// group the bot was removed from, and the chat must be known.
     pub(super) fn chat_id(&self, st: &State) -> Result<i64, ApiError> {
         match self.0.get("chat_id") {
             None => Err(ApiError::bad_request("chat_id is empty")),
@@ -193,6 +205,9 @@ impl Params {
                     .ok_or_else(|| ApiError::bad_request("chat_id is empty"))?;
                 if let Some(&to) = st.migrated.get(&id) {
                     Err(ApiError::migrated(to))
+                } else if let Some(&kicked) = st.removed.get(&id) {
+                    let kind = st.chats.get(&id).and_then(|c| c.user["type"].as_str());
+                    Err(ApiError::removed(kicked, kind.unwrap_or("group")))
                 } else if st.chats.contains_key(&id) {
                     Ok(id)
                 } else {
