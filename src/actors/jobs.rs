@@ -12,14 +12,14 @@
 use crate::activity::kind_label;
 use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Compressor};
 use crate::actors::generations::Generations;
+use crate::actors::job_groups::of_old_group;
 use crate::actors::session_manager::{
-    BeginTurn, FinishTurn, MarkBlocked, MigrateChat, SessionError, SessionManager, SetMembership,
-    TurnContext,
+    BeginTurn, FinishTurn, MarkBlocked, SessionError, SessionManager, SetMembership, TurnContext,
 };
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
 use crate::config::Config;
-use crate::context::{add_group_memory, ContextWindow};
+use crate::context::ContextWindow;
 use crate::ids::{ChatId, MessageId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
@@ -352,38 +352,6 @@ impl JobRunner {
         }
     }
 
-    /// The group `from` became the supergroup `to`: its conversation and settings move (SQLite), and its jobs
-    /// still queued will run in `to` (Redis). Idempotent: Telegram tells it twice (a service message in each
-    /// chat), and a job may learn it from an answer too.
-    async fn migrate(&self, from: ChatId, to: ChatId) -> Result<(), JobError> {
-        // Redis first: a turn of the group that cannot store its answer any more looks there (see `chat_turn`).
-        self.queue.record_migration(from, to).await?;
-        let moved = self.sessions.send(MigrateChat { from, to }).await??;
-        if moved {
-            log::info!("chat {from} became the supergroup {to}: its conversation follows");
-        }
-        Ok(())
-    }
-
-    /// The chat a job of `chat` runs in, and whether it moved: a basic group that became a supergroup is
-    /// followed there (only basic groups become supergroups, so other chats cost no lookup).
-    async fn current_chat(&self, chat: &ChatRef) -> Result<(ChatRef, bool), JobError> {
-        if chat.kind != "group" {
-            return Ok((chat.clone(), false));
-        }
-        Ok(match self.queue.migrated(chat.id).await? {
-            Some(to) => (
-                ChatRef {
-                    id: to,
-                    kind: "supergroup".into(),
-                    title: chat.title.clone(),
-                },
-                true,
-            ),
-            None => (chat.clone(), false),
-        })
-    }
-
     /// A user's message(s), top-down: begin the turn → generate (streamed into the chat) → save the answer →
     /// finish the delivery (formatted) → finish the turn. On a retry, a saved answer is not asked again, and
     /// the messages an earlier attempt sent are edited instead of sending new ones.
@@ -469,32 +437,6 @@ impl JobRunner {
         }
         self.queue_compression_if_due(chat_id, context_tokens).await;
         Ok(())
-    }
-
-    /// Adds the group's kept messages before `up_to` to the prompt, within `budget`. The memory is only context:
-    /// when Redis cannot give it, the turn goes on without it.
-    async fn add_group_memory(
-        &self,
-        chat: ChatId,
-        up_to: MessageId,
-        context: &mut TurnContext,
-        budget: usize,
-    ) {
-        let kept = match self.queue.group_context(chat, up_to).await {
-            Ok(kept) => kept,
-            Err(e) => {
-                log::warn!("chat {chat}: the group's kept messages are not available ({e}); answering without");
-                return;
-            }
-        };
-        if kept.is_empty() {
-            return;
-        }
-        let left_out = add_group_memory(context, &kept, budget, |t| self.tokens.count_message(t));
-        log::debug!(
-            "chat {chat}: {} of the group's kept messages go with this turn",
-            kept.len() - left_out
-        );
     }
 
     /// Asks the model for the answer to `context`, streamed into `delivery`; teaches the token counter from
@@ -790,12 +732,6 @@ fn tells_user(job: &Job) -> bool {
         job.kind,
         JobKind::Compress { .. } | JobKind::Migrate { .. } | JobKind::Membership { .. }
     )
-}
-
-/// The id a message of a group keeps once its job runs in the supergroup the group became: negative, so it
-/// names no message there (the supergroup's ids start again at 1) and a retried job still stores it once.
-fn of_old_group(id: MessageId) -> MessageId {
-    MessageId(-id.0.abs())
 }
 
 fn reply_target(job: &Job) -> Option<MessageId> {

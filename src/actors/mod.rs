@@ -6,7 +6,7 @@
 //! - [`session_manager::SessionManager`] owns SQLite (a `SyncArbiter`: Diesel blocks).
 //! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job, top-down:
 //!   [`jobs::JobRunner::run`]; its [`jobs::LeaseRecorder`] records an answer's messages with the lease; the
-//!   commands it runs are in `job_commands.rs`).
+//!   commands it runs are in `job_commands.rs`, what it does for groups in `job_groups.rs`).
 //! - [`compressor::Compressor`] summarises long conversations.
 //! - [`generations::Generations`]: the answers being generated, so `/cancel` can stop one.
 //! - [`supervision`]: back-off and panic capture shared by all of them, and [`supervision::keep_running`] for a
@@ -17,6 +17,7 @@ pub mod chat_worker;
 pub mod compressor;
 pub mod generations;
 mod job_commands;
+mod job_groups;
 pub mod jobs;
 pub mod poller;
 pub mod session_manager;
