@@ -3,7 +3,8 @@
 //! - [`supervisor::RootSupervisor`] starts and wires everything, forwards fatal errors, runs shutdown.
 //! - [`poller::TelegramPoller`] long-polls Telegram and queues a job for each update that needs one (a
 //!   stranger is told "Access denied." once per `REFUSAL_NOTICE_INTERVAL`).
-//! - [`session_manager::SessionManager`] owns SQLite (a `SyncArbiter`: Diesel blocks).
+//! - [`session_manager::SessionManager`] owns SQLite (a `SyncArbiter`: Diesel blocks); its `Turns` work is in
+//!   `session_turns.rs`.
 //! - [`chat_worker::ChatWorker`] takes jobs from Redis and runs many at once ([`jobs`] does one job, top-down:
 //!   [`jobs::JobRunner::run`]; its [`jobs::LeaseRecorder`] records an answer's messages with the lease; the
 //!   commands it runs are in `job_commands.rs`, what it does for groups in `job_groups.rs`).

@@ -3,21 +3,22 @@
 //! Runs on a `SyncArbiter` (Diesel blocks). Every handler runs inside [`catch_panic_sync`]: a panic is turned
 //! into an error for the sender, and the actor stops, so the arbiter builds a fresh one from its factory.
 //! Each message (but `Ping` and `Backup`) is one transaction (`SessionManager::read`,
-//! `SessionManager::write`), so a turn always sees a consistent context (a summary and the turns it does not cover), even while the chat is being
-//! compressed. Transactions that write begin IMMEDIATE: in WAL mode a read transaction that later writes fails
-//! at once (SQLITE_BUSY, no waiting) if another connection wrote meanwhile, while an immediate one waits its
-//! turn (busy_timeout). What goes into a prompt, and what a compression folds, is decided in
-//! [`crate::context`] from the rows read here.
+//! `SessionManager::write`), so a turn always sees a consistent context (a summary and the turns it does not
+//! cover), even while the chat is being compressed. Transactions that write begin IMMEDIATE: in WAL mode a
+//! read transaction that later writes fails at once (SQLITE_BUSY, no waiting) if another connection wrote
+//! meanwhile, while an immediate one waits its turn (busy_timeout). What goes into a prompt, and what a
+//! compression folds, is decided in [`crate::context`] from the rows read here. What the `Turns` handler does
+//! with its steps is in `session_turns.rs`.
 
 use crate::actors::supervision::catch_panic_sync;
 use crate::context::prompt::to_usize;
-use crate::context::{build_prompt, select_for_compression, system_for_chat, StoredContext};
-use crate::db::backup::{self, BackupError};
-use crate::db::models::{ChatStats, NewChat, NewMessage, NewSummary};
+use crate::context::{select_for_compression, StoredContext};
+use crate::db::backup;
+use crate::db::models::{ChatStats, NewChat, NewSummary};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, MessageId};
-use crate::llm::{Role, Usage};
+use crate::llm::Usage;
 use crate::paging::Page;
 use crate::queue::ChatRef;
 use crate::text::now_unix;
@@ -27,9 +28,16 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use crate::context::{CompressionInput, TurnContext, SUMMARY_PREFIX};
+pub use crate::context::{
+    CompressionInput, ContextUsage, SystemPrompt, TurnContext, SUMMARY_PREFIX,
+};
 pub use crate::db::backup::BackupOutcome;
 pub use crate::db::models::{ChatDetail, ChatList, MessageList};
+pub use crate::db::SessionError;
+
+/// The `Turns` handler's work (`BeginTurn`, `FinishTurn`): an `impl SessionManager` block of its own.
+#[path = "session_turns.rs"]
+mod session_turns;
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
@@ -234,53 +242,6 @@ pub struct Backup {
     pub target: PathBuf,
 }
 
-/// `/context`'s figures, by our count.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ContextUsage {
-    /// What the next prompt would carry: system prompt, summary, unfolded turns.
-    pub with_summary: usize,
-    /// What it would carry without compression: system prompt and every turn.
-    pub without_summary: usize,
-    pub summary_tokens: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemPrompt {
-    /// The chat's own prompt, if set.
-    pub own: Option<String>,
-    /// `SYSTEM_PROMPT`, if set.
-    pub default: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("session manager failed: {0}")]
-    Internal(String),
-}
-
-impl From<diesel::result::Error> for SessionError {
-    fn from(e: diesel::result::Error) -> Self {
-        SessionError::Db(DbError::Query(e))
-    }
-}
-
-impl From<r2d2::Error> for SessionError {
-    fn from(e: r2d2::Error) -> Self {
-        SessionError::Db(DbError::Pool(e))
-    }
-}
-
-impl From<BackupError> for SessionError {
-    fn from(e: BackupError) -> Self {
-        match e {
-            BackupError::Query(e) => e.into(),
-            other => SessionError::Internal(other.to_string()),
-        }
-    }
-}
-
 // ---- Actor -------------------------------------------------------------------------------------------------
 
 pub struct SessionManager {
@@ -385,102 +346,6 @@ impl SessionManager {
         }
     }
 
-    fn turn_step(
-        &self,
-        conn: &mut SqliteConnection,
-        step: &TurnStep,
-    ) -> Result<TurnReply, SessionError> {
-        match step {
-            TurnStep::Begin(m) => self.begin_turn(conn, m).map(TurnReply::Begun),
-            TurnStep::Finish(m) => self.finish_turn(conn, m).map(TurnReply::Finished),
-        }
-    }
-
-    /// [`BeginTurn`] inside the caller's transaction.
-    fn begin_turn(
-        &self,
-        conn: &mut SqliteConnection,
-        msg: &BeginTurn,
-    ) -> Result<TurnContext, SessionError> {
-        if msg.chat.kind != "private" && queries::is_inactive_group(conn, msg.chat.id)? {
-            return Ok(TurnContext {
-                inactive: true,
-                ..TurnContext::default()
-            });
-        }
-        let now = now_unix();
-        let counted: Vec<(MessageId, &str, usize)> = msg
-            .messages
-            .iter()
-            .map(|(id, text)| (*id, text.as_str(), self.tokens.count_message(text)))
-            .collect();
-        let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
-        let (mut system, mut system_tokens) = self.system_of(conn, msg.chat.id)?;
-        if msg.chat.kind != "private" {
-            // In groups the model is told it reads several people.
-            system = system_for_chat(system, &msg.chat.kind);
-            system_tokens = system
-                .as_deref()
-                .map_or(0, |s| self.tokens.count_message(s));
-        }
-        if system_tokens + new_tokens > msg.budget {
-            return Ok(TurnContext {
-                refused: Some(new_tokens),
-                ..TurnContext::default()
-            });
-        }
-        queries::upsert_chat(conn, &new_chat(&msg.chat, now))?;
-        for (id, text, tokens) in &counted {
-            queries::insert_message(
-                conn,
-                &NewMessage {
-                    chat_id: msg.chat.id,
-                    role: Role::User.as_str(),
-                    content: text,
-                    tokens: clamp_i32(*tokens),
-                    telegram_message_id: Some(*id),
-                    created_at: now,
-                },
-            )?;
-        }
-        let stored = self.load_after_system(conn, msg.chat.id, system, system_tokens)?;
-        Ok(build_prompt(stored, msg.budget))
-    }
-
-    /// [`FinishTurn`] inside the caller's transaction.
-    fn finish_turn(
-        &self,
-        conn: &mut SqliteConnection,
-        msg: &FinishTurn,
-    ) -> Result<usize, SessionError> {
-        let tokens = self.tokens.count_message(&msg.content);
-        let added = queries::insert_message(
-            conn,
-            &NewMessage {
-                chat_id: msg.chat_id,
-                role: Role::Assistant.as_str(),
-                content: &msg.content,
-                tokens: clamp_i32(tokens),
-                telegram_message_id: msg.telegram_message_id,
-                created_at: now_unix(),
-            },
-        )?;
-        if let (true, Some(usage)) = (added, msg.usage) {
-            queries::add_usage(
-                conn,
-                msg.chat_id,
-                i64::try_from(usage.prompt_tokens).unwrap_or(i64::MAX),
-                i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
-            )?;
-        }
-        // The context's size without loading it: system prompt + summary + the sum of the unfolded turns.
-        let (_, system_tokens) = self.system_of(conn, msg.chat_id)?;
-        let summary_tokens =
-            queries::latest_summary(conn, msg.chat_id)?.map_or(0, |s| to_usize(s.tokens));
-        let history = to_usize_i64(queries::active_tokens(conn, msg.chat_id)?);
-        Ok(system_tokens + summary_tokens + history)
-    }
-
     /// System prompt, summary and unfolded turns of a chat, inside the caller's transaction.
     fn load_context(
         &self,
@@ -539,22 +404,7 @@ impl Handler<Turns> for SessionManager {
         let steps = msg.0;
         let count = steps.len();
         let stored = self.connected(ctx, "Turns", |conn| {
-            let together = conn.immediate_transaction(|conn| {
-                steps
-                    .iter()
-                    .map(|step| self.turn_step(conn, step))
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            match together {
-                Ok(replies) => Ok::<_, SessionError>(replies.into_iter().map(Ok).collect()),
-                // One step failed, so nothing was stored: each step again on its own, so only the failing
-                // one fails.
-                Err(_) if count > 1 => Ok(steps
-                    .iter()
-                    .map(|step| conn.immediate_transaction(|conn| self.turn_step(conn, step)))
-                    .collect()),
-                Err(e) => Ok(vec![Err(e)]),
-            }
+            Ok::<_, SessionError>(self.store_turns(conn, &steps))
         });
         match stored {
             Ok(replies) => replies,
@@ -851,7 +701,7 @@ pub fn close(pool: &DbPool) {
 mod tests {
     use super::*;
     use crate::actors::turns::TurnBatcher;
-    use crate::llm::ChatMessage;
+    use crate::llm::{ChatMessage, Role};
 
     fn chat(id: i64) -> ChatRef {
         ChatRef {

@@ -4,7 +4,8 @@
 //!
 //! - [`window`]: the model's context window, compression threshold and prompt budget ([`ContextWindow`]).
 //! - [`prompt`]: a turn's prompt from the stored context, within the budget ([`build_prompt`]); in groups the
-//!   system prompt says so ([`system_for_chat`]).
+//!   system prompt says so ([`system_for_chat`]); what `/context` and `/system` report ([`ContextUsage`],
+//!   [`SystemPrompt`]).
 //! - [`group_memory`]: a group's kept unaddressed messages in a turn's prompt ([`add_group_memory`]).
 //! - [`compression`]: which of the oldest turns a compression folds ([`select_for_compression`]).
 
@@ -15,5 +16,8 @@ pub mod window;
 
 pub use compression::{select_for_compression, CompressionInput};
 pub use group_memory::add_group_memory;
-pub use prompt::{build_prompt, system_for_chat, StoredContext, TurnContext, SUMMARY_PREFIX};
+pub use prompt::{
+    build_prompt, system_for_chat, ContextUsage, StoredContext, SystemPrompt, TurnContext,
+    SUMMARY_PREFIX,
+};
 pub use window::ContextWindow;

@@ -54,6 +54,26 @@ impl StoredContext {
     }
 }
 
+/// `/context`'s figures, by our count (the `SessionManager`'s reply to `GetContextUsage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextUsage {
+    /// What the next prompt would carry: system prompt, summary, unfolded turns.
+    pub with_summary: usize,
+    /// What it would carry without compression: system prompt and every turn.
+    pub without_summary: usize,
+    pub summary_tokens: usize,
+}
+
+/// `/system`'s figures: the prompts a chat's turns can start with (the `SessionManager`'s reply to
+/// `GetSystemPrompt` and `SetSystemPrompt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemPrompt {
+    /// The chat's own prompt, if set.
+    pub own: Option<String>,
+    /// `SYSTEM_PROMPT`, if set.
+    pub default: Option<String>,
+}
+
 /// What a turn sends to the LLM.
 #[derive(Debug, Clone, Default)]
 pub struct TurnContext {

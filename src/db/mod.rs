@@ -7,6 +7,7 @@ pub mod models;
 pub mod queries;
 pub mod schema;
 
+use backup::BackupError;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::SqliteConnection;
@@ -38,6 +39,39 @@ pub enum DbError {
     Pool(#[from] r2d2::Error),
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+}
+
+/// What a request for the stored sessions fails with (the `SessionManager`'s replies carry it).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The database failed: no pooled connection, or a query.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The request could not be served otherwise: its handler panicked, a backup was refused, or a reply did
+    /// not match its request.
+    #[error("session manager failed: {0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for SessionError {
+    fn from(e: diesel::result::Error) -> Self {
+        SessionError::Db(DbError::Query(e))
+    }
+}
+
+impl From<r2d2::Error> for SessionError {
+    fn from(e: r2d2::Error) -> Self {
+        SessionError::Db(DbError::Pool(e))
+    }
+}
+
+impl From<BackupError> for SessionError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Query(e) => e.into(),
+            other => SessionError::Internal(other.to_string()),
+        }
+    }
 }
 
 /// Pragmas for every pooled connection. (WAL is set once, before the pool opens: it is stored in the file,

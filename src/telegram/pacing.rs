@@ -84,7 +84,7 @@ impl ChatState {
 /// the same two-call margin as the global 28 of 30.
 pub const GROUP_RATE: usize = 18;
 /// The window a group's calls are counted over: Telegram's minute, plus a margin for the time between our
-/// decision and the call reaching Telegram (as [`WINDOW`] for the global rate).
+/// decision and the call reaching Telegram (as `WINDOW` for the global rate).
 pub const GROUP_WINDOW: Duration = Duration::from_secs(61);
 /// Calls of a group's budget that progress edits leave free: the first message and the final edit of three
 /// answers in one minute (a busy group) still fit after streaming has used its share.
