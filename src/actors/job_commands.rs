@@ -37,6 +37,14 @@ impl JobRunner {
             BotCommand::Clear => {
                 let n = self.sessions.send(ClearHistory { chat_id }).await??;
                 log::info!("chat {chat_id}: cleared {n} messages");
+                if chat.kind != "private" && self.config.group_context_messages > 0 {
+                    // What the group said before /clear is forgotten too. Only context: a failure costs nothing.
+                    if let Err(e) = self.queue.forget_group_context(chat_id, message_id).await {
+                        log::warn!(
+                            "chat {chat_id}: the group's kept messages could not be cleared: {e}"
+                        );
+                    }
+                }
                 texts::CLEARED.to_string()
             }
             BotCommand::Stats => texts::stats(&self.sessions.send(GetStats { chat_id }).await??),

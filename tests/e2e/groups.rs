@@ -225,6 +225,26 @@ async fn with_group_memory_the_last_chatter_goes_once_to_the_model_and_is_never_
 }
 
 #[actix_web::test]
+async fn clear_forgets_the_groups_kept_messages_too() {
+    let env = TestEnv::start().with("GROUP_CONTEXT_MESSAGES", "3");
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    tg.push_named_group_text(ANN, GROUP, "Team", "chatter before the clear");
+    tg.push_named_group_text(ANN, GROUP, "Team", "/clear");
+    tg.wait_for_messages(GROUP, 1, T).await;
+    tg.push_named_group_text(ANN, GROUP, "Team", "@test_bot a fresh start?");
+    tg.wait_for_messages(GROUP, 2, T).await;
+
+    let request = &env.llm.requests()[0];
+    assert!(
+        contents(request).iter().all(|m| !m.contains("chatter")),
+        "what was said before /clear is gone: {request}"
+    );
+    assert!(env.redis.keys("*groupctx*").is_empty());
+}
+
+#[actix_web::test]
 async fn without_group_memory_chatter_is_not_kept_anywhere() {
     let env = TestEnv::start();
     let _bot = env.spawn_bot().await;
