@@ -1,5 +1,6 @@
 //! For tests only: an independent checker of Telegram's HTML rules, written apart from the parser it checks,
 //! and the helpers the Markdown and splitting tests share.
+#![cfg(test)]
 
 use super::{markdown_to_telegram_html, split_html, visible_len_utf16};
 
