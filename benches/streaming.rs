@@ -23,7 +23,7 @@ mod support;
 
 use aichat_telegram_bot::telegram::{html_to_plain, markdown_to_telegram_html};
 use std::time::{Duration, Instant};
-use support::{Behaviour, TestEnv};
+use support::{Behaviour, BotProcess, TestEnv};
 
 const FIRST_TOKEN: Duration = Duration::from_millis(300);
 /// The fake streams 3 characters a chunk: about one token.
@@ -51,16 +51,22 @@ struct Row {
     all_done: Duration,
 }
 
-async fn run(chats: usize) -> Row {
+/// The bot against the fakes with Telegram's limits on and the slow model of this benchmark.
+async fn start() -> (TestEnv, BotProcess) {
     let mut env = TestEnv::start();
     env.set("ALLOWED_USER_IDS", "*");
     env.set("MAX_CONCURRENT_JOBS", "256");
     env.set("RUST_LOG", "warn,aichat_telegram_bot::app=info");
-    let _bot = env.spawn_bot().await;
+    let bot = env.spawn_bot().await;
     env.telegram.set_rate_limits(true);
     env.llm.set_first_token_delay(FIRST_TOKEN);
     env.llm.set_chunk_delay(PER_TOKEN);
     env.llm.set_behaviour(Behaviour::Echo);
+    (env, bot)
+}
+
+async fn run(chats: usize) -> Row {
+    let (env, _bot) = start().await;
     let ids: Vec<i64> = (0..chats as i64).map(|i| 100_000 + i).collect();
     for id in &ids {
         env.llm.push_answer(answer_for(*id));
@@ -137,15 +143,7 @@ struct GroupRow {
 }
 
 async fn run_groups() -> GroupRow {
-    let mut env = TestEnv::start();
-    env.set("ALLOWED_USER_IDS", "*");
-    env.set("MAX_CONCURRENT_JOBS", "256");
-    env.set("RUST_LOG", "warn,aichat_telegram_bot::app=info");
-    let _bot = env.spawn_bot().await;
-    env.telegram.set_rate_limits(true);
-    env.llm.set_first_token_delay(FIRST_TOKEN);
-    env.llm.set_chunk_delay(PER_TOKEN);
-    env.llm.set_behaviour(Behaviour::Echo);
+    let (env, _bot) = start().await;
     let groups: Vec<i64> = (1..=GROUPS).map(|i| -500_000 - i).collect();
     let mut expected = Vec::new();
     for round in 0..ROUNDS {

@@ -363,15 +363,22 @@ async fn wait_jobs_done(bot: &crate::support::BotProcess, n: u64) {
 
 /// Telegram's two service messages of a group's upgrade: the conversation, and /stats, follow the group to
 /// the supergroup's id.
-#[actix_web::test]
-async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
-    // Plain group texts that do not mention the bot: every text is answered.
+/// The bot answering every text of a group (`GROUP_MODE=all`: these plain texts do not mention it), after one
+/// answered turn in the group ("remember the word pineapple"), its job done.
+async fn group_with_one_answer() -> (TestEnv, crate::support::BotProcess) {
     let env = TestEnv::start().with("GROUP_MODE", "all");
     let bot = env.spawn_bot().await;
-    let tg = &env.telegram;
-    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
-    tg.wait_for_messages(GROUP, 1, T).await;
+    env.telegram
+        .push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
+    env.telegram.wait_for_messages(GROUP, 1, T).await;
     wait_jobs_done(&bot, 1).await;
+    (env, bot)
+}
+
+#[actix_web::test]
+async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
+    let (env, _bot) = group_with_one_answer().await;
+    let tg = &env.telegram;
 
     tg.migrate_group(GROUP, SUPERGROUP);
     tg.push_migration_messages(ALLOWED_USER, GROUP, SUPERGROUP);
@@ -397,13 +404,8 @@ async fn a_group_that_becomes_a_supergroup_keeps_its_conversation() {
 /// `migrate_to_chat_id`; the answer goes to the supergroup and the conversation follows, with the message.
 #[actix_web::test]
 async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup() {
-    // Plain group texts that do not mention the bot: every text is answered.
-    let env = TestEnv::start().with("GROUP_MODE", "all");
-    let bot = env.spawn_bot().await;
+    let (env, _bot) = group_with_one_answer().await;
     let tg = &env.telegram;
-    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
-    tg.wait_for_messages(GROUP, 1, T).await;
-    wait_jobs_done(&bot, 1).await;
 
     tg.migrate_group(GROUP, SUPERGROUP);
     tg.push_group_text(ALLOWED_USER, GROUP, "Team", "and the word mango");
@@ -432,13 +434,8 @@ async fn an_answer_refused_because_the_group_was_upgraded_goes_to_the_supergroup
 /// message ids start again, so the old id would name some other message).
 #[actix_web::test]
 async fn a_message_of_the_group_answered_after_the_upgrade_goes_to_the_supergroup() {
-    // Plain group texts that do not mention the bot: every text is answered.
-    let env = TestEnv::start().with("GROUP_MODE", "all");
-    let bot = env.spawn_bot().await;
+    let (env, bot) = group_with_one_answer().await;
     let tg = &env.telegram;
-    tg.push_group_text(ALLOWED_USER, GROUP, "Team", "remember the word pineapple");
-    tg.wait_for_messages(GROUP, 1, T).await;
-    wait_jobs_done(&bot, 1).await;
     tg.migrate_group(GROUP, SUPERGROUP);
     tg.push_migration_messages(ALLOWED_USER, GROUP, SUPERGROUP);
     wait_jobs_done(&bot, 3).await;
