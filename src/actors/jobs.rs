@@ -362,7 +362,8 @@ impl JobRunner {
         messages: Vec<(MessageId, String)>,
     ) -> Result<(), JobError> {
         let chat_id = chat.id;
-        let chat_kind = chat.kind.clone();
+        // Only a basic group can become a supergroup under a running turn.
+        let basic_group = chat.kind == "group";
         let model = self.llm.model();
         let reply_to = messages.first().map(|(id, _)| *id);
         // The group's memory of the messages before this turn's last one (in a group, when it is on).
@@ -370,7 +371,7 @@ impl JobRunner {
             .iter()
             .map(|(id, _)| *id)
             .max()
-            .filter(|_| self.config.group_context_messages > 0 && is_group(&chat_kind));
+            .filter(|_| self.config.group_context_messages > 0 && is_group(&chat.kind));
         // The window is in the server's tokens; the database counts ours.
         let budget = self.raw_tokens(self.window.prompt_budget());
         let mut context = self
@@ -423,7 +424,7 @@ impl JobRunner {
             Ok(tokens) => (chat_id, tokens),
             // The group became a supergroup while this turn ran, and its conversation moved without this
             // answer (there is no chat to store it in now): the answer follows.
-            Err(e) if chat_kind == "group" => match self.queue.migrated(chat_id).await? {
+            Err(e) if basic_group => match self.queue.migrated(chat_id).await? {
                 Some(to) => (to, self.turns.finish(finish(to)).await??),
                 None => return Err(e.into()),
             },

@@ -607,7 +607,7 @@ fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decisio
 /// user blocking the bot) are left to the 403 of the next answer, as before.
 fn membership_job(change: &ChatMemberUpdated, bot: Option<&BotIdentity>) -> Decision {
     let about_bot = bot.is_none_or(|bot| change.new_chat_member.user.id == bot.id);
-    if !about_bot || !matches!(change.chat.kind.as_str(), "group" | "supergroup") {
+    if !about_bot || !addressing::is_group(&change.chat.kind) {
         return Decision::Skip("ignored");
     }
     let chat = ChatRef {
