@@ -173,6 +173,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
         id: ChatId(1),
         kind: "private".into(),
         title: None,
+        topic: None,
     };
     SUMMARY_PROMPT_TOKENS.store(0, Ordering::Relaxed);
     let started = Instant::now();
@@ -189,7 +190,9 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
         largest = largest.max(context.tokens);
         with += context.tokens as u64;
         let usage = sessions
-            .send(GetContextUsage { chat_id: chat.id })
+            .send(GetContextUsage {
+                conversation: chat.conversation(),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -200,7 +203,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             .unwrap();
         let after = batcher
             .finish(FinishTurn {
-                chat_id: chat.id,
+                conversation: chat.conversation(),
                 content: answer.content,
                 telegram_message_id: Some(MessageId(turn as i64 * 2 + 1)),
                 usage: answer.usage,
@@ -210,7 +213,9 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             .unwrap();
         if after > window.threshold() {
             if let CompressOutcome::Compressed { .. } = compressor
-                .send(CompressChat { chat_id: chat.id })
+                .send(CompressChat {
+                    conversation: chat.conversation(),
+                })
                 .await
                 .unwrap()
                 .unwrap()

@@ -12,7 +12,7 @@ use crate::actors::supervision::catch_panic;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::health::Health;
-use crate::ids::ChatId;
+use crate::ids::Conversation;
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
 use crate::tokens::TokenCounter;
@@ -31,7 +31,7 @@ const INPUT_SHARE: f64 = 0.6;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<CompressOutcome, CompressError>")]
 pub struct CompressChat {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,11 +128,11 @@ impl Handler<CompressChat> for Compressor {
         let correction = self.tokens.correction(&model).max(f64::EPSILON);
         let threshold = (self.window.threshold() as f64 / correction) as usize;
         let max_input = (self.window.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
-        let chat_id = msg.chat_id;
+        let conversation = msg.conversation;
         let tokens = self.tokens.clone();
         let work = async move {
             let prepare = PrepareCompression {
-                chat_id,
+                conversation,
                 threshold,
                 keep_recent,
                 max_input,
@@ -163,22 +163,24 @@ impl Handler<CompressChat> for Compressor {
                 });
             }
             let commit = CommitCompression {
-                chat_id,
+                conversation,
                 summary,
                 first_message_id: input.first_message_id,
                 last_message_id: input.last_message_id,
                 folded,
             };
             if !sessions.send(commit).await?? {
-                log::info!("chat {chat_id}: history changed while summarising; summary discarded");
+                log::info!(
+                    "chat {conversation}: history changed while summarising; summary discarded"
+                );
                 return Ok(CompressOutcome::Discarded);
             }
             let after = sessions
-                .send(GetContextUsage { chat_id })
+                .send(GetContextUsage { conversation })
                 .await??
                 .with_summary;
             log::info!(
-                "chat {chat_id}: folded {folded} messages into a summary ({} → {after} tokens)",
+                "chat {conversation}: folded {folded} messages into a summary ({} → {after} tokens)",
                 input.context_tokens
             );
             Ok(CompressOutcome::Compressed {

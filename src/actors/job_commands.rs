@@ -21,35 +21,47 @@ impl JobRunner {
         message_id: MessageId,
         command: &BotCommand,
     ) -> Result<(), JobError> {
-        let chat_id = chat.id;
+        let conversation = chat.conversation();
         let model = self.llm.model();
         let text = match command {
             BotCommand::Retry => {
-                let again = self.sessions.send(DropLastAnswer { chat_id }).await??;
+                let again = self
+                    .sessions
+                    .send(DropLastAnswer { conversation })
+                    .await??;
                 if again.is_empty() {
                     texts::NOTHING_TO_RETRY.to_string()
                 } else {
-                    log::info!("chat {chat_id}: regenerating the last answer");
+                    log::info!("chat {conversation}: regenerating the last answer");
                     return self.chat_turn(lease, chat.clone(), again).await;
                 }
             }
             BotCommand::Start | BotCommand::Help => texts::help(model),
             BotCommand::Clear => {
-                let n = self.sessions.send(ClearHistory { chat_id }).await??;
-                log::info!("chat {chat_id}: cleared {n} messages");
+                let n = self.sessions.send(ClearHistory { conversation }).await??;
+                log::info!("chat {conversation}: cleared {n} messages");
                 if chat.kind != "private" && self.config.group_context_messages > 0 {
                     // What the group said before /clear is forgotten too. Only context: a failure costs nothing.
-                    if let Err(e) = self.queue.forget_group_context(chat_id, message_id).await {
+                    if let Err(e) = self
+                        .queue
+                        .forget_group_context(conversation, message_id)
+                        .await
+                    {
                         log::warn!(
-                            "chat {chat_id}: the group's kept messages could not be cleared: {e}"
+                            "chat {conversation}: the group's kept messages could not be cleared: {e}"
                         );
                     }
                 }
                 texts::CLEARED.to_string()
             }
-            BotCommand::Stats => texts::stats(&self.sessions.send(GetStats { chat_id }).await??),
+            BotCommand::Stats => {
+                texts::stats(&self.sessions.send(GetStats { conversation }).await??)
+            }
             BotCommand::Context => {
-                let usage = self.sessions.send(GetContextUsage { chat_id }).await??;
+                let usage = self
+                    .sessions
+                    .send(GetContextUsage { conversation })
+                    .await??;
                 let corrected = texts::ContextFigures {
                     with_summary: self.tokens.corrected(model, usage.with_summary),
                     without_summary: self.tokens.corrected(model, usage.without_summary),
@@ -58,7 +70,10 @@ impl JobRunner {
                 texts::context(model, &self.window, &corrected)
             }
             BotCommand::System { text: None } => {
-                let prompt = self.sessions.send(GetSystemPrompt { chat_id }).await??;
+                let prompt = self
+                    .sessions
+                    .send(GetSystemPrompt { conversation })
+                    .await??;
                 texts::system_prompt(prompt.own.as_deref(), prompt.default.as_deref())
             }
             BotCommand::System { text: Some(text) } => {
@@ -74,7 +89,7 @@ impl JobRunner {
                     texts::SYSTEM_PROMPT_SET.to_string()
                 }
             }
-            BotCommand::Cancel => if self.generations.cancel(chat_id) {
+            BotCommand::Cancel => if self.generations.cancel(conversation) {
                 texts::CANCELLING
             } else {
                 texts::NOTHING_TO_CANCEL
@@ -82,6 +97,7 @@ impl JobRunner {
             .to_string(),
             BotCommand::Unknown { text } => texts::unknown_command(text),
         };
-        self.reply(lease, chat_id, Some(message_id), &text).await
+        self.reply(lease, conversation, Some(message_id), &text)
+            .await
     }
 }

@@ -4,7 +4,7 @@
 use crate::actors::jobs::{JobError, JobRunner};
 use crate::actors::session_manager::MigrateChat;
 use crate::context::{add_group_memory, TurnContext};
-use crate::ids::{ChatId, MessageId};
+use crate::ids::{ChatId, Conversation, MessageId};
 use crate::queue::ChatRef;
 
 impl JobRunner {
@@ -33,6 +33,8 @@ impl JobRunner {
                     id: to,
                     kind: "supergroup".into(),
                     title: chat.title.clone(),
+                    // A basic group has no topics.
+                    topic: None,
                 },
                 true,
             ),
@@ -40,11 +42,11 @@ impl JobRunner {
         })
     }
 
-    /// Adds the group's kept messages before `up_to` to the prompt, within `budget`. The memory is only context:
+    /// Adds the kept messages of the group (or its topic) before `up_to` to the prompt, within `budget`. The memory is only context:
     /// when Redis cannot give it, the turn goes on without it.
     pub(super) async fn add_group_memory(
         &self,
-        chat: ChatId,
+        chat: Conversation,
         up_to: MessageId,
         context: &mut TurnContext,
         budget: usize,

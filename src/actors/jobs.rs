@@ -20,7 +20,7 @@ use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
 use crate::config::Config;
 use crate::context::ContextWindow;
-use crate::ids::{ChatId, MessageId};
+use crate::ids::{ChatId, Conversation, MessageId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
 use crate::queue::{
@@ -188,7 +188,7 @@ impl JobRunner {
 
     /// A job the queue gave up on because every attempt was cut short (the process died each time).
     pub async fn gave_up(&self, job: Job) {
-        let chat = job.chat_id();
+        let chat = job.conversation();
         log::error!(
             "job {} for chat {chat} was dead-lettered: its attempts never finished",
             job.id
@@ -235,7 +235,7 @@ impl JobRunner {
         retry: bool,
         tell: Option<&'static str>,
     ) -> &'static str {
-        let chat = lease.job.chat_id();
+        let chat = lease.job.conversation();
         match self.queue.fail(lease, reason, retry).await {
             Ok(FailOutcome::Retry(after)) => {
                 log::warn!(
@@ -321,11 +321,9 @@ impl JobRunner {
                 self.command(lease, &chat, message_id, command).await
             }
             JobKind::Notice {
-                chat_id,
-                reply_to,
-                notice,
+                reply_to, notice, ..
             } => {
-                let mut delivery = self.delivery(lease, *chat_id, *reply_to);
+                let mut delivery = self.delivery(lease, lease.job.conversation(), *reply_to);
                 let text = match notice {
                     Notice::AccessDenied { user_id } => {
                         // Someone who may not use the bot waits behind everyone who may.
@@ -338,7 +336,7 @@ impl JobRunner {
                 delivery.finish_plain(&text).await?;
                 Ok(())
             }
-            JobKind::Compress { chat_id, .. } => self.compress(lease, *chat_id).await,
+            JobKind::Compress { .. } => self.compress(lease, lease.job.conversation()).await,
             JobKind::Migrate { from, to } => self.migrate(*from, *to).await,
             JobKind::Membership { chat, active } => {
                 log::info!(
@@ -361,7 +359,7 @@ impl JobRunner {
         chat: ChatRef,
         messages: Vec<(MessageId, String)>,
     ) -> Result<(), JobError> {
-        let chat_id = chat.id;
+        let conversation = chat.conversation();
         // Only a basic group can become a supergroup under a running turn.
         let basic_group = chat.kind == "group";
         let model = self.llm.model();
@@ -384,11 +382,11 @@ impl JobRunner {
             .await??;
         if context.inactive {
             log::info!(
-                "chat {chat_id}: the bot was removed from this group; the message ends unanswered"
+                "chat {conversation}: the bot was removed from this group; the message ends unanswered"
             );
             return Ok(());
         }
-        let mut delivery = self.delivery(lease, chat_id, reply_to);
+        let mut delivery = self.delivery(lease, conversation, reply_to);
         if let Some(size) = context.refused {
             let text = texts::too_long(
                 self.tokens.corrected(model, size),
@@ -401,10 +399,10 @@ impl JobRunner {
             Some(answer) => (answer.clone(), None),
             None => {
                 if let Some(up_to) = memory {
-                    self.add_group_memory(chat_id, up_to, &mut context, budget)
+                    self.add_group_memory(conversation, up_to, &mut context, budget)
                         .await;
                 }
-                let (shown, usage) = self.answer(chat_id, &context, &mut delivery).await?;
+                let (shown, usage) = self.answer(conversation, &context, &mut delivery).await?;
                 // Saved before any of it is shown formatted: a retry (even after a crash right after a send)
                 // shows this same answer, never a second, different one.
                 self.queue.save_answer(lease, &shown).await?;
@@ -413,30 +411,34 @@ impl JobRunner {
         };
         let first = delivery.finish(&shown).await?;
         // Where the answer went: the supergroup, if the group became one on the way (the conversation moved).
-        let chat_id = delivery.chat();
-        let finish = |chat_id| FinishTurn {
-            chat_id,
+        let conversation = delivery.conversation();
+        let finish = |conversation| FinishTurn {
+            conversation,
             content: texts::answer_for_history(&shown),
             telegram_message_id: first,
             usage,
         };
-        let (chat_id, context_tokens) = match self.turns.finish(finish(chat_id)).await? {
-            Ok(tokens) => (chat_id, tokens),
+        let (conversation, context_tokens) = match self.turns.finish(finish(conversation)).await? {
+            Ok(tokens) => (conversation, tokens),
             // The group became a supergroup while this turn ran, and its conversation moved without this
             // answer (there is no chat to store it in now): the answer follows.
-            Err(e) if basic_group => match self.queue.migrated(chat_id).await? {
-                Some(to) => (to, self.turns.finish(finish(to)).await??),
+            Err(e) if basic_group => match self.queue.migrated(conversation.chat).await? {
+                Some(to) => {
+                    let to = Conversation::chat(to);
+                    (to, self.turns.finish(finish(to)).await??)
+                }
                 None => return Err(e.into()),
             },
             Err(e) => return Err(e.into()),
         };
         if let Some(up_to) = memory {
             // Given once: the next turn gets only what was said after this one.
-            if let Err(e) = self.queue.forget_group_context(chat_id, up_to).await {
-                log::warn!("chat {chat_id}: could not forget the group's kept messages: {e}");
+            if let Err(e) = self.queue.forget_group_context(conversation, up_to).await {
+                log::warn!("chat {conversation}: could not forget the group's kept messages: {e}");
             }
         }
-        self.queue_compression_if_due(chat_id, context_tokens).await;
+        self.queue_compression_if_due(conversation, context_tokens)
+            .await;
         Ok(())
     }
 
@@ -444,7 +446,7 @@ impl JobRunner {
     /// the server's usage.
     async fn answer(
         &self,
-        chat: ChatId,
+        chat: Conversation,
         context: &TurnContext,
         delivery: &mut Delivery<'_, LeaseRecorder<'_>>,
     ) -> Result<(String, Option<Usage>), JobError> {
@@ -475,28 +477,34 @@ impl JobRunner {
         Ok((shown, usage))
     }
 
-    /// Queues the chat's compression when its context has grown past the threshold.
-    async fn queue_compression_if_due(&self, chat_id: ChatId, context_tokens: usize) {
+    /// Queues the conversation's compression when its context has grown past the threshold.
+    async fn queue_compression_if_due(&self, conversation: Conversation, context_tokens: usize) {
         if self.tokens.corrected(self.llm.model(), context_tokens) <= self.window.threshold() {
             return;
         }
         let job = Job::internal(
-            format!("compress-{chat_id}"),
+            format!("compress-{conversation}"),
             JobKind::Compress {
-                chat_id,
+                chat_id: conversation.chat,
+                topic: conversation.topic,
                 context_tokens,
             },
         );
         match self.queue.enqueue(Priority::Low, &job).await {
-            Ok(true) => log::debug!("chat {chat_id}: compression queued ({context_tokens} tokens)"),
+            Ok(true) => {
+                log::debug!("chat {conversation}: compression queued ({context_tokens} tokens)")
+            }
             Ok(false) => {}
-            Err(e) => log::warn!("could not queue compression for chat {chat_id}: {e}"),
+            Err(e) => log::warn!("could not queue compression for chat {conversation}: {e}"),
         }
     }
 
-    /// The Compressor's work for the chat, and the note to the chat when it compressed (if enabled).
-    async fn compress(&self, lease: &Lease, chat_id: ChatId) -> Result<(), JobError> {
-        let outcome = self.compressor.send(CompressChat { chat_id }).await??;
+    /// The Compressor's work for the conversation, and the note to it when it compressed (if enabled).
+    async fn compress(&self, lease: &Lease, conversation: Conversation) -> Result<(), JobError> {
+        let outcome = self
+            .compressor
+            .send(CompressChat { conversation })
+            .await??;
         let CompressOutcome::Compressed { before, after, .. } = outcome else {
             return Ok(());
         };
@@ -506,7 +514,7 @@ impl JobRunner {
                 self.tokens.corrected(self.llm.model(), before),
                 self.tokens.corrected(self.llm.model(), after),
             );
-            self.reply(lease, chat_id, None, &note).await?;
+            self.reply(lease, conversation, None, &note).await?;
         }
         Ok(())
     }
@@ -516,7 +524,7 @@ impl JobRunner {
     /// removed, with a note when it was cut short or stopped) and the server's usage.
     async fn generate(
         &self,
-        chat: ChatId,
+        chat: Conversation,
         prompt: &[ChatMessage],
         delivery: &mut Delivery<'_, LeaseRecorder<'_>>,
     ) -> Result<(String, Option<Usage>), JobError> {
@@ -620,7 +628,7 @@ impl JobRunner {
     }
 
     /// "typing…" in the chat; a failure only costs the indicator.
-    async fn show_typing(&self, chat: ChatId) {
+    async fn show_typing(&self, chat: Conversation) {
         if let Err(e) = self.api.send_chat_action(chat, "typing").await {
             log::debug!("typing action for chat {chat} failed: {e}");
         }
@@ -631,7 +639,7 @@ impl JobRunner {
     fn delivery<'a>(
         &'a self,
         lease: &'a Lease,
-        chat: ChatId,
+        chat: Conversation,
         reply_to: Option<MessageId>,
     ) -> Delivery<'a, LeaseRecorder<'a>> {
         Delivery::new(
@@ -652,7 +660,7 @@ impl JobRunner {
     pub(super) async fn reply(
         &self,
         lease: &Lease,
-        chat: ChatId,
+        chat: Conversation,
         reply_to: Option<MessageId>,
         text: &str,
     ) -> Result<(), JobError> {
@@ -665,7 +673,7 @@ impl JobRunner {
     /// Sends a text outside any job's delivery record (failure notices).
     async fn send_text(
         &self,
-        chat: ChatId,
+        chat: Conversation,
         reply_to: Option<MessageId>,
         text: &str,
     ) -> Result<(), TelegramError> {

@@ -10,7 +10,7 @@ use crate::commands::{self, BotCommand, Parsed};
 use crate::config::{AccessList, Config, GroupMode};
 use crate::context::group_memory;
 use crate::health::Health;
-use crate::ids::{ChatId, MessageId, UpdateId, UserId};
+use crate::ids::{ChatId, Conversation, MessageId, UpdateId, UserId};
 use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, KeptMessage, Notice, Priority, Queue, QueueError};
 use crate::telegram::addressing::{self, BotIdentity};
@@ -486,11 +486,11 @@ pub fn plan_batch(
                     Job::from_update(update.update_id, kind),
                 ));
             }
-            Decision::Keep(chat, message_id, text) => {
+            Decision::Keep(conversation, message_id, text) => {
                 plan.kinds.push("unaddressed");
                 plan.kept.push(KeptMessage {
                     update_id: update.update_id,
-                    chat,
+                    conversation,
                     message_id,
                     text,
                 });
@@ -505,8 +505,9 @@ pub fn plan_batch(
 enum Decision {
     /// A job to queue, with its metrics label.
     Queue(Priority, JobKind, &'static str),
-    /// A group message not for the bot, kept in its group's memory as this text (counted `unaddressed`).
-    Keep(ChatId, MessageId, String),
+    /// A group message not for the bot, kept in its group's (or topic's) memory as this text (counted
+    /// `unaddressed`).
+    Keep(Conversation, MessageId, String),
     /// Nothing to do; the metrics label says why.
     Skip(&'static str),
 }
@@ -536,6 +537,7 @@ fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decisio
         id: message.chat.id,
         kind: message.chat.kind.clone(),
         title: message.chat.title.clone(),
+        topic: message.topic(),
     };
     if chat.kind == "private" {
         return private_job(message, from, chat, rules, bot);
@@ -567,7 +569,7 @@ fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decisio
         {
             let name = addressing::speaker_name(from);
             Decision::Keep(
-                chat.id,
+                chat.conversation(),
                 message.message_id,
                 group_memory::kept_text(&name, text),
             )
@@ -584,6 +586,7 @@ fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decisio
             Priority::High,
             JobKind::Notice {
                 chat_id: chat.id,
+                topic: chat.topic,
                 reply_to: Some(message.message_id),
                 notice: Notice::PrivateOnly,
             },
@@ -614,6 +617,7 @@ fn membership_job(change: &ChatMemberUpdated, bot: Option<&BotIdentity>) -> Deci
         id: change.chat.id,
         kind: change.chat.kind.clone(),
         title: change.chat.title.clone(),
+        topic: None,
     };
     let active = change.new_chat_member.is_in_chat();
     Decision::Queue(
@@ -638,6 +642,7 @@ fn private_job(
             Priority::Low,
             JobKind::Notice {
                 chat_id: chat.id,
+                topic: chat.topic,
                 reply_to: Some(message.message_id),
                 notice: Notice::AccessDenied { user_id: from.id },
             },
@@ -649,6 +654,7 @@ fn private_job(
             Priority::High,
             JobKind::Notice {
                 chat_id: chat.id,
+                topic: chat.topic,
                 reply_to: Some(message.message_id),
                 notice: Notice::TextOnly,
             },
@@ -686,7 +692,7 @@ fn chat_job(
     bot: Option<&BotIdentity>,
 ) -> Decision {
     let text = match message
-        .reply_to_message
+        .replied()
         .is_some()
         .then(|| addressing::reply_context(message, bot.unwrap_or(&UNKNOWN_BOT)))
     {
@@ -1083,6 +1089,45 @@ mod tests {
     }
 
     #[test]
+    fn a_forum_topic_message_belongs_to_its_topic_and_the_topics_opening_is_nobodys_reply() {
+        // Opened by the bot itself (an admin bot may): a reply to it would look addressed to the bot.
+        let opening = json!({"message_id": 7, "date": 0, "message_thread_id": 7, "is_topic_message": true,
+            "from": {"id": BOT_ID, "is_bot": true, "first_name": "Test Bot", "username": "test_bot"},
+            "chat": {"id": -5, "title": "Team", "type": "supergroup", "is_forum": true},
+            "forum_topic_created": {"name": "Plans", "icon_color": 7322096}});
+        let in_topic = json!({"message_thread_id": 7, "is_topic_message": true,
+            "reply_to_message": opening.clone()});
+        let mention = json!([{"type": "mention", "offset": 0, "length": 9}]);
+        let raw = incoming([
+            json!({"update_id": 7, "message": opening}),
+            group_update(8, 1, "chatter in the topic", json!([]), in_topic.clone()),
+            group_update(9, 1, "@test_bot hi", mention.clone(), in_topic),
+            // A reply thread of a supergroup without topics is not a topic.
+            group_update(
+                10,
+                1,
+                "@test_bot and here?",
+                mention,
+                json!({"message_thread_id": 3}),
+            ),
+        ]);
+
+        let plan = group_plan(&raw, GroupMode::Mention, &BTreeSet::new());
+
+        assert_eq!(
+            chat_texts(&plan),
+            ["Ann: hi", "Ann: and here?"],
+            "no reply context from the topic's opening, and chatter there is not addressed"
+        );
+        let topics: Vec<Option<i64>> = plan
+            .jobs
+            .iter()
+            .map(|(_, _, job)| job.conversation().topic.map(|t| t.0))
+            .collect();
+        assert_eq!(topics, [Some(7), None]);
+    }
+
+    #[test]
     fn in_a_group_only_messages_that_address_the_bot_become_jobs_named_by_their_speaker() {
         let raw = incoming([
             group_update(1, 1, "lunch at noon?", json!([]), json!({})),
@@ -1270,7 +1315,7 @@ mod tests {
             kept.kept,
             [KeptMessage {
                 update_id: UpdateId(1),
-                chat: ChatId(-5),
+                conversation: Conversation::chat(ChatId(-5)),
                 message_id: MessageId(1),
                 text: "Ann: lunch at noon?".into(),
             }]

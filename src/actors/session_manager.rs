@@ -15,9 +15,10 @@ use crate::context::prompt::to_usize;
 use crate::context::{select_for_compression, StoredContext};
 use crate::db::backup;
 use crate::db::models::{ChatStats, NewChat, NewSummary};
+use crate::db::queries::Scope;
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
-use crate::ids::{ChatId, MessageId};
+use crate::ids::{ChatId, Conversation, MessageId};
 use crate::llm::Usage;
 use crate::paging::Page;
 use crate::queue::ChatRef;
@@ -83,7 +84,7 @@ pub struct BeginTurn {
 /// the chat's context size afterwards (tokens, our count), so the job can ask for compression.
 #[derive(Debug)]
 pub struct FinishTurn {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
     /// The answer as shown, without notes.
     pub content: String,
     /// The answer's first Telegram message: the key that makes storing it again a no-op.
@@ -92,28 +93,28 @@ pub struct FinishTurn {
     pub usage: Option<Usage>,
 }
 
-/// `/clear`: forgets the chat's history, summaries and usage. Replies with the number of messages deleted.
+/// `/clear`: forgets the conversation's (the chat's, or the topic's) history, summaries and usage. Replies with the number of messages deleted.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, SessionError>")]
 pub struct ClearHistory {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
 }
 
 /// `/stats`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ChatStats, SessionError>")]
 pub struct GetStats {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
 }
 
-/// `/context`: how many tokens the chat's context takes.
+/// `/context`: how many tokens the conversation's context takes.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ContextUsage, SessionError>")]
 pub struct GetContextUsage {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
 }
 
-/// `/system …`: sets the chat's own system prompt (`None`: back to the default). Replies with the prompt now
+/// `/system …`: sets the conversation's own system prompt (`None`: back to the default). Replies with the prompt now
 /// in force.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<SystemPrompt, SessionError>")]
@@ -122,11 +123,11 @@ pub struct SetSystemPrompt {
     pub prompt: Option<String>,
 }
 
-/// `/system`: the prompt in force for the chat.
+/// `/system`: the prompt in force for the conversation.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<SystemPrompt, SessionError>")]
 pub struct GetSystemPrompt {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
 }
 
 /// From the Compressor: what to summarise, if the chat's context is over `threshold` tokens. Everything but
@@ -135,7 +136,7 @@ pub struct GetSystemPrompt {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<CompressionInput>, SessionError>")]
 pub struct PrepareCompression {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
     pub threshold: usize,
     pub keep_recent: usize,
     pub max_input: usize,
@@ -146,7 +147,7 @@ pub struct PrepareCompression {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<bool, SessionError>")]
 pub struct CommitCompression {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
     pub summary: String,
     pub first_message_id: i32,
     pub last_message_id: i32,
@@ -154,12 +155,12 @@ pub struct CommitCompression {
     pub folded: usize,
 }
 
-/// `/retry`: forgets the chat's last answer and replies with the user messages it answered (empty: nothing
+/// `/retry`: forgets the conversation's last answer and replies with the user messages it answered (empty: nothing
 /// to retry), so they can be answered again.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<(MessageId, String)>, SessionError>")]
 pub struct DropLastAnswer {
-    pub chat_id: ChatId,
+    pub conversation: Conversation,
 }
 
 /// From a job that got 403 from Telegram: the user blocked the bot (or it left the group).
@@ -346,24 +347,23 @@ impl SessionManager {
         }
     }
 
-    /// System prompt, summary and unfolded turns of a chat, inside the caller's transaction.
+    /// System prompt, summary and unfolded turns of a conversation, inside the caller's transaction.
     fn load_context(
         &self,
         conn: &mut SqliteConnection,
-        chat: ChatId,
+        conversation: Conversation,
     ) -> Result<StoredContext, SessionError> {
-        let (system, system_tokens) = self.system_of(conn, chat)?;
-        self.load_after_system(conn, chat, system, system_tokens)
+        let (system, system_tokens) = self.system_of(conn, conversation)?;
+        self.load_after_system(conn, conversation, system, system_tokens)
     }
 
-    /// The system prompt in force for a chat (its own, else the default), and its size in tokens.
+    /// The system prompt in force for a conversation (its own, else the default), and its size in tokens.
     fn system_of(
         &self,
         conn: &mut SqliteConnection,
-        chat: ChatId,
+        conversation: Conversation,
     ) -> Result<(Option<String>, usize), SessionError> {
-        let system = queries::find_chat(conn, chat)?
-            .and_then(|c| c.system_prompt)
+        let system = queries::system_prompt(conn, conversation)?
             .filter(|p| !p.trim().is_empty())
             .or_else(|| self.default_system_prompt.clone());
         let tokens = system
@@ -376,17 +376,17 @@ impl SessionManager {
     fn load_after_system(
         &self,
         conn: &mut SqliteConnection,
-        chat: ChatId,
+        conversation: Conversation,
         system: Option<String>,
         system_tokens: usize,
     ) -> Result<StoredContext, SessionError> {
-        let summary = queries::latest_summary(conn, chat)?;
+        let summary = queries::latest_summary(conn, conversation)?;
         Ok(StoredContext {
             system,
             system_tokens,
             summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
             summary: summary.map(|s| s.content),
-            history: queries::active_history(conn, chat)?,
+            history: queries::active_history(conn, conversation)?,
         })
     }
 }
@@ -424,7 +424,7 @@ impl Handler<ClearHistory> for SessionManager {
 
     fn handle(&mut self, msg: ClearHistory, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.write(ctx, "ClearHistory", |conn| {
-            queries::clear_history(conn, msg.chat_id)
+            queries::clear_history(conn, msg.conversation)
         })
     }
 }
@@ -434,7 +434,7 @@ impl Handler<GetStats> for SessionManager {
 
     fn handle(&mut self, msg: GetStats, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.read(ctx, "GetStats", |conn| {
-            queries::chat_stats(conn, msg.chat_id)
+            queries::chat_stats(conn, Scope::Conversation(msg.conversation))
         })
     }
 }
@@ -444,8 +444,8 @@ impl Handler<GetContextUsage> for SessionManager {
 
     fn handle(&mut self, msg: GetContextUsage, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.read(ctx, "GetContextUsage", |conn| {
-            let stored = self.load_context(conn, msg.chat_id)?;
-            let all = to_usize_i64(queries::all_tokens(conn, msg.chat_id)?);
+            let stored = self.load_context(conn, msg.conversation)?;
+            let all = to_usize_i64(queries::all_tokens(conn, msg.conversation)?);
             Ok::<_, SessionError>(ContextUsage {
                 with_summary: stored.tokens(),
                 without_summary: stored.system_tokens + all,
@@ -461,7 +461,7 @@ impl Handler<SetSystemPrompt> for SessionManager {
     fn handle(&mut self, msg: SetSystemPrompt, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.write(ctx, "SetSystemPrompt", |conn| {
             queries::upsert_chat(conn, &new_chat(&msg.chat, now_unix()))?;
-            queries::set_system_prompt(conn, msg.chat.id, msg.prompt.as_deref())
+            queries::set_system_prompt(conn, msg.chat.conversation(), msg.prompt.as_deref())
         })?;
         Ok(SystemPrompt {
             own: msg.prompt,
@@ -474,11 +474,11 @@ impl Handler<GetSystemPrompt> for SessionManager {
     type Result = Result<SystemPrompt, SessionError>;
 
     fn handle(&mut self, msg: GetSystemPrompt, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let chat = self.read(ctx, "GetSystemPrompt", |conn| {
-            queries::find_chat(conn, msg.chat_id)
+        let own = self.read(ctx, "GetSystemPrompt", |conn| {
+            queries::system_prompt(conn, msg.conversation)
         })?;
         Ok(SystemPrompt {
-            own: chat.and_then(|c| c.system_prompt),
+            own,
             default: self.default_system_prompt.clone(),
         })
     }
@@ -489,7 +489,7 @@ impl Handler<PrepareCompression> for SessionManager {
 
     fn handle(&mut self, msg: PrepareCompression, ctx: &mut SyncContext<Self>) -> Self::Result {
         let stored = self.read(ctx, "PrepareCompression", |conn| {
-            self.load_context(conn, msg.chat_id)
+            self.load_context(conn, msg.conversation)
         })?;
         Ok(select_for_compression(
             stored,
@@ -507,12 +507,13 @@ impl Handler<CommitCompression> for SessionManager {
         let tokens = self.tokens.count_message(&msg.summary) + self.tokens.count(SUMMARY_PREFIX);
         let committed = self.write(ctx, "CommitCompression", |conn| {
             // The new summary covers the earlier ones too.
-            let first = queries::latest_summary(conn, msg.chat_id)?
+            let first = queries::latest_summary(conn, msg.conversation)?
                 .map_or(msg.first_message_id, |s| {
                     s.first_message_id.min(msg.first_message_id)
                 });
             let summary = NewSummary {
-                chat_id: msg.chat_id,
+                chat_id: msg.conversation.chat,
+                topic_id: msg.conversation.topic_key(),
                 content: &msg.summary,
                 tokens: clamp_i32(tokens),
                 first_message_id: first,
@@ -537,7 +538,7 @@ impl Handler<DropLastAnswer> for SessionManager {
 
     fn handle(&mut self, msg: DropLastAnswer, ctx: &mut SyncContext<Self>) -> Self::Result {
         let rows = self.write(ctx, "DropLastAnswer", |conn| {
-            queries::drop_last_answer(conn, msg.chat_id)
+            queries::drop_last_answer(conn, msg.conversation)
         })?;
         Ok(rows
             .into_iter()
@@ -618,10 +619,13 @@ impl Handler<GetChat> for SessionManager {
             let Some(chat) = queries::find_chat(conn, msg.chat_id)? else {
                 return Ok(None);
             };
+            let main = Conversation::chat(msg.chat_id);
             Ok::<_, SessionError>(Some(ChatDetail {
                 chat,
-                stats: queries::chat_stats(conn, msg.chat_id)?,
-                summary: queries::latest_summary(conn, msg.chat_id)?,
+                system_prompt: queries::system_prompt(conn, main)?,
+                stats: queries::chat_stats(conn, Scope::Chat(msg.chat_id))?,
+                summary: queries::latest_summary(conn, main)?,
+                topics: queries::topics_of(conn, msg.chat_id)?,
             }))
         })
     }
@@ -708,6 +712,7 @@ mod tests {
             id: ChatId(id),
             kind: "private".into(),
             title: None,
+            topic: None,
         }
     }
 
@@ -739,7 +744,7 @@ mod tests {
 
     fn finish(text: &str, id: i64) -> FinishTurn {
         FinishTurn {
-            chat_id: ChatId(5),
+            conversation: Conversation::chat(ChatId(5)),
             content: text.into(),
             telegram_message_id: Some(MessageId(id)),
             usage: Some(Usage {
@@ -762,7 +767,7 @@ mod tests {
         };
         let orphan = FinishTurn {
             // No such chat: the foreign key refuses the answer.
-            chat_id: ChatId(999),
+            conversation: Conversation::chat(ChatId(999)),
             ..finish("an answer to nobody", 8)
         };
 
@@ -787,7 +792,9 @@ mod tests {
         assert!(matches!(&replies[2], Ok(TurnReply::Begun(c)) if contents(c) == ["from chat six"]));
         let answered = turns.finish(finish("hi", 2)).await.unwrap().unwrap();
         let direct = sm
-            .send(GetContextUsage { chat_id: ChatId(5) })
+            .send(GetContextUsage {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -821,7 +828,7 @@ mod tests {
         }
         let tokens = batcher
             .finish(FinishTurn {
-                chat_id: ChatId(100),
+                conversation: Conversation::chat(ChatId(100)),
                 ..finish("an answer", 2)
             })
             .await
@@ -859,17 +866,21 @@ mod tests {
             ["Be brief.", "hello", "hi there", "and you?"]
         );
         let stats = sm
-            .send(GetStats { chat_id: ChatId(5) })
+            .send(GetStats {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
         assert_eq!((stats.user_messages, stats.assistant_messages), (2, 1));
         assert_eq!(stats.prompt_tokens, 10, "usage counted once");
         assert_eq!(
-            sm.send(ClearHistory { chat_id: ChatId(5) })
-                .await
-                .unwrap()
-                .unwrap(),
+            sm.send(ClearHistory {
+                conversation: Conversation::chat(ChatId(5))
+            })
+            .await
+            .unwrap()
+            .unwrap(),
             3
         );
         assert!(sm.send(Ping).await.unwrap().is_ok());
@@ -916,7 +927,9 @@ mod tests {
         assert!(ctx.refused.unwrap() > 500);
         assert!(ctx.prompt.is_empty());
         let stats = sm
-            .send(GetStats { chat_id: ChatId(5) })
+            .send(GetStats {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -939,13 +952,15 @@ mod tests {
                 .unwrap();
         }
         let usage = sm
-            .send(GetContextUsage { chat_id: ChatId(5) })
+            .send(GetContextUsage {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
         let none = sm
             .send(PrepareCompression {
-                chat_id: ChatId(5),
+                conversation: Conversation::chat(ChatId(5)),
                 threshold: usage.with_summary,
                 keep_recent: 4,
                 max_input: 100_000,
@@ -956,7 +971,7 @@ mod tests {
         assert!(none.is_none(), "not over the threshold: nothing to do");
         let input = sm
             .send(PrepareCompression {
-                chat_id: ChatId(5),
+                conversation: Conversation::chat(ChatId(5)),
                 threshold: 100,
                 keep_recent: 4,
                 max_input: 100_000,
@@ -968,7 +983,7 @@ mod tests {
         assert_eq!(input.turns.len(), 8);
         let committed = sm
             .send(CommitCompression {
-                chat_id: ChatId(5),
+                conversation: Conversation::chat(ChatId(5)),
                 summary: "They talked about q0 to q3.".into(),
                 first_message_id: input.first_message_id,
                 last_message_id: input.last_message_id,
@@ -990,13 +1005,17 @@ mod tests {
         );
         assert_eq!(c.len(), 1 + 4 + 1);
         let usage = sm
-            .send(GetContextUsage { chat_id: ChatId(5) })
+            .send(GetContextUsage {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
         assert!(usage.with_summary < usage.without_summary);
         let stats = sm
-            .send(GetStats { chat_id: ChatId(5) })
+            .send(GetStats {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -1021,7 +1040,7 @@ mod tests {
         }
         let input = sm
             .send(PrepareCompression {
-                chat_id: ChatId(5),
+                conversation: Conversation::chat(ChatId(5)),
                 threshold: 1,
                 keep_recent: 2,
                 max_input: 100_000,
@@ -1030,13 +1049,15 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
-        sm.send(ClearHistory { chat_id: ChatId(5) })
-            .await
-            .unwrap()
-            .unwrap();
+        sm.send(ClearHistory {
+            conversation: Conversation::chat(ChatId(5)),
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let committed = sm
             .send(CommitCompression {
-                chat_id: ChatId(5),
+                conversation: Conversation::chat(ChatId(5)),
                 summary: "stale".into(),
                 first_message_id: input.first_message_id,
                 last_message_id: input.last_message_id,
@@ -1047,7 +1068,9 @@ mod tests {
             .unwrap();
         assert!(!committed);
         let stats = sm
-            .send(GetStats { chat_id: ChatId(5) })
+            .send(GetStats {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -1078,7 +1101,9 @@ mod tests {
             .unwrap()
             .unwrap();
         let again = sm
-            .send(DropLastAnswer { chat_id: ChatId(5) })
+            .send(DropLastAnswer {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -1095,7 +1120,9 @@ mod tests {
         );
         let empty = start(None)
             .1
-            .send(DropLastAnswer { chat_id: ChatId(9) })
+            .send(DropLastAnswer {
+                conversation: Conversation::chat(ChatId(9)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -1130,7 +1157,9 @@ mod tests {
             .unwrap();
         assert_eq!(ctx.prompt[0].content, "Default.");
         let shown = sm
-            .send(GetSystemPrompt { chat_id: ChatId(5) })
+            .send(GetSystemPrompt {
+                conversation: Conversation::chat(ChatId(5)),
+            })
             .await
             .unwrap()
             .unwrap();
@@ -1247,7 +1276,7 @@ mod tests {
         };
         turns.begin(old).await.unwrap().unwrap();
         let answer = FinishTurn {
-            chat_id: group.id,
+            conversation: group.conversation(),
             ..finish("hi there", 2)
         };
         turns.finish(answer).await.unwrap().unwrap();
@@ -1273,7 +1302,7 @@ mod tests {
         );
         let stats = sm
             .send(GetStats {
-                chat_id: supergroup.id,
+                conversation: supergroup.conversation(),
             })
             .await
             .unwrap()

@@ -72,7 +72,8 @@ impl SessionManager {
             .map(|(id, text)| (*id, text.as_str(), self.tokens.count_message(text)))
             .collect();
         let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
-        let (mut system, mut system_tokens) = self.system_of(conn, msg.chat.id)?;
+        let conversation = msg.chat.conversation();
+        let (mut system, mut system_tokens) = self.system_of(conn, conversation)?;
         if msg.chat.kind != "private" {
             // In groups the model is told it reads several people.
             system = system_for_chat(system, &msg.chat.kind);
@@ -92,6 +93,7 @@ impl SessionManager {
                 conn,
                 &NewMessage {
                     chat_id: msg.chat.id,
+                    topic_id: conversation.topic_key(),
                     role: Role::User.as_str(),
                     content: text,
                     tokens: clamp_i32(*tokens),
@@ -100,7 +102,7 @@ impl SessionManager {
                 },
             )?;
         }
-        let stored = self.load_after_system(conn, msg.chat.id, system, system_tokens)?;
+        let stored = self.load_after_system(conn, conversation, system, system_tokens)?;
         Ok(build_prompt(stored, msg.budget))
     }
 
@@ -114,7 +116,8 @@ impl SessionManager {
         let added = queries::insert_message(
             conn,
             &NewMessage {
-                chat_id: msg.chat_id,
+                chat_id: msg.conversation.chat,
+                topic_id: msg.conversation.topic_key(),
                 role: Role::Assistant.as_str(),
                 content: &msg.content,
                 tokens: clamp_i32(tokens),
@@ -125,16 +128,16 @@ impl SessionManager {
         if let (true, Some(usage)) = (added, msg.usage) {
             queries::add_usage(
                 conn,
-                msg.chat_id,
+                msg.conversation,
                 i64::try_from(usage.prompt_tokens).unwrap_or(i64::MAX),
                 i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
             )?;
         }
         // The context's size without loading it: system prompt + summary + the sum of the unfolded turns.
-        let (_, system_tokens) = self.system_of(conn, msg.chat_id)?;
+        let (_, system_tokens) = self.system_of(conn, msg.conversation)?;
         let summary_tokens =
-            queries::latest_summary(conn, msg.chat_id)?.map_or(0, |s| to_usize(s.tokens));
-        let history = to_usize_i64(queries::active_tokens(conn, msg.chat_id)?);
+            queries::latest_summary(conn, msg.conversation)?.map_or(0, |s| to_usize(s.tokens));
+        let history = to_usize_i64(queries::active_tokens(conn, msg.conversation)?);
         Ok(system_tokens + summary_tokens + history)
     }
 }

@@ -145,7 +145,7 @@ pub(crate) fn to_usize(n: i32) -> usize {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ids::{ChatId, MessageId};
+    use crate::ids::{ChatId, MessageId, TopicId};
 
     /// A stored turn of `tokens` tokens; its row id is `id`.
     pub(crate) fn row(id: i32, role: &str, content: &str, tokens: i32) -> MessageRow {
@@ -158,6 +158,7 @@ pub(crate) mod tests {
             telegram_message_id: Some(MessageId(i64::from(id))),
             created_at: 100,
             folded: false,
+            topic_id: TopicId(0),
         }
     }
 

@@ -129,3 +129,47 @@ pub fn checkpoint(pool: &DbPool) -> Result<(), DbError> {
     conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::queries;
+    use crate::ids::{ChatId, Conversation};
+    use diesel::Connection;
+
+    #[test]
+    fn the_topics_migration_keeps_each_chats_prompt_history_and_usage_as_its_main_conversation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            // The schema before forum topics (the first four migrations), with a chat in it.
+            for _ in 0..4 {
+                conn.run_next_migration(MIGRATIONS).unwrap();
+            }
+            conn.batch_execute(
+                "INSERT INTO chats (id, kind, system_prompt, created_at, updated_at)
+                     VALUES (5, 'private', 'Be brief.', 1, 1), (6, 'private', NULL, 1, 1);
+                 INSERT INTO messages (chat_id, role, content, tokens, telegram_message_id, created_at)
+                     VALUES (5, 'user', 'hi', 3, 1, 1);
+                 INSERT INTO usage (chat_id, prompt_tokens, completion_tokens, requests)
+                     VALUES (5, 30, 5, 1);",
+            )
+            .unwrap();
+        }
+
+        let pool = open(&path, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+
+        let five = Conversation::chat(ChatId(5));
+        let prompt = queries::system_prompt(&mut conn, five).unwrap();
+        assert_eq!(prompt.as_deref(), Some("Be brief."));
+        let six = Conversation::chat(ChatId(6));
+        assert_eq!(queries::system_prompt(&mut conn, six).unwrap(), None);
+        let history = queries::active_history(&mut conn, five).unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].conversation(), five);
+        let stats = queries::chat_stats(&mut conn, queries::Scope::Conversation(five)).unwrap();
+        assert_eq!((stats.prompt_tokens, stats.completion_tokens), (30, 5));
+    }
+}

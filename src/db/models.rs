@@ -2,10 +2,10 @@
 //! the columns are described in docs/architecture.md (SQLite tables).
 
 use super::schema::{chats, messages, summaries};
-use crate::ids::{ChatId, MessageId};
+use crate::ids::{ChatId, Conversation, MessageId, TopicId};
 use diesel::prelude::*;
 
-/// One Telegram chat: its settings and when it was seen.
+/// One Telegram chat: what it is and when it was seen (a conversation's settings are in `conversations`).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = chats)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
@@ -14,7 +14,6 @@ pub struct ChatRow {
     pub id: ChatId,
     pub kind: String,
     pub title: Option<String>,
-    pub system_prompt: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub blocked_at: Option<i64>,
@@ -45,12 +44,22 @@ pub struct MessageRow {
     pub telegram_message_id: Option<MessageId>,
     pub created_at: i64,
     pub folded: bool,
+    /// The forum topic it was written in (0: none; see [`Conversation::topic_key`]).
+    pub topic_id: TopicId,
+}
+
+impl MessageRow {
+    /// The conversation the message belongs to.
+    pub fn conversation(&self) -> Conversation {
+        Conversation::from_key(self.chat_id, self.topic_id)
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage<'a> {
     pub chat_id: ChatId,
+    pub topic_id: TopicId,
     pub role: &'a str,
     pub content: &'a str,
     pub tokens: i32,
@@ -70,12 +79,14 @@ pub struct SummaryRow {
     pub first_message_id: i32,
     pub last_message_id: i32,
     pub created_at: i64,
+    pub topic_id: TopicId,
 }
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = summaries)]
 pub struct NewSummary<'a> {
     pub chat_id: ChatId,
+    pub topic_id: TopicId,
     pub content: &'a str,
     pub tokens: i32,
     pub first_message_id: i32,
@@ -83,7 +94,7 @@ pub struct NewSummary<'a> {
     pub created_at: i64,
 }
 
-/// One chat's figures for `/stats`.
+/// One conversation's figures for `/stats` (or a whole chat's, all topics, for the admin API).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatStats {
     pub user_messages: i64,
@@ -122,13 +133,18 @@ pub struct ChatList {
     pub chats: Vec<ChatOverview>,
 }
 
-/// One chat for the admin API: its row, its `/stats` figures and the summary in use.
+/// One chat for the admin API: its row, its figures (all topics) and, of its main conversation (the chat
+/// itself, or a forum's General topic), the system prompt and the summary in use.
 #[derive(Debug, Clone)]
 pub struct ChatDetail {
     pub chat: ChatRow,
+    /// The main conversation's own system prompt.
+    pub system_prompt: Option<String>,
     pub stats: ChatStats,
-    /// The summary in use (the newest), if the chat was compressed.
+    /// The main conversation's summary in use (the newest), if it was compressed.
     pub summary: Option<SummaryRow>,
+    /// The forum topics that have messages, in order of their ids.
+    pub topics: Vec<TopicId>,
 }
 
 /// A page of one chat's messages for the admin API, oldest first, with all its summaries.

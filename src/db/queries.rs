@@ -3,8 +3,8 @@
 use super::models::{
     ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
 };
-use super::schema::{chats, messages, summaries, usage};
-use crate::ids::{ChatId, MessageId};
+use super::schema::{chats, conversations, messages, summaries, usage};
+use crate::ids::{ChatId, Conversation, MessageId, TopicId};
 use crate::paging::Page;
 use diesel::dsl::{count_star, max, min, sum};
 use diesel::prelude::*;
@@ -12,6 +12,15 @@ use diesel::SqliteConnection;
 use std::collections::HashMap;
 
 type QResult<T> = Result<T, diesel::result::Error>;
+
+/// The rows of `$table` (a table with `chat_id` and `topic_id`) that belong to the conversation `$c`.
+macro_rules! of {
+    ($table:ident, $c:expr) => {
+        $table::chat_id
+            .eq($c.chat)
+            .and($table::topic_id.eq($c.topic_key()))
+    };
+}
 
 // Single rows are read with `get_result` (the first row of the cursor), not `first` (`LIMIT ?`): SQLite
 // re-prepares a statement whose LIMIT is a bound parameter every time it is bound (its value may change the
@@ -88,10 +97,10 @@ pub fn insert_message(conn: &mut SqliteConnection, message: &NewMessage<'_>) -> 
     Ok(n > 0)
 }
 
-/// The chat's history that goes into the prompt (not folded into a summary), oldest first.
-pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
+/// The conversation's history that goes into the prompt (not folded into a summary), oldest first.
+pub fn active_history(conn: &mut SqliteConnection, c: Conversation) -> QResult<Vec<MessageRow>> {
     messages::table
-        .filter(messages::chat_id.eq(chat))
+        .filter(of!(messages, c))
         .filter(messages::folded.eq(false))
         .order(messages::id.asc())
         .select(MessageRow::as_select())
@@ -99,28 +108,28 @@ pub fn active_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<
 }
 
 /// Sum of the stored token counts of the active history.
-pub fn active_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
+pub fn active_tokens(conn: &mut SqliteConnection, c: Conversation) -> QResult<i64> {
     let total: Option<i64> = messages::table
-        .filter(messages::chat_id.eq(chat))
+        .filter(of!(messages, c))
         .filter(messages::folded.eq(false))
         .select(sum(messages::tokens))
         .get_result(conn)?;
     Ok(total.unwrap_or(0))
 }
 
-/// Sum of the stored token counts of all the chat's messages, folded ones included.
-pub fn all_tokens(conn: &mut SqliteConnection, chat: ChatId) -> QResult<i64> {
+/// Sum of the stored token counts of all the conversation's messages, folded ones included.
+pub fn all_tokens(conn: &mut SqliteConnection, c: Conversation) -> QResult<i64> {
     let total: Option<i64> = messages::table
-        .filter(messages::chat_id.eq(chat))
+        .filter(of!(messages, c))
         .select(sum(messages::tokens))
         .get_result(conn)?;
     Ok(total.unwrap_or(0))
 }
 
-/// The chat's summary in use (the newest), if any.
-pub fn latest_summary(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Option<SummaryRow>> {
+/// The conversation's summary in use (the newest), if any.
+pub fn latest_summary(conn: &mut SqliteConnection, c: Conversation) -> QResult<Option<SummaryRow>> {
     summaries::table
-        .filter(summaries::chat_id.eq(chat))
+        .filter(of!(summaries, c))
         .order(summaries::id.desc())
         .select(SummaryRow::as_select())
         .get_result(conn)
@@ -128,7 +137,7 @@ pub fn latest_summary(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Opti
 }
 
 /// Stores a summary and folds the messages it covers (`first..=last`, those not yet folded). Fails with
-/// `RollbackTransaction` when the chat no longer has exactly `expected` unfolded messages in that range (it
+/// `RollbackTransaction` when the conversation no longer has exactly `expected` unfolded messages in that range (it
 /// was cleared or changed meanwhile): run it in a transaction, so that nothing changes then.
 pub fn fold_into_summary(
     conn: &mut SqliteConnection,
@@ -138,6 +147,7 @@ pub fn fold_into_summary(
     let folded = diesel::update(
         messages::table
             .filter(messages::chat_id.eq(summary.chat_id))
+            .filter(messages::topic_id.eq(summary.topic_id))
             .filter(messages::folded.eq(false))
             .filter(messages::id.between(summary.first_message_id, summary.last_message_id)),
     )
@@ -152,24 +162,41 @@ pub fn fold_into_summary(
     Ok(())
 }
 
-/// Sets (or with `None` removes) the chat's own system prompt.
+/// Sets (or with `None` removes) the conversation's own system prompt.
 pub fn set_system_prompt(
     conn: &mut SqliteConnection,
-    chat: ChatId,
+    c: Conversation,
     prompt: Option<&str>,
 ) -> QResult<()> {
-    diesel::update(chats::table.find(chat))
-        .set(chats::system_prompt.eq(prompt))
+    diesel::insert_into(conversations::table)
+        .values((
+            conversations::chat_id.eq(c.chat),
+            conversations::topic_id.eq(c.topic_key()),
+            conversations::system_prompt.eq(prompt),
+        ))
+        .on_conflict((conversations::chat_id, conversations::topic_id))
+        .do_update()
+        .set(conversations::system_prompt.eq(prompt))
         .execute(conn)?;
     Ok(())
+}
+
+/// The conversation's own system prompt, if it has one.
+pub fn system_prompt(conn: &mut SqliteConnection, c: Conversation) -> QResult<Option<String>> {
+    Ok(conversations::table
+        .filter(of!(conversations, c))
+        .select(conversations::system_prompt)
+        .get_result::<Option<String>>(conn)
+        .optional()?
+        .flatten())
 }
 
 /// For `/retry`: deletes the chat's last answer (if the last message is one) and returns the user messages of
 /// that turn (those after the previous answer), oldest first. Empty when there is nothing to answer again.
 /// A turn none of whose user messages has a Telegram id (they came with [`migrate_chat`]) cannot be replied
 /// to: its answer stays, and the reply is empty.
-pub fn drop_last_answer(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<MessageRow>> {
-    let history = active_history(conn, chat)?;
+pub fn drop_last_answer(conn: &mut SqliteConnection, c: Conversation) -> QResult<Vec<MessageRow>> {
+    let history = active_history(conn, c)?;
     let (rows, answer) = match history.split_last() {
         Some((last, rest)) if last.role == "assistant" => (rest, Some(last.id)),
         _ => (history.as_slice(), None),
@@ -185,58 +212,91 @@ pub fn drop_last_answer(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Ve
     Ok(questions)
 }
 
-/// Forgets the chat's history, summaries and usage totals. Returns how many messages were deleted.
-pub fn clear_history(conn: &mut SqliteConnection, chat: ChatId) -> QResult<usize> {
-    diesel::delete(usage::table.filter(usage::chat_id.eq(chat))).execute(conn)?;
-    diesel::delete(summaries::table.filter(summaries::chat_id.eq(chat))).execute(conn)?;
-    diesel::delete(messages::table.filter(messages::chat_id.eq(chat))).execute(conn)
+/// Forgets the conversation's history, summaries and usage totals (a forum's other topics keep theirs).
+/// Returns how many messages were deleted.
+pub fn clear_history(conn: &mut SqliteConnection, c: Conversation) -> QResult<usize> {
+    diesel::delete(usage::table.filter(of!(usage, c))).execute(conn)?;
+    diesel::delete(summaries::table.filter(of!(summaries, c))).execute(conn)?;
+    diesel::delete(messages::table.filter(of!(messages, c))).execute(conn)
 }
 
-/// Adds server-reported usage to the chat's totals.
+/// Adds server-reported usage to the conversation's totals.
 pub fn add_usage(
     conn: &mut SqliteConnection,
-    chat: ChatId,
+    c: Conversation,
     prompt: i64,
     completion: i64,
 ) -> QResult<()> {
+    add_usage_totals(conn, c, (prompt, completion, 1))
+}
+
+/// Adds `(prompt, completion, requests)` to the conversation's usage totals.
+fn add_usage_totals(
+    conn: &mut SqliteConnection,
+    c: Conversation,
+    (prompt, completion, requests): (i64, i64, i64),
+) -> QResult<()> {
     diesel::insert_into(usage::table)
         .values((
-            usage::chat_id.eq(chat),
+            usage::chat_id.eq(c.chat),
+            usage::topic_id.eq(c.topic_key()),
             usage::prompt_tokens.eq(prompt),
             usage::completion_tokens.eq(completion),
-            usage::requests.eq(1),
+            usage::requests.eq(requests),
         ))
-        .on_conflict(usage::chat_id)
+        .on_conflict((usage::chat_id, usage::topic_id))
         .do_update()
         .set((
             usage::prompt_tokens.eq(usage::prompt_tokens + prompt),
             usage::completion_tokens.eq(usage::completion_tokens + completion),
-            usage::requests.eq(usage::requests + 1),
+            usage::requests.eq(usage::requests + requests),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn chat_stats(conn: &mut SqliteConnection, chat: ChatId) -> QResult<ChatStats> {
-    let by_role: Vec<(String, i64, Option<i64>)> = messages::table
-        .filter(messages::chat_id.eq(chat))
+/// What figures count: one conversation (`/stats` in a chat or topic), or a whole chat with all its topics
+/// (the admin API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Conversation(Conversation),
+    Chat(ChatId),
+}
+
+/// `$body` run with `$q` bound to `$table` (with `chat_id` and `topic_id`) filtered to `$scope`.
+macro_rules! in_scope {
+    ($scope:expr, $table:ident, |$q:ident| $body:expr) => {
+        match $scope {
+            Scope::Conversation(c) => {
+                let $q = $table::table.filter(of!($table, c));
+                $body
+            }
+            Scope::Chat(chat) => {
+                let $q = $table::table.filter($table::chat_id.eq(chat));
+                $body
+            }
+        }
+    };
+}
+
+pub fn chat_stats(conn: &mut SqliteConnection, scope: Scope) -> QResult<ChatStats> {
+    let by_role: Vec<(String, i64, Option<i64>)> = in_scope!(scope, messages, |q| q
         .group_by(messages::role)
         .select((messages::role, count_star(), sum(messages::tokens)))
-        .load(conn)?;
-    let (first_at, last_at): (Option<i64>, Option<i64>) = messages::table
-        .filter(messages::chat_id.eq(chat))
+        .load(conn)?);
+    let (first_at, last_at): (Option<i64>, Option<i64>) = in_scope!(scope, messages, |q| q
         .select((min(messages::created_at), max(messages::created_at)))
-        .get_result(conn)?;
-    let (prompt_tokens, completion_tokens): (i64, i64) = usage::table
-        .find(chat)
+        .get_result(conn)?);
+    // One row per conversation: summed here (SQLite's SUM of a BIGINT is not an integer to Diesel).
+    let totals: Vec<(i64, i64)> = in_scope!(scope, usage, |q| q
         .select((usage::prompt_tokens, usage::completion_tokens))
-        .get_result(conn)
-        .optional()?
-        .unwrap_or((0, 0));
-    let compressions: i64 = summaries::table
-        .filter(summaries::chat_id.eq(chat))
+        .load(conn)?);
+    let (prompt_tokens, completion_tokens) = totals
+        .iter()
+        .fold((0, 0), |(p, c), (dp, dc)| (p + dp, c + dc));
+    let compressions: i64 = in_scope!(scope, summaries, |q| q
         .select(count_star())
-        .get_result(conn)?;
+        .get_result(conn)?);
     let mut stats = ChatStats {
         first_at,
         last_at,
@@ -288,17 +348,19 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
             max(messages::created_at),
         ))
         .load(conn)?;
-    let usage: HashMap<ChatId, (i64, i64)> = usage::table
+    let mut usage: HashMap<ChatId, (i64, i64)> = HashMap::new();
+    let totals: Vec<(ChatId, i64, i64)> = usage::table
         .filter(usage::chat_id.eq_any(&ids))
         .select((
             usage::chat_id,
             usage::prompt_tokens,
             usage::completion_tokens,
         ))
-        .load::<(ChatId, i64, i64)>(conn)?
-        .into_iter()
-        .map(|(id, p, c)| (id, (p, c)))
-        .collect();
+        .load(conn)?;
+    for (id, p, c) in totals {
+        let total = usage.entry(id).or_default();
+        *total = (total.0 + p, total.1 + c);
+    }
     Ok(rows
         .into_iter()
         .map(|chat| {
@@ -350,6 +412,17 @@ pub fn messages_page(
         .load(conn)
 }
 
+/// The forum topics of the chat that have messages, in order of their ids.
+pub fn topics_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<TopicId>> {
+    messages::table
+        .filter(messages::chat_id.eq(chat))
+        .filter(messages::topic_id.ne(TopicId(0)))
+        .select(messages::topic_id)
+        .distinct()
+        .order(messages::topic_id.asc())
+        .load(conn)
+}
+
 /// Every summary of the chat, oldest first (the last one is in use).
 pub fn summaries_of(conn: &mut SqliteConnection, chat: ChatId) -> QResult<Vec<SummaryRow>> {
     summaries::table
@@ -365,8 +438,8 @@ pub fn delete_chat(conn: &mut SqliteConnection, chat: ChatId) -> QResult<bool> {
     Ok(diesel::delete(chats::table.find(chat)).execute(conn)? > 0)
 }
 
-/// A Telegram group upgraded to a supergroup gets a new chat id (`to`): the chat's conversation (messages and
-/// summaries, in their order), its settings and its usage totals follow it from `from`, and `from`'s row is
+/// A Telegram group upgraded to a supergroup gets a new chat id (`to`): the chat's conversations (messages and
+/// summaries, in their order, each in its topic), their settings and usage totals follow it from `from`, and `from`'s row is
 /// removed. Run it in a transaction. Returns whether anything moved (`false`: no chat `from`, or `from` is `to`).
 ///
 /// The moved messages lose their Telegram ids: those name messages of the old group, and the supergroup's own
@@ -394,13 +467,11 @@ pub fn migrate_chat(conn: &mut SqliteConnection, from: ChatId, to: ChatId) -> QR
             },
         )?;
     }
-    let (new_prompt, created_at, updated_at) = new
-        .map_or((None, old.created_at, old.updated_at), |n| {
-            (n.system_prompt, n.created_at, n.updated_at)
-        });
+    let (created_at, updated_at) = new.map_or((old.created_at, old.updated_at), |n| {
+        (n.created_at, n.updated_at)
+    });
     diesel::update(chats::table.find(to))
         .set((
-            chats::system_prompt.eq(old.system_prompt.or(new_prompt)),
             chats::created_at.eq(old.created_at.min(created_at)),
             chats::updated_at.eq(old.updated_at.max(updated_at)),
         ))
@@ -414,31 +485,30 @@ pub fn migrate_chat(conn: &mut SqliteConnection, from: ChatId, to: ChatId) -> QR
     diesel::update(summaries::table.filter(summaries::chat_id.eq(from)))
         .set(summaries::chat_id.eq(to))
         .execute(conn)?;
-    let totals: Option<(i64, i64, i64)> = usage::table
-        .find(from)
+    let settings: Vec<(TopicId, Option<String>)> = conversations::table
+        .filter(conversations::chat_id.eq(from))
+        .select((conversations::topic_id, conversations::system_prompt))
+        .load(conn)?;
+    for (topic, prompt) in settings {
+        let there = Conversation::from_key(to, topic);
+        let prompt = match prompt {
+            Some(prompt) => Some(prompt),
+            None => system_prompt(conn, there)?,
+        };
+        set_system_prompt(conn, there, prompt.as_deref())?;
+    }
+    let totals: Vec<(TopicId, i64, i64, i64)> = usage::table
+        .filter(usage::chat_id.eq(from))
         .select((
+            usage::topic_id,
             usage::prompt_tokens,
             usage::completion_tokens,
             usage::requests,
         ))
-        .get_result(conn)
-        .optional()?;
-    if let Some((prompt, completion, requests)) = totals {
-        diesel::insert_into(usage::table)
-            .values((
-                usage::chat_id.eq(to),
-                usage::prompt_tokens.eq(prompt),
-                usage::completion_tokens.eq(completion),
-                usage::requests.eq(requests),
-            ))
-            .on_conflict(usage::chat_id)
-            .do_update()
-            .set((
-                usage::prompt_tokens.eq(usage::prompt_tokens + prompt),
-                usage::completion_tokens.eq(usage::completion_tokens + completion),
-                usage::requests.eq(usage::requests + requests),
-            ))
-            .execute(conn)?;
+        .load(conn)?;
+    for (topic, prompt, completion, requests) in totals {
+        let there = Conversation::from_key(to, topic);
+        add_usage_totals(conn, there, (prompt, completion, requests))?;
     }
     delete_chat(conn, from)?;
     Ok(true)
@@ -487,6 +557,7 @@ mod tests {
     ) -> NewMessage<'static> {
         NewMessage {
             chat_id: ChatId(chat_id),
+            topic_id: TopicId(0),
             role,
             content,
             tokens: 10,
@@ -504,7 +575,7 @@ mod tests {
         assert!(!insert_message(&mut conn, &msg(7, "user", "hi", Some(1))).unwrap());
         assert!(insert_message(&mut conn, &msg(7, "assistant", "hello", Some(2))).unwrap());
         assert!(!insert_message(&mut conn, &msg(7, "assistant", "hello", Some(2))).unwrap());
-        let history = active_history(&mut conn, ChatId(7)).unwrap();
+        let history = active_history(&mut conn, Conversation::chat(ChatId(7))).unwrap();
         assert_eq!(
             history
                 .iter()
@@ -512,7 +583,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["hi", "hello"]
         );
-        assert_eq!(active_tokens(&mut conn, ChatId(7)).unwrap(), 20);
+        assert_eq!(
+            active_tokens(&mut conn, Conversation::chat(ChatId(7))).unwrap(),
+            20
+        );
     }
 
     #[test]
@@ -523,13 +597,81 @@ mod tests {
         chat(&mut conn, -1001234567890);
         insert_message(&mut conn, &msg(1, "user", "a", Some(1))).unwrap();
         insert_message(&mut conn, &msg(-1001234567890, "user", "b", Some(1))).unwrap();
-        assert_eq!(clear_history(&mut conn, ChatId(1)).unwrap(), 1);
-        assert!(active_history(&mut conn, ChatId(1)).unwrap().is_empty());
         assert_eq!(
-            active_history(&mut conn, ChatId(-1001234567890))
+            clear_history(&mut conn, Conversation::chat(ChatId(1))).unwrap(),
+            1
+        );
+        assert!(active_history(&mut conn, Conversation::chat(ChatId(1)))
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            active_history(&mut conn, Conversation::chat(ChatId(-1001234567890)))
                 .unwrap()
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn each_topic_of_a_forum_is_a_conversation_of_its_own_and_the_chat_is_all_of_them() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, -100);
+        let general = Conversation::chat(ChatId(-100));
+        let topic = |t| Conversation::from_key(ChatId(-100), TopicId(t));
+        let in_topic = |t, text, tg| NewMessage {
+            topic_id: TopicId(t),
+            ..msg(-100, "user", text, Some(tg))
+        };
+        insert_message(&mut conn, &in_topic(0, "in general", 1)).unwrap();
+        insert_message(&mut conn, &in_topic(7, "in plans", 8)).unwrap();
+        insert_message(&mut conn, &in_topic(9, "in food", 10)).unwrap();
+        add_usage(&mut conn, topic(7), 30, 5).unwrap();
+        add_usage(&mut conn, topic(9), 40, 6).unwrap();
+        set_system_prompt(&mut conn, topic(7), Some("Plans only.")).unwrap();
+
+        let contents = |conn: &mut SqliteConnection, c| -> Vec<String> {
+            active_history(conn, c)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.content)
+                .collect()
+        };
+        assert_eq!(contents(&mut conn, general), ["in general"]);
+        assert_eq!(contents(&mut conn, topic(7)), ["in plans"]);
+        assert_eq!(
+            system_prompt(&mut conn, topic(7)).unwrap().as_deref(),
+            Some("Plans only.")
+        );
+        assert_eq!(system_prompt(&mut conn, topic(9)).unwrap(), None);
+        assert_eq!(system_prompt(&mut conn, general).unwrap(), None);
+        let plans = chat_stats(&mut conn, Scope::Conversation(topic(7))).unwrap();
+        assert_eq!((plans.user_messages, plans.prompt_tokens), (1, 30));
+        let whole = chat_stats(&mut conn, Scope::Chat(ChatId(-100))).unwrap();
+        assert_eq!(
+            (
+                whole.user_messages,
+                whole.prompt_tokens,
+                whole.completion_tokens
+            ),
+            (3, 70, 11)
+        );
+        assert_eq!(
+            topics_of(&mut conn, ChatId(-100)).unwrap(),
+            [TopicId(7), TopicId(9)]
+        );
+
+        assert_eq!(clear_history(&mut conn, topic(9)).unwrap(), 1);
+        assert!(contents(&mut conn, topic(9)).is_empty());
+        assert_eq!(
+            contents(&mut conn, topic(7)),
+            ["in plans"],
+            "the other topics keep theirs"
+        );
+        let whole = chat_stats(&mut conn, Scope::Chat(ChatId(-100))).unwrap();
+        assert_eq!(
+            whole.prompt_tokens, 30,
+            "only the cleared topic's usage went"
         );
     }
 
@@ -540,16 +682,24 @@ mod tests {
         chat(&mut conn, 3);
         insert_message(&mut conn, &msg(3, "user", "a", Some(1))).unwrap();
         insert_message(&mut conn, &msg(3, "assistant", "b", None)).unwrap();
-        add_usage(&mut conn, ChatId(3), 30, 5).unwrap();
-        add_usage(&mut conn, ChatId(3), 40, 6).unwrap();
-        let s = chat_stats(&mut conn, ChatId(3)).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(3)), 30, 5).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(3)), 40, 6).unwrap();
+        let s = chat_stats(
+            &mut conn,
+            Scope::Conversation(Conversation::chat(ChatId(3))),
+        )
+        .unwrap();
         assert_eq!(
             (s.user_messages, s.assistant_messages, s.tokens),
             (1, 1, 20)
         );
         assert_eq!((s.prompt_tokens, s.completion_tokens), (70, 11));
         assert_eq!((s.first_at, s.last_at), (Some(100), Some(100)));
-        let empty = chat_stats(&mut conn, ChatId(999)).unwrap();
+        let empty = chat_stats(
+            &mut conn,
+            Scope::Conversation(Conversation::chat(ChatId(999))),
+        )
+        .unwrap();
         assert_eq!(empty, ChatStats::default());
     }
 
@@ -563,7 +713,7 @@ mod tests {
         insert_message(&mut conn, &msg(2, "user", "a", Some(1))).unwrap();
         insert_message(&mut conn, &msg(2, "assistant", "b", Some(2))).unwrap();
         insert_message(&mut conn, &msg(2, "user", "c", Some(3))).unwrap();
-        add_usage(&mut conn, ChatId(2), 30, 5).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(2)), 30, 5).unwrap();
 
         let first = chat_overviews(&mut conn, Page::new(Some(1), Some(2)).unwrap()).unwrap();
         let second = chat_overviews(&mut conn, Page::new(Some(2), Some(2)).unwrap()).unwrap();
@@ -591,9 +741,10 @@ mod tests {
         chat(&mut conn, 5);
         insert_message(&mut conn, &msg(4, "user", "a", Some(1))).unwrap();
         insert_message(&mut conn, &msg(5, "user", "b", Some(1))).unwrap();
-        add_usage(&mut conn, ChatId(4), 1, 1).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(4)), 1, 1).unwrap();
         let summary = NewSummary {
             chat_id: ChatId(4),
+            topic_id: TopicId(0),
             content: "s",
             tokens: 1,
             first_message_id: 1,
@@ -608,7 +759,11 @@ mod tests {
         assert_eq!(count_messages(&mut conn, ChatId(4)).unwrap(), 0);
         assert!(summaries_of(&mut conn, ChatId(4)).unwrap().is_empty());
         assert_eq!(
-            chat_stats(&mut conn, ChatId(4)).unwrap(),
+            chat_stats(
+                &mut conn,
+                Scope::Conversation(Conversation::chat(ChatId(4)))
+            )
+            .unwrap(),
             ChatStats::default()
         );
         assert_eq!(count_messages(&mut conn, ChatId(5)).unwrap(), 1);
@@ -656,7 +811,7 @@ mod tests {
             },
         )
         .unwrap();
-        set_system_prompt(conn, ChatId(id), prompt).unwrap();
+        set_system_prompt(conn, Conversation::chat(ChatId(id)), prompt).unwrap();
     }
 
     fn texts(conn: &mut SqliteConnection, id: i64) -> Vec<String> {
@@ -678,9 +833,10 @@ mod tests {
         insert_message(&mut conn, &msg(GROUP, "user", "q1", Some(1))).unwrap();
         insert_message(&mut conn, &msg(GROUP, "assistant", "a1", Some(2))).unwrap();
         insert_message(&mut conn, &msg(GROUP, "user", "q2", Some(3))).unwrap();
-        let first = active_history(&mut conn, ChatId(GROUP)).unwrap()[0].id;
+        let first = active_history(&mut conn, Conversation::chat(ChatId(GROUP))).unwrap()[0].id;
         let summary = NewSummary {
             chat_id: ChatId(GROUP),
+            topic_id: TopicId(0),
             content: "They said hello.",
             tokens: 5,
             first_message_id: first,
@@ -688,8 +844,12 @@ mod tests {
             created_at: 100,
         };
         fold_into_summary(&mut conn, &summary, 1).unwrap();
-        add_usage(&mut conn, ChatId(GROUP), 30, 5).unwrap();
-        let stats = chat_stats(&mut conn, ChatId(GROUP)).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(GROUP)), 30, 5).unwrap();
+        let stats = chat_stats(
+            &mut conn,
+            Scope::Conversation(Conversation::chat(ChatId(GROUP))),
+        )
+        .unwrap();
 
         let moved = conn
             .transaction(|conn| migrate_chat(conn, ChatId(GROUP), ChatId(SUPERGROUP)))
@@ -698,23 +858,35 @@ mod tests {
         assert!(moved);
         assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
         let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
-        assert_eq!(new.system_prompt.as_deref(), Some("Be brief."));
+        let prompt = system_prompt(&mut conn, Conversation::chat(new.id)).unwrap();
+        assert_eq!(prompt.as_deref(), Some("Be brief."));
         assert_eq!(
             (new.created_at, new.title.as_deref()),
             (10, Some("The group"))
         );
         assert_eq!(texts(&mut conn, SUPERGROUP), ["q1", "a1", "q2"]);
-        let history = active_history(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        let history = active_history(&mut conn, Conversation::chat(ChatId(SUPERGROUP))).unwrap();
         assert_eq!(history.len(), 2, "the folded turn stays folded");
         assert_eq!(
-            latest_summary(&mut conn, ChatId(SUPERGROUP))
+            latest_summary(&mut conn, Conversation::chat(ChatId(SUPERGROUP)))
                 .unwrap()
                 .map(|s| s.content),
             Some("They said hello.".to_string())
         );
-        assert_eq!(chat_stats(&mut conn, ChatId(SUPERGROUP)).unwrap(), stats);
         assert_eq!(
-            chat_stats(&mut conn, ChatId(GROUP)).unwrap(),
+            chat_stats(
+                &mut conn,
+                Scope::Conversation(Conversation::chat(ChatId(SUPERGROUP)))
+            )
+            .unwrap(),
+            stats
+        );
+        assert_eq!(
+            chat_stats(
+                &mut conn,
+                Scope::Conversation(Conversation::chat(ChatId(GROUP)))
+            )
+            .unwrap(),
             ChatStats::default()
         );
         assert_eq!(count_chats(&mut conn).unwrap(), 1);
@@ -743,11 +915,11 @@ mod tests {
         chat_of(&mut conn, GROUP, "group", Some("Old prompt."), 10);
         insert_message(&mut conn, &msg(GROUP, "user", "old q", Some(1))).unwrap();
         insert_message(&mut conn, &msg(GROUP, "assistant", "old a", Some(2))).unwrap();
-        add_usage(&mut conn, ChatId(GROUP), 30, 5).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(GROUP)), 30, 5).unwrap();
         // A message reached the supergroup before the migration was seen; its Telegram ids start again.
         chat_of(&mut conn, SUPERGROUP, "supergroup", None, 50);
         insert_message(&mut conn, &msg(SUPERGROUP, "user", "new q", Some(1))).unwrap();
-        add_usage(&mut conn, ChatId(SUPERGROUP), 7, 1).unwrap();
+        add_usage(&mut conn, Conversation::chat(ChatId(SUPERGROUP)), 7, 1).unwrap();
 
         let moved = conn
             .transaction(|conn| migrate_chat(conn, ChatId(GROUP), ChatId(SUPERGROUP)))
@@ -756,9 +928,14 @@ mod tests {
         assert!(moved);
         assert_eq!(texts(&mut conn, SUPERGROUP), ["old q", "old a", "new q"]);
         let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
-        assert_eq!(new.system_prompt.as_deref(), Some("Old prompt."));
+        let prompt = system_prompt(&mut conn, Conversation::chat(new.id)).unwrap();
+        assert_eq!(prompt.as_deref(), Some("Old prompt."));
         assert_eq!((new.kind.as_str(), new.created_at), ("supergroup", 10));
-        let stats = chat_stats(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        let stats = chat_stats(
+            &mut conn,
+            Scope::Conversation(Conversation::chat(ChatId(SUPERGROUP))),
+        )
+        .unwrap();
         assert_eq!((stats.user_messages, stats.assistant_messages), (2, 1));
         assert_eq!((stats.prompt_tokens, stats.completion_tokens), (37, 6));
         assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
@@ -780,7 +957,8 @@ mod tests {
         assert!(moved);
 
         let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
-        assert_eq!(new.system_prompt.as_deref(), Some("New prompt."));
+        let prompt = system_prompt(&mut conn, Conversation::chat(new.id)).unwrap();
+        assert_eq!(prompt.as_deref(), Some("New prompt."));
     }
 
     #[test]
@@ -792,7 +970,7 @@ mod tests {
         insert_message(&mut conn, &msg(GROUP, "assistant", "old a", Some(2))).unwrap();
         migrate_chat(&mut conn, ChatId(GROUP), ChatId(SUPERGROUP)).unwrap();
 
-        let again = drop_last_answer(&mut conn, ChatId(SUPERGROUP)).unwrap();
+        let again = drop_last_answer(&mut conn, Conversation::chat(ChatId(SUPERGROUP))).unwrap();
 
         assert!(
             again.is_empty(),

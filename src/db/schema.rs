@@ -5,10 +5,17 @@ diesel::table! {
         id -> BigInt,
         kind -> Text,
         title -> Nullable<Text>,
-        system_prompt -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
         blocked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    conversations (chat_id, topic_id) {
+        chat_id -> BigInt,
+        topic_id -> BigInt,
+        system_prompt -> Nullable<Text>,
     }
 }
 
@@ -22,6 +29,7 @@ diesel::table! {
         telegram_message_id -> Nullable<BigInt>,
         created_at -> BigInt,
         folded -> Bool,
+        topic_id -> BigInt,
     }
 }
 
@@ -34,20 +42,23 @@ diesel::table! {
         first_message_id -> Integer,
         last_message_id -> Integer,
         created_at -> BigInt,
+        topic_id -> BigInt,
     }
 }
 
 diesel::table! {
-    usage (chat_id) {
+    usage (chat_id, topic_id) {
         chat_id -> BigInt,
+        topic_id -> BigInt,
         prompt_tokens -> BigInt,
         completion_tokens -> BigInt,
         requests -> BigInt,
     }
 }
 
+diesel::joinable!(conversations -> chats (chat_id));
 diesel::joinable!(messages -> chats (chat_id));
 diesel::joinable!(summaries -> chats (chat_id));
 diesel::joinable!(usage -> chats (chat_id));
 
-diesel::allow_tables_to_appear_in_same_query!(chats, messages, summaries, usage,);
+diesel::allow_tables_to_appear_in_same_query!(chats, conversations, messages, summaries, usage,);

@@ -7,11 +7,12 @@
 use crate::activity::{EndedJob, RunningJob};
 use crate::actors::session_manager::{ChatDetail, ChatList, MessageList};
 use crate::db::models::{ChatOverview, ChatRow, ChatStats, MessageRow, SummaryRow};
-use crate::ids::{ChatId, JobId};
+use crate::ids::{ChatId, Conversation, JobId, TopicId};
 use crate::paging::Page;
 use crate::queue::{DeadJob, DeadPage, Priority};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
 
 // ---- Errors ------------------------------------------------------------------------------------------------
 
@@ -124,15 +125,15 @@ pub struct SessionChatView<'a> {
     /// The fields every session answer shows.
     #[serde(flatten)]
     chat: ChatView<'a>,
-    /// Set by `/system`; `null` when the chat uses `SYSTEM_PROMPT`.
+    /// Set by `/system` (in a forum: in its General topic); `null` when the chat uses `SYSTEM_PROMPT`.
     system_prompt: Option<&'a str>,
 }
 
-impl<'a> From<&'a ChatRow> for SessionChatView<'a> {
-    fn from(chat: &'a ChatRow) -> Self {
+impl<'a> From<&'a ChatDetail> for SessionChatView<'a> {
+    fn from(detail: &'a ChatDetail) -> Self {
         Self {
-            chat: ChatView::from(chat),
-            system_prompt: chat.system_prompt.as_deref(),
+            chat: ChatView::from(&detail.chat),
+            system_prompt: detail.system_prompt.as_deref(),
         }
     }
 }
@@ -212,14 +213,19 @@ pub struct SessionView<'a> {
     stats: StatsView,
     /// The summary in use; `null` (not absent) when the chat was never compressed.
     summary: Option<SummarySizeView>,
+    /// In a forum: the topics that have messages (each its own conversation, its figures included in
+    /// `stats`); absent elsewhere.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    topics: Vec<i64>,
 }
 
 impl<'a> From<&'a ChatDetail> for SessionView<'a> {
     fn from(detail: &'a ChatDetail) -> Self {
         Self {
-            session: SessionChatView::from(&detail.chat),
+            session: SessionChatView::from(detail),
             stats: StatsView::from(&detail.stats),
             summary: detail.summary.as_ref().map(SummarySizeView::from),
+            topics: detail.topics.iter().map(|t| t.0).collect(),
         }
     }
 }
@@ -242,6 +248,9 @@ pub struct MessageView<'a> {
     created_at: i64,
     /// Folded into a summary: kept and shown, but no longer in the model's context.
     folded: bool,
+    /// The forum topic it belongs to; absent outside topics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<i64>,
 }
 
 impl<'a> From<&'a MessageRow> for MessageView<'a> {
@@ -254,6 +263,7 @@ impl<'a> From<&'a MessageRow> for MessageView<'a> {
             telegram_message_id: m.telegram_message_id.map(|id| id.0),
             created_at: m.created_at,
             folded: m.folded,
+            topic: m.conversation().topic.map(|t| t.0),
         }
     }
 }
@@ -274,8 +284,11 @@ pub struct SummaryView<'a> {
     last_message_id: i32,
     /// When it was made (Unix seconds).
     created_at: i64,
-    /// The newest summary is the one the model sees; the others are kept for the record.
+    /// The newest summary (of its topic) is the one the model sees; the others are kept for the record.
     in_use: bool,
+    /// The forum topic it summarises; absent outside topics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<i64>,
 }
 
 impl<'a> SummaryView<'a> {
@@ -288,6 +301,9 @@ impl<'a> SummaryView<'a> {
             last_message_id: s.last_message_id,
             created_at: s.created_at,
             in_use,
+            topic: Conversation::from_key(s.chat_id, s.topic_id)
+                .topic
+                .map(|t| t.0),
         }
     }
 }
@@ -304,13 +320,17 @@ pub struct MessagesView<'a> {
     total: u64,
     /// This page's messages, oldest first.
     messages: Vec<MessageView<'a>>,
-    /// All summaries (not paged: a chat has few), oldest first; the last one is in use.
+    /// All summaries (not paged: a chat has few), oldest first; the last one (of each topic) is in use.
     summaries: Vec<SummaryView<'a>>,
 }
 
 impl<'a> MessagesView<'a> {
     pub fn new(chat_id: ChatId, page: Page, list: &'a MessageList) -> Self {
-        let newest = list.summaries.last().map(|s| s.id);
+        // The newest summary of each conversation (topic) is in use.
+        let mut newest: HashMap<TopicId, i32> = HashMap::new();
+        for s in &list.summaries {
+            newest.insert(s.topic_id, s.id);
+        }
         Self {
             session_id: chat_id.0,
             page,
@@ -319,7 +339,7 @@ impl<'a> MessagesView<'a> {
             summaries: list
                 .summaries
                 .iter()
-                .map(|s| SummaryView::new(s, Some(s.id) == newest))
+                .map(|s| SummaryView::new(s, newest.get(&s.topic_id) == Some(&s.id)))
                 .collect(),
         }
     }
@@ -491,6 +511,7 @@ impl<'a> BackupView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::MessageId;
     use serde_json::json;
 
     fn to_json(view: &impl Serialize) -> Value {
@@ -502,7 +523,6 @@ mod tests {
             id: ChatId(-1001),
             kind: "group".into(),
             title: Some("Team".into()),
-            system_prompt: Some("Be brief.".into()),
             created_at: 100,
             updated_at: 200,
             blocked_at: None,
@@ -518,6 +538,7 @@ mod tests {
             first_message_id: 1,
             last_message_id: 4,
             created_at: 300,
+            topic_id: TopicId(0),
         }
     }
 
@@ -607,8 +628,10 @@ mod tests {
         };
         let detail = ChatDetail {
             chat: chat(),
+            system_prompt: Some("Be brief.".into()),
             stats,
             summary: Some(summary(7)),
+            topics: Vec::new(),
         };
         assert_eq!(
             to_json(&SessionView::from(&detail)),
@@ -637,6 +660,58 @@ mod tests {
     }
 
     #[test]
+    fn in_a_forum_each_message_and_summary_names_its_topic_and_each_topics_newest_summary_is_in_use(
+    ) {
+        let in_topic = |id, topic| SummaryRow {
+            topic_id: TopicId(topic),
+            ..summary(id)
+        };
+        let message = MessageRow {
+            id: 5,
+            chat_id: ChatId(-1001),
+            role: "user".into(),
+            content: "hi".into(),
+            tokens: 6,
+            telegram_message_id: Some(MessageId(8)),
+            created_at: 150,
+            folded: false,
+            topic_id: TopicId(7),
+        };
+        let list = MessageList {
+            total: 1,
+            messages: vec![message],
+            summaries: vec![in_topic(1, 7), in_topic(2, 0), in_topic(3, 7)],
+        };
+        let json = to_json(&MessagesView::new(ChatId(-1001), page(), &list));
+        assert_eq!(json["messages"][0]["topic"], 7);
+        let summaries: Vec<(Value, Value)> = json["summaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["topic"].clone(), s["in_use"].clone()))
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                (json!(7), json!(false)),
+                (Value::Null, json!(true)),
+                (json!(7), json!(true))
+            ]
+        );
+        let detail = ChatDetail {
+            chat: chat(),
+            system_prompt: None,
+            stats: ChatStats::default(),
+            summary: None,
+            topics: vec![TopicId(7), TopicId(9)],
+        };
+        assert_eq!(
+            to_json(&SessionView::from(&detail))["topics"],
+            json!([7, 9])
+        );
+    }
+
+    #[test]
     fn the_messages_listing_tags_messages_and_summaries_and_marks_the_newest_summary_in_use() {
         let message = MessageRow {
             id: 5,
@@ -647,6 +722,7 @@ mod tests {
             telegram_message_id: None,
             created_at: 150,
             folded: true,
+            topic_id: TopicId(0),
         };
         let list = MessageList {
             total: 9,

@@ -1,17 +1,17 @@
 //! A group's memory (`GROUP_CONTEXT_MESSAGES`): its latest messages that did not address the bot, kept in Redis
-//! as the list `p:groupctx:{chat}` for the next turn that addresses it. The poller keeps them in the same
+//! as the list `p:groupctx:{conversation}` (`{chat}`, or `{chat}/{topic}` in a forum topic) for the next turn that addresses it. The poller keeps them in the same
 //! atomic step that queues its batch ([`Queue::enqueue_updates_keeping`]); the job that answers the group
 //! reads those before its message ([`Queue::group_context`]) and then forgets them
 //! ([`Queue::forget_group_context`]).
 //!
-//! Each entry is `{message_id} {text}`: the id says which turn a kept message comes before. The key is per chat;
-//! a forum topic's memory would add its thread id to the key (`p:groupctx:{chat}:{thread}`).
+//! Each entry is `{message_id} {text}`: the id says which turn a kept message comes before (message ids grow
+//! per chat, across its topics).
 
 use super::job::Priority;
 use super::redis_queue::{bounded, Queue, CALL_TIMEOUT};
 use super::types::QueueError;
 use super::Job;
-use crate::ids::{ChatId, MessageId, UpdateId};
+use crate::ids::{Conversation, MessageId, UpdateId};
 use std::time::Duration;
 
 /// A group's kept messages expire this long after the last one was kept: a discussion a day old is no longer
@@ -23,7 +23,8 @@ pub const GROUP_CONTEXT_TTL: Duration = Duration::from_secs(24 * 3600);
 pub struct KeptMessage {
     /// Its update: kept once, however often Telegram delivers it (the same `p:seen:{update_id}` mark as a job).
     pub update_id: UpdateId,
-    pub chat: ChatId,
+    /// The group, or its forum topic: each topic keeps its own.
+    pub conversation: Conversation,
     pub message_id: MessageId,
     /// What the model is to read of it: `Name: text`.
     pub text: String,
@@ -49,7 +50,7 @@ impl GroupMemory<'_> {
             .arg(kept.len());
         for m in kept {
             inv.arg(m.update_id.0)
-                .arg(m.chat.0)
+                .arg(m.conversation.to_string())
                 .arg(format!("{} {}", m.message_id.0, m.text));
         }
     }
@@ -69,17 +70,18 @@ impl Queue {
         self.enqueue_all(&items, &GroupMemory { kept, keep }).await
     }
 
-    /// The texts kept in `chat`'s memory that came before the message `up_to` (its id at most), oldest first.
+    /// The texts kept in the memory of `conversation` (a group or its topic) that came before the message
+    /// `up_to` (its id at most), oldest first.
     pub async fn group_context(
         &self,
-        chat: ChatId,
+        conversation: Conversation,
         up_to: MessageId,
     ) -> Result<Vec<String>, QueueError> {
         let mut conn = self.conn.clone();
         let entries: Vec<String> = bounded(
             CALL_TIMEOUT,
             redis::cmd("LRANGE")
-                .arg(self.key(&["groupctx", &chat.0.to_string()]))
+                .arg(self.key(&["groupctx", &conversation.to_string()]))
                 .arg(0)
                 .arg(-1)
                 .query_async(&mut conn),
@@ -96,11 +98,13 @@ impl Queue {
     /// Forgets what [`Queue::group_context`] gave for `up_to`; what came later stays. Returns how many went.
     pub async fn forget_group_context(
         &self,
-        chat: ChatId,
+        conversation: Conversation,
         up_to: MessageId,
     ) -> Result<usize, QueueError> {
         let mut inv = self.scripts.forget.prepare_invoke();
-        inv.arg(&self.prefix).arg(chat.0).arg(up_to.0);
+        inv.arg(&self.prefix)
+            .arg(conversation.to_string())
+            .arg(up_to.0);
         let mut conn = self.conn.clone();
         bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await
     }

@@ -1,7 +1,7 @@
 //! Job payloads: versioned JSON (never a format that executes code), validated when read.
 
 use crate::commands::BotCommand;
-use crate::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
+use crate::ids::{ChatId, Conversation, JobId, MessageId, TopicId, UpdateId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a payload changes incompatibly; a worker refuses versions it does not know.
@@ -44,6 +44,20 @@ pub struct ChatRef {
     /// `private`, `group`, `supergroup` or `channel`.
     pub kind: String,
     pub title: Option<String>,
+    /// The forum topic the message was written in (`message_thread_id` of a topic message): the topic is the
+    /// conversation, and the answer goes there. `None` outside forums and in a forum's General topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicId>,
+}
+
+impl ChatRef {
+    /// The conversation the message belongs to.
+    pub fn conversation(&self) -> Conversation {
+        Conversation {
+            chat: self.id,
+            topic: self.topic,
+        }
+    }
 }
 
 /// A canned answer that needs no LLM.
@@ -76,6 +90,9 @@ pub enum JobKind {
     },
     Notice {
         chat_id: ChatId,
+        /// The forum topic the notice goes to (where the message it answers was written).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<TopicId>,
         reply_to: Option<MessageId>,
         notice: Notice,
     },
@@ -87,9 +104,12 @@ pub enum JobKind {
     /// jobs still queued (they must not reach the model); a re-adding waits its turn in the chat's order, so
     /// the messages after it find the group active.
     Membership { chat: ChatRef, active: bool },
-    /// Summarise this chat's older turns (the Compressor's work).
+    /// Summarise this conversation's older turns (the Compressor's work).
     Compress {
         chat_id: ChatId,
+        /// The forum topic whose conversation it is, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<TopicId>,
         /// The chat's context size (tokens) when the job was made.
         #[serde(default)]
         context_tokens: usize,
@@ -174,9 +194,30 @@ impl Job {
         }
     }
 
-    /// Text messages can be merged into one turn when they arrive close together.
-    pub fn is_mergeable(&self) -> bool {
-        matches!(self.kind, JobKind::Chat { .. })
+    /// The conversation the job belongs to (a migration's and a membership's: the chat's without topic).
+    pub fn conversation(&self) -> Conversation {
+        match &self.kind {
+            JobKind::Chat { chat, .. } | JobKind::Command { chat, .. } => chat.conversation(),
+            JobKind::Notice { chat_id, topic, .. } | JobKind::Compress { chat_id, topic, .. } => {
+                Conversation {
+                    chat: *chat_id,
+                    topic: *topic,
+                }
+            }
+            JobKind::Membership { .. } | JobKind::Migrate { .. } => {
+                Conversation::chat(self.chat_id())
+            }
+        }
+    }
+
+    /// Text messages can be merged into one turn when they arrive close together. Which may merge: those of the same conversation (`None`: this job merges with
+    /// nothing). Jobs of one chat run in one order, whatever their topic; only a topic's own messages merge.
+    pub fn merge_key(&self) -> Option<String> {
+        match (&self.kind, self.conversation().topic) {
+            (JobKind::Chat { .. }, None) => Some("1".to_string()),
+            (JobKind::Chat { .. }, Some(topic)) => Some(format!("1/{topic}")),
+            _ => None,
+        }
     }
 
     pub fn chat_id(&self) -> ChatId {
@@ -204,6 +245,7 @@ mod tests {
                     id: ChatId(5),
                     kind: "private".into(),
                     title: None,
+                    topic: None,
                 },
                 user_id: UserId(9),
                 message_id: MessageId(3),
@@ -226,6 +268,7 @@ mod tests {
             id: ChatId(-5),
             kind: "group".into(),
             title: Some("Team".into()),
+            topic: None,
         };
         let membership = |active| {
             Job::from_update(
@@ -242,7 +285,7 @@ mod tests {
         assert_eq!(removed.ordered_chat(), None);
         assert_eq!(removed.chat_id(), ChatId(-5));
         assert_eq!(added.ordered_chat(), Some(ChatId(-5)));
-        assert!(!added.is_mergeable());
+        assert_eq!(added.merge_key(), None);
         assert_eq!(Job::decode(&added.encode()).unwrap(), added);
         assert!(added.encode().contains(r#""type":"membership""#));
     }

@@ -236,7 +236,7 @@ impl Queue {
                         .unwrap_or_default(),
                 )
                 .arg(&job.id.0)
-                .arg(if job.is_mergeable() { "1" } else { "0" })
+                .arg(job.merge_key().unwrap_or_else(|| "0".to_string()))
                 .arg(job.encode());
         }
         let mut conn = self.conn.clone();

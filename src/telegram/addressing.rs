@@ -34,8 +34,7 @@ pub fn mentions_bot(text: &str, entities: &[MessageEntity], bot: &BotIdentity) -
 /// Whether the message replies to one of the bot's own messages.
 pub fn replies_to_bot(message: &Message, bot: &BotIdentity) -> bool {
     message
-        .reply_to_message
-        .as_ref()
+        .replied()
         .and_then(|r| r.from.as_ref())
         .is_some_and(|from| from.id == bot.id)
 }
@@ -97,7 +96,7 @@ pub fn speaker_name(user: &User) -> String {
 /// own message), with the part the user quoted, else the replied message's text or caption, cut to
 /// [`REPLY_CONTEXT_CHARS`]. `None` when it replies to nothing, or to something without text.
 pub fn reply_context(message: &Message, bot: &BotIdentity) -> Option<String> {
-    let replied = message.reply_to_message.as_ref()?;
+    let replied = message.replied()?;
     let quoted = message
         .quote
         .as_ref()
@@ -205,6 +204,7 @@ mod tests {
                 title: None,
                 username: None,
                 first_name: None,
+                is_forum: false,
             },
             date: 0,
             text: text.map(str::to_string),
@@ -214,6 +214,9 @@ mod tests {
             quote: None,
             migrate_to_chat_id: None,
             migrate_from_chat_id: None,
+            message_thread_id: None,
+            is_topic_message: false,
+            forum_topic_created: None,
         }
     }
 

@@ -7,7 +7,7 @@ use super::types::{
     BotCommandSpec, DeleteMessage, EditMessageText, Envelope, GetUpdates, IncomingUpdate, Message,
     ResponseParameters, SendChatAction, SendMessage, User,
 };
-use crate::ids::{ChatId, UpdateId};
+use crate::ids::{ChatId, Conversation, UpdateId};
 use crate::secret::{Redactor, Secret};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -132,17 +132,18 @@ impl BotApi {
         .await
     }
 
+    /// Shows `action` (e.g. `typing`) in the conversation: the chat, or its forum topic.
     pub async fn send_chat_action(
         &self,
-        chat_id: ChatId,
+        to: Conversation,
         action: &'static str,
     ) -> Result<bool, TelegramError> {
-        self.call(
-            "sendChatAction",
-            &SendChatAction { chat_id, action },
-            CALL_TIMEOUT,
-        )
-        .await
+        let params = SendChatAction {
+            chat_id: to.chat,
+            message_thread_id: to.topic,
+            action,
+        };
+        self.call("sendChatAction", &params, CALL_TIMEOUT).await
     }
 
     async fn call<P, R>(

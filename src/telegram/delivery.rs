@@ -10,7 +10,7 @@
 //! A group that became a supergroup (Telegram answers with `migrate_to_chat_id`) is followed: the delivery goes
 //! on in the supergroup, and [`Delivery::chat`] tells the caller where it went.
 
-use crate::ids::{ChatId, MessageId};
+use crate::ids::{ChatId, Conversation, MessageId};
 use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::types::{EditMessageText, Message, ReplyParameters, SendMessage};
 use crate::telegram::{html_to_plain, markdown_to_telegram_html, split_html};
@@ -47,19 +47,20 @@ pub struct Delivery<'a, R: PartRecorder> {
     /// The pacing class of every new message, when not the default (the first message of an answer is
     /// [`Class::First`], the others [`Class::Urgent`]).
     class: Option<Class>,
-    chat: ChatId,
+    /// Where the answer goes: the chat, or its forum topic.
+    to: Conversation,
     reply_to: Option<MessageId>,
     /// In order: each message's id and the text it shows (`None`: sent by an earlier attempt, text unknown).
     shown: Vec<(MessageId, Option<String>)>,
 }
 
 impl<'a, R: PartRecorder> Delivery<'a, R> {
-    /// An answer in `chat`, replying to `reply_to`, that continues the messages `sent` (in order) by an
-    /// earlier attempt, and hands each new one to `recorder`.
+    /// An answer in `to` (a chat, or its forum topic), replying to `reply_to`, that continues the messages
+    /// `sent` (in order) by an earlier attempt, and hands each new one to `recorder`.
     pub fn new(
         api: &'a BotApi,
         pacer: &'a Pacer,
-        chat: ChatId,
+        to: Conversation,
         reply_to: Option<MessageId>,
         sent: impl IntoIterator<Item = MessageId>,
         recorder: R,
@@ -70,7 +71,7 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             pacer,
             recorder,
             class: None,
-            chat,
+            to,
             reply_to,
             shown,
         }
@@ -82,9 +83,9 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
         self
     }
 
-    /// The chat the answer goes to now: the one it was made for, or the supergroup that group became.
-    pub fn chat(&self) -> ChatId {
-        self.chat
+    /// The conversation the answer goes to now: the one it was made for, or the supergroup that group became.
+    pub fn conversation(&self) -> Conversation {
+        self.to
     }
 
     /// While the answer streams: makes the messages show `text` (plain) as far as pacing allows now. A new
@@ -102,7 +103,7 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
                 // A finished piece (the text moved on to a next message) is made right at once.
                 Some(_) if i + 1 < count => self.edit(i, piece, false, true).await?,
                 Some(_) => {
-                    if self.pacer.progress(self.chat) {
+                    if self.pacer.progress(self.to.chat) {
                         self.edit(i, piece, false, false).await?;
                     }
                 }
@@ -129,10 +130,10 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             let Some((id, _)) = self.shown.pop() else {
                 break;
             };
-            self.pacer.urgent(self.chat).await;
-            if self.api.delete_message(self.chat, id).await.is_err() {
+            self.pacer.urgent(self.to.chat).await;
+            if self.api.delete_message(self.to.chat, id).await.is_err() {
                 let edit = EditMessageText {
-                    chat_id: self.chat,
+                    chat_id: self.to.chat,
                     message_id: id,
                     text: LEFTOVER_TEXT.to_string(),
                     parse_mode: None,
@@ -197,14 +198,14 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
         html: bool,
         class: Class,
     ) -> Result<Message, TelegramError> {
-        let message = outgoing(self.chat, text.to_string(), reply_to, html);
+        let message = outgoing(self.to, text.to_string(), reply_to, html);
         match send_paced_as(self.api, self.pacer, &message, class).await {
             Err(e) if html && e.is_entity_error() => {
                 log::warn!(
                     "chat {}: Telegram refused the formatting ({e}); sending plain text",
-                    self.chat
+                    self.to.chat
                 );
-                let plain = outgoing(self.chat, html_to_plain(text), reply_to, false);
+                let plain = outgoing(self.to, html_to_plain(text), reply_to, false);
                 send_paced(self.api, self.pacer, &plain).await
             }
             other => other,
@@ -216,10 +217,11 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
     async fn follow(&mut self, to: ChatId) {
         log::info!(
             "chat {} became the supergroup {to}; the answer goes on there",
-            self.chat
+            self.to.chat
         );
-        self.recorder.moved(self.chat, to).await;
-        self.chat = to;
+        self.recorder.moved(self.to.chat, to).await;
+        // Only basic groups become supergroups, and they have no topics.
+        self.to = Conversation::chat(to);
         self.reply_to = None;
     }
 
@@ -240,7 +242,7 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             return Ok(());
         }
         let edit = EditMessageText {
-            chat_id: self.chat,
+            chat_id: self.to.chat,
             message_id: id,
             text: text.clone(),
             parse_mode: html.then_some("HTML"),
@@ -251,7 +253,7 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             match self.api.edit_message_text(&edit).await {
                 Err(e) if e.retry_after().is_some() => {
                     self.pacer
-                        .flood_wait(self.chat, e.retry_after().unwrap_or_default(), false);
+                        .flood_wait(self.to.chat, e.retry_after().unwrap_or_default(), false);
                     return Ok(());
                 }
                 Err(e) if e.is_transient() => return Ok(()),
@@ -268,14 +270,14 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
             Err(e) if e.is_edit_target_gone() => {
                 log::info!(
                     "chat {}: message {id} was deleted; sending that part again",
-                    self.chat
+                    self.to.chat
                 );
                 return self.send(index, text, html).await;
             }
             Err(e) if html && e.is_entity_error() => {
                 log::warn!(
                     "chat {}: Telegram refused the formatting ({e}); showing plain text",
-                    self.chat
+                    self.to.chat
                 );
                 let plain = EditMessageText {
                     parse_mode: None,
@@ -293,9 +295,15 @@ impl<'a, R: PartRecorder> Delivery<'a, R> {
     }
 }
 
-fn outgoing(chat: ChatId, text: String, reply_to: Option<MessageId>, html: bool) -> SendMessage {
+fn outgoing(
+    to: Conversation,
+    text: String,
+    reply_to: Option<MessageId>,
+    html: bool,
+) -> SendMessage {
     SendMessage {
-        chat_id: chat,
+        chat_id: to.chat,
+        message_thread_id: to.topic,
         text,
         parse_mode: html.then_some("HTML"),
         reply_parameters: reply_to.map(|message_id| ReplyParameters {
@@ -310,20 +318,20 @@ fn outgoing(chat: ChatId, text: String, reply_to: Option<MessageId>, html: bool)
 pub async fn send_plain(
     api: &BotApi,
     pacer: &Pacer,
-    chat: ChatId,
+    to: Conversation,
     reply_to: Option<MessageId>,
     text: &str,
 ) -> Result<(), TelegramError> {
-    let mut chat = chat;
+    let mut to = to;
     for (i, piece) in split_message(text, MAX_MESSAGE_UTF16)
         .into_iter()
         .enumerate()
     {
         let reply_to = reply_to.filter(|_| i == 0);
-        match send_paced(api, pacer, &outgoing(chat, piece.clone(), reply_to, false)).await {
-            Err(TelegramError::ChatMigrated { to, .. }) => {
-                chat = to;
-                send_paced(api, pacer, &outgoing(chat, piece, None, false)).await?;
+        match send_paced(api, pacer, &outgoing(to, piece.clone(), reply_to, false)).await {
+            Err(TelegramError::ChatMigrated { to: supergroup, .. }) => {
+                to = Conversation::chat(supergroup);
+                send_paced(api, pacer, &outgoing(to, piece, None, false)).await?;
             }
             other => {
                 other?;

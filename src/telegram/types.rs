@@ -1,7 +1,7 @@
 //! Bot API wire types: only the fields the bot reads. Unknown fields are ignored, so new Telegram fields never
 //! break parsing.
 
-use crate::ids::{ChatId, MessageId, UpdateId, UserId};
+use crate::ids::{ChatId, Conversation, MessageId, TopicId, UpdateId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Every Bot API answer: `{"ok":true,"result":…}` or `{"ok":false,"error_code":…,"description":…}`.
@@ -42,6 +42,9 @@ pub struct Chat {
     pub title: Option<String>,
     pub username: Option<String>,
     pub first_name: Option<String>,
+    /// A supergroup with topics (a forum).
+    #[serde(default)]
+    pub is_forum: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +85,38 @@ pub struct Message {
     pub migrate_to_chat_id: Option<ChatId>,
     /// Service message in a new supergroup: the id of the group it was before.
     pub migrate_from_chat_id: Option<ChatId>,
+    /// The thread the message belongs to: in a forum, its topic (the id of the message that created the
+    /// topic); in a supergroup without topics, the thread of replies it is part of.
+    pub message_thread_id: Option<TopicId>,
+    /// True for a message in a forum topic (so `message_thread_id` names a topic, not a reply thread). Absent in
+    /// a forum's General topic.
+    #[serde(default)]
+    pub is_topic_message: bool,
+    /// Service message: a forum topic was created (this message starts it, and its id is the topic's id).
+    pub forum_topic_created: Option<serde_json::Value>,
+}
+
+impl Message {
+    /// The forum topic the message was written in, if any (reply threads of other supergroups are not topics).
+    pub fn topic(&self) -> Option<TopicId> {
+        self.message_thread_id.filter(|_| self.is_topic_message)
+    }
+
+    /// The conversation the message belongs to: its chat, or its topic there.
+    pub fn conversation(&self) -> Conversation {
+        Conversation {
+            chat: self.chat.id,
+            topic: self.topic(),
+        }
+    }
+
+    /// The message it replies to, as a person meant it: in a forum topic, Telegram makes every message a reply
+    /// to the service message that created the topic, which is nobody's reply.
+    pub fn replied(&self) -> Option<&Message> {
+        self.reply_to_message
+            .as_deref()
+            .filter(|r| r.forum_topic_created.is_none())
+    }
 }
 
 /// A chat member's status (`ChatMember.status`): what the member may do in the chat, or that they are not
@@ -204,6 +239,9 @@ pub struct ReplyParameters {
 #[derive(Debug, Clone, Serialize)]
 pub struct SendMessage {
     pub chat_id: ChatId,
+    /// The forum topic to post in (`None`: the chat, or a forum's General topic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_thread_id: Option<TopicId>,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_mode: Option<&'static str>,
@@ -224,6 +262,9 @@ pub struct GetUpdates {
 #[derive(Debug, Clone, Serialize)]
 pub struct SendChatAction {
     pub chat_id: ChatId,
+    /// The forum topic the action shows in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_thread_id: Option<TopicId>,
     pub action: &'static str,
 }
 

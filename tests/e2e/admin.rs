@@ -6,6 +6,7 @@ use crate::support::bot::{ALLOWED_USER, TEST_TOKEN};
 use crate::support::TakeOne;
 use crate::support::{Behaviour, BotProcess, RedisServer, TestEnv};
 use aichat_telegram_bot::config::Config;
+use aichat_telegram_bot::db::queries::Scope;
 use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
 use aichat_telegram_bot::paging::Page;
 use aichat_telegram_bot::queue::{
@@ -450,7 +451,8 @@ async fn a_backup_is_a_restorable_copy_beside_the_database_and_never_written_els
         2
     );
     let stats =
-        aichat_telegram_bot::db::queries::chat_stats(&mut conn, ChatId(ALLOWED_USER)).unwrap();
+        aichat_telegram_bot::db::queries::chat_stats(&mut conn, Scope::Chat(ChatId(ALLOWED_USER)))
+            .unwrap();
     assert_eq!((stats.user_messages, stats.assistant_messages), (1, 1));
     assert_error(
         &api(&bot, "POST", "/api/backup", Some(&body)).await,
@@ -580,6 +582,7 @@ fn text_job(update: i64, chat: i64, text: &str) -> Job {
                 id: ChatId(chat),
                 kind: "private".into(),
                 title: None,
+                topic: None,
             },
             user_id: UserId(chat),
             message_id: MessageId(update),

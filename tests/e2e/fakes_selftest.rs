@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use aichat_telegram_bot::ids::ChatId;
+use aichat_telegram_bot::ids::{ChatId, Conversation};
 use aichat_telegram_bot::secret::Secret;
 use aichat_telegram_bot::telegram::types::{IncomingUpdate, MemberStatus};
 use aichat_telegram_bot::telegram::{BotApi, TelegramError};
@@ -1054,7 +1054,7 @@ async fn fakes_telegram_upgrade_is_read_by_the_bot_client_as_chat_migrated_and_t
     let api = BotApi::new(&tg.url(), &Secret::new(TOKEN));
 
     let refused = api
-        .send_chat_action(ChatId(GROUP), "typing")
+        .send_chat_action(Conversation::chat(ChatId(GROUP)), "typing")
         .await
         .unwrap_err();
     let updates = api.get_updates(None, Duration::ZERO).await.unwrap();
@@ -1183,7 +1183,7 @@ async fn fakes_telegram_removal_is_read_by_the_bot_client_as_forbidden_and_a_typ
     let api = BotApi::new(&tg.url(), &Secret::new(TOKEN));
 
     let refused = api
-        .send_chat_action(ChatId(GROUP), "typing")
+        .send_chat_action(Conversation::chat(ChatId(GROUP)), "typing")
         .await
         .unwrap_err();
     let updates = api.get_updates(None, Duration::ZERO).await.unwrap();
@@ -1672,4 +1672,105 @@ async fn fakes_telegram_sends_a_reply_with_the_replied_message_and_its_quote() {
         reply["quote"],
         json!({ "text": "there", "position": 9, "is_manual": true })
     );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_opens_forum_topics_and_shapes_their_messages_like_telegram() {
+    let tg = FakeTelegram::start(TOKEN);
+    let forum = -1_009_001;
+    let topic = tg.open_topic(USER, forum, "Team", "Plans");
+    tg.push_topic_text(USER, forum, topic, "@test_bot hello");
+
+    let (_, got) = call(&tg, "getUpdates", json!({})).await;
+
+    let opened = &got["result"][0]["message"];
+    assert_eq!(
+        opened["message_id"], topic,
+        "the topic's id is its first message's"
+    );
+    assert_eq!(opened["message_thread_id"], topic);
+    assert_eq!(opened["is_topic_message"], true);
+    assert_eq!(opened["forum_topic_created"]["name"], "Plans");
+    assert_eq!(opened["chat"]["is_forum"], true);
+    let said = &got["result"][1]["message"];
+    assert_eq!(said["message_thread_id"], topic);
+    assert_eq!(said["is_topic_message"], true);
+    assert_eq!(
+        said["reply_to_message"]["message_id"], topic,
+        "a topic's message replies to its opening message"
+    );
+    assert!(said["reply_to_message"]["forum_topic_created"].is_object());
+    assert_eq!(said["entities"][0]["type"], "mention");
+    // The bot's client reads the topic, and no reply in it.
+    let IncomingUpdate::Parsed(update) = IncomingUpdate::from_value(got["result"][1].clone())
+    else {
+        panic!("not parsed");
+    };
+    let message = update.message.unwrap();
+    assert_eq!(message.topic().map(|t| t.0), Some(topic));
+    assert!(message.replied().is_none());
+}
+
+#[actix_web::test]
+async fn fakes_telegram_sends_into_a_topic_named_or_replied_to_and_refuses_a_thread_that_is_not_one(
+) {
+    let tg = FakeTelegram::start(TOKEN);
+    let forum = -1_009_001;
+    let topic = tg.open_topic(USER, forum, "Team", "Plans");
+    tg.push_topic_text(USER, forum, topic, "hi");
+    tg.push_supergroup_text(USER, -1_009_002, "Plain", "no topics here");
+
+    let named = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": forum, "message_thread_id": topic, "text": "named" }),
+    )
+    .await;
+    let replied = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": forum, "text": "replied",
+                "reply_parameters": {"message_id": topic + 1}}),
+    )
+    .await;
+    let general = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": forum, "text": "general" }),
+    )
+    .await;
+    let typing = call(
+        &tg,
+        "sendChatAction",
+        json!({ "chat_id": forum, "message_thread_id": topic, "action": "typing" }),
+    )
+    .await;
+
+    assert_eq!(named.1["result"]["message_thread_id"], topic);
+    assert_eq!(named.1["result"]["is_topic_message"], true);
+    assert_eq!(replied.1["result"]["message_thread_id"], topic);
+    assert!(general.1["result"].get("message_thread_id").is_none());
+    assert_eq!(typing.0, 200);
+    let threads: Vec<Option<i64>> = tg.messages_to(forum).iter().map(|m| m.thread).collect();
+    assert_eq!(threads, [Some(topic), Some(topic), None]);
+    assert_eq!(
+        tg.chat_actions_in_topics(),
+        [(forum, Some(topic), "typing".to_string())]
+    );
+    for (chat, thread) in [(forum, topic + 50), (-1_009_002, topic)] {
+        let refused = call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": chat, "message_thread_id": thread, "text": "x" }),
+        )
+        .await;
+        assert_bad_request(&refused, "Bad Request: message thread not found");
+        let refused = call(
+            &tg,
+            "sendChatAction",
+            json!({ "chat_id": chat, "message_thread_id": thread, "action": "typing" }),
+        )
+        .await;
+        assert_bad_request(&refused, "Bad Request: message thread not found");
+    }
 }

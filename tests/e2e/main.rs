@@ -17,3 +17,4 @@ mod reliability;
 mod sessions;
 mod streaming;
 mod support;
+mod topics;

@@ -5,7 +5,7 @@
 use crate::support::RedisServer;
 use crate::support::TakeOne;
 use aichat_telegram_bot::commands::BotCommand;
-use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, UpdateId, UserId};
+use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, TopicId, UpdateId, UserId};
 use aichat_telegram_bot::queue::{
     ChatRef, FailOutcome, Job, JobKind, Lease, Priority, Progress, Queue, QueueSettings, Taken,
 };
@@ -33,6 +33,7 @@ fn chat_ref(chat: i64) -> ChatRef {
         id: ChatId(chat),
         kind: "private".into(),
         title: None,
+        topic: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn compress_job(id: &str, chat: i64) -> Job {
         id.into(),
         JobKind::Compress {
             chat_id: ChatId(chat),
+            topic: None,
             context_tokens: 5000,
         },
     )
@@ -786,6 +788,49 @@ async fn a_command_between_texts_stops_the_merge() {
     assert!(q.ack(&command).await.unwrap());
     let last = take(&q).await;
     assert_eq!(text_of(&last.job), "after the command");
+}
+
+#[actix_web::test]
+async fn only_messages_of_one_forum_topic_merge_and_the_forums_topics_keep_one_order() {
+    let redis = RedisServer::start();
+    let q = queue(
+        &redis,
+        "q-merge-topics",
+        QueueSettings {
+            merge_window: Duration::from_millis(1000),
+            ..settings()
+        },
+    );
+    let in_topic = |update, topic: Option<i64>, text: &str| {
+        let mut job = text_job(update, -100, text);
+        if let JobKind::Chat { chat, .. } = &mut job.kind {
+            chat.topic = topic.map(TopicId);
+        }
+        job
+    };
+    for job in [
+        in_topic(1, Some(7), "plans A"),
+        in_topic(2, Some(7), "plans B"),
+        in_topic(3, Some(9), "food"),
+        in_topic(4, Some(7), "plans C"),
+    ] {
+        push(&q, Priority::High, job).await;
+    }
+
+    let lead = take(&q).await;
+    assert_eq!(text_of(&lead.job), "plans A");
+    assert_eq!(
+        texts(&lead.progress.merged),
+        vec!["plans B"],
+        "another topic's message is another turn, and what follows it waits behind it"
+    );
+    assert_nothing_takeable(&q, "one forum, one order").await;
+    assert!(q.ack(&lead).await.unwrap());
+    let food = take(&q).await;
+    assert_eq!(text_of(&food.job), "food");
+    assert!(food.progress.merged.is_empty());
+    assert!(q.ack(&food).await.unwrap());
+    assert_eq!(text_of(&take(&q).await.job), "plans C");
 }
 
 #[actix_web::test]

@@ -86,7 +86,9 @@ local function absorb(id, window)
   end
   local key = k('job', id)
   local chat = redis.call('HGET', key, 'chat')
-  if not chat or chat == '' or redis.call('HGET', key, 'mergeable') ~= '1' then
+  -- `mergeable` is the job's merge key ('0': merges with nothing): only a conversation's own messages merge.
+  local group = redis.call('HGET', key, 'mergeable')
+  if not chat or chat == '' or not group or group == '0' then
     return out
   end
   local last = tonumber(redis.call('HGET', key, 'last_enqueued') or redis.call('HGET', key, 'enqueued'))
@@ -97,7 +99,7 @@ local function absorb(id, window)
       break
     end
     local nkey = k('job', nxt)
-    if redis.call('HGET', nkey, 'mergeable') ~= '1' then
+    if redis.call('HGET', nkey, 'mergeable') ~= group then
       break
     end
     local at = tonumber(redis.call('HGET', nkey, 'enqueued'))

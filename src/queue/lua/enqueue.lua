@@ -1,17 +1,18 @@
 -- Queues a batch atomically. ARGV: prefix, now_ms, seen_ttl_s, then the group memory: how many messages a
--- group keeps, its expiry in seconds, the number m of kept messages, then per kept message: update_id, chat,
--- entry ('{message_id} {Name: text}'); then per job:
---   update_id ('' if none), priority, chat ('' = no per-chat order), job id, mergeable ('1'/'0'), payload.
+-- group keeps, its expiry in seconds, the number m of kept messages, then per kept message: update_id,
+-- conversation (`{chat}` or `{chat}/{topic}`), entry ('{message_id} {Name: text}'); then per job:
+--   update_id ('' if none), priority, chat ('' = no per-chat order), job id, merge key ('0' = merges with
+--   nothing; see `Job::merge_key`), payload.
 -- An update already queued once (Telegram redelivered it) and a job id already present are skipped; so is a
 -- kept message already kept once. Returns the number of jobs newly queued.
 local now, ttl = ARGV[2], ARGV[3]
 local keep, memory_ttl, kept = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local i = 7
 for _ = 1, kept do
-  local update, chat, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local update, conversation, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   if redis.call('SET', k('seen', update), 'groupctx', 'NX', 'EX', ttl) then
-    local memory = k('groupctx', chat)
+    local memory = k('groupctx', conversation)
     redis.call('RPUSH', memory, entry)
     redis.call('LTRIM', memory, -keep, -1)
     redis.call('EXPIRE', memory, memory_ttl)

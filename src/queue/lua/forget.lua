@@ -1,4 +1,5 @@
--- Forgets the kept messages of a group that a turn was given. ARGV: prefix, chat, up_to (a message id).
+-- Forgets the kept messages of a group (or its topic) that a turn was given. ARGV: prefix, conversation
+-- (`{chat}` or `{chat}/{topic}`), up_to (a message id).
 -- Kept messages are in the order they came, so it removes from the front while the first one's message id is
 -- at most up_to; those that came later stay for the next turn. Returns how many it removed.
 local memory = k('groupctx', ARGV[2])

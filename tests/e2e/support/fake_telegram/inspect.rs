@@ -124,6 +124,15 @@ impl FakeTelegram {
     }
 
     pub fn chat_actions(&self) -> Vec<(i64, String)> {
+        lock(&self.shared.state)
+            .chat_actions
+            .iter()
+            .map(|(chat, _, action)| (*chat, action.clone()))
+            .collect()
+    }
+
+    /// Every `sendChatAction` with the forum topic it showed in: `(chat, topic, action)`.
+    pub fn chat_actions_in_topics(&self) -> Vec<(i64, Option<i64>, String)> {
         lock(&self.shared.state).chat_actions.clone()
     }
 

@@ -15,6 +15,12 @@
 //! Groups exist as far as a group's upgrade to a supergroup goes ([`FakeTelegram::push_group_text`],
 //! [`FakeTelegram::migrate_group`], [`FakeTelegram::push_migration_messages`]): after the upgrade,
 //! every call with the old chat id gets 400 with `parameters.migrate_to_chat_id`, as on Telegram.
+//! Forum topics ([`FakeTelegram::open_topic`], [`FakeTelegram::push_topic_text`]): a supergroup
+//! becomes a forum, each topic starts with its `forum_topic_created` service message, its
+//! messages carry `message_thread_id` and `is_topic_message` (and, unless they reply to something
+//! else, the service message as `reply_to_message`); `sendMessage` and `sendChatAction` take
+//! `message_thread_id` ("message thread not found" for anything but a topic of that forum), and
+//! a sent message is recorded with the topic it went to ([`SentMessage::thread`]).
 //! The bot can be removed from a group and added again ([`FakeTelegram::remove_bot_from`],
 //! [`FakeTelegram::add_bot_to`]): a `my_chat_member` update each time, and 403 to every call in
 //! between.
@@ -73,6 +79,9 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
     /// The message replied to, from `reply_to_message_id` or `reply_parameters.message_id`.
     pub reply_to: Option<i64>,
+    /// The forum topic it went to (`message_thread_id`, or the replied message's topic); `None`:
+    /// the chat itself, or a forum's General topic.
+    pub thread: Option<i64>,
     /// What the user sees: tags stripped, entities decoded, surrounding whitespace trimmed
     /// (Telegram trims it).
     pub plain: String,

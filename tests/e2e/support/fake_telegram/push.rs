@@ -1,5 +1,5 @@
-//! What a test feeds the fake: updates (text, photos, group and supergroup messages, the service
-//! messages of a group's upgrade), chats made known, a group upgraded to a supergroup, the bot
+//! What a test feeds the fake: updates (text, photos, group and supergroup messages, forum topics
+//! and their messages, the service messages of a group's upgrade), chats made known, a group upgraded to a supergroup, the bot
 //! removed from a group and added again (`my_chat_member`), the next update id and a webhook.
 
 use serde_json::{json, Value};
@@ -86,7 +86,8 @@ impl FakeTelegram {
     }
 
     /// Queues a text from the user `user_id` called `first_name` (with `username`, if any) in the
-    /// group `chat_id` called `title` (a supergroup when its id starts with `-100`), as Telegram
+    /// group `chat_id` called `title` (a supergroup when its id starts with `-100`; a chat seen as a
+    /// group before stays as it was, e.g. a forum, where this is its General topic), as Telegram
     /// sends it: `@username` mentions and a leading command get their entities. Returns the
     /// update id.
     pub fn push_named_group_text(
@@ -96,13 +97,15 @@ impl FakeTelegram {
         title: &str,
         text: &str,
     ) -> i64 {
-        let mut message = self.new_user_message(user_id, chat_id);
+        let mut message = self.new_message_in(user_id, chat_id);
         message["from"] = named_user(user_id, first_name, username);
-        message["chat"] = if chat_id.to_string().starts_with("-100") {
-            supergroup_chat(chat_id, title)
-        } else {
-            group_chat(chat_id, title)
-        };
+        if message["chat"]["type"] == "private" {
+            message["chat"] = if chat_id.to_string().starts_with("-100") {
+                supergroup_chat(chat_id, title)
+            } else {
+                group_chat(chat_id, title)
+            };
+        }
         set_text(&mut message, text);
         self.push_update(json!({ "message": message }))
     }
@@ -156,7 +159,7 @@ impl FakeTelegram {
     ) -> i64 {
         let mut message = self.new_message_in(user_id, chat_id);
         set_text(&mut message, text);
-        let replied = {
+        let (replied, replied_thread) = {
             let st = lock(&self.shared.state);
             let chat = st.chats.get(&chat_id).expect("the chat is known");
             let stored = chat
@@ -173,7 +176,11 @@ impl FakeTelegram {
             if !stored.entities.is_empty() {
                 replied["entities"] = json!(stored.entities);
             }
-            replied
+            if let Some(thread) = stored.thread {
+                replied["message_thread_id"] = json!(thread);
+                replied["is_topic_message"] = json!(true);
+            }
+            (replied, stored.thread)
         };
         if let Some(quote) = quote {
             let plain = replied["text"].as_str().unwrap_or_default();
@@ -186,7 +193,51 @@ impl FakeTelegram {
                 "is_manual": true,
             });
         }
+        if let Some(thread) = replied_thread {
+            // A reply to a message in a topic is in that topic.
+            message["message_thread_id"] = json!(thread);
+            message["is_topic_message"] = json!(true);
+        }
         message["reply_to_message"] = replied;
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// A user `user_id` opens the topic `name` in the supergroup `chat_id` called `title`, which
+    /// becomes a forum (`is_forum`) if it was not one: the service message `forum_topic_created`
+    /// arrives as a message update, as on Telegram, and its id is the topic's `message_thread_id`.
+    /// Returns the topic id.
+    pub fn open_topic(&self, user_id: i64, chat_id: i64, title: &str, name: &str) -> i64 {
+        let mut message = self.new_user_message(user_id, chat_id);
+        let mut chat = supergroup_chat(chat_id, title);
+        chat["is_forum"] = json!(true);
+        message["chat"] = chat;
+        let topic = message["message_id"].as_i64().expect("a message id");
+        message["message_thread_id"] = json!(topic);
+        message["is_topic_message"] = json!(true);
+        message["forum_topic_created"] = json!({ "name": name, "icon_color": 7_322_096 });
+        self.push_update(json!({ "message": message }));
+        topic
+    }
+
+    /// Queues a text from `user_id` in the topic `topic` of the forum `chat_id` (opened with
+    /// [`open_topic`](Self::open_topic)), as Telegram sends it: `message_thread_id`,
+    /// `is_topic_message`, and — as for every message of a topic that replies to nothing — the
+    /// topic's service message as `reply_to_message`; mentions and a leading command get their
+    /// entities. Returns the update id.
+    pub fn push_topic_text(&self, user_id: i64, chat_id: i64, topic: i64, text: &str) -> i64 {
+        let mut message = self.new_message_in(user_id, chat_id);
+        set_text(&mut message, text);
+        let start = {
+            let st = lock(&self.shared.state);
+            st.chats
+                .get(&chat_id)
+                .and_then(|c| c.messages.get(&topic))
+                .and_then(|m| m.topic_start.clone())
+                .expect("the topic was opened with open_topic")
+        };
+        message["message_thread_id"] = json!(topic);
+        message["is_topic_message"] = json!(true);
+        message["reply_to_message"] = start;
         self.push_update(json!({ "message": message }))
     }
 

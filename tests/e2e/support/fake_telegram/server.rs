@@ -222,10 +222,15 @@ async fn get_updates(shared: &Shared, params: &Params) -> ApiResult {
 }
 
 /// `sendMessage`: text checked like Telegram (parse mode, trimming, length), the chat known, a
-/// reply target present unless `allow_sending_without_reply`; the flood limit applies.
+/// reply target present unless `allow_sending_without_reply`, a `message_thread_id` naming a topic
+/// of the forum; the flood limit applies. A message goes into the topic it names, else into the
+/// topic of the message it replies to (as on Telegram), else into the chat (a forum's General).
 fn send_message(shared: &Shared, params: &Params) -> ApiResult {
     let mut st = lock(&shared.state);
     let chat_id = params.chat_id(&st)?;
+    let named_topic = st
+        .topic_in(chat_id, params.int("message_thread_id")?)
+        .map_err(|e| ApiError::bad_request(&e))?;
     let (text, parse_mode, rendered) = render(params, "message is too long")?;
     let reply_parameters = params.json("reply_parameters")?;
     let reply_to = match &reply_parameters {
@@ -238,12 +243,13 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
             .is_some_and(|rp| rp["allow_sending_without_reply"].as_bool() == Some(true));
     let reply_target = match reply_to {
         Some(id) => match st.chats.get(&chat_id).and_then(|c| c.messages.get(&id)) {
-            Some(m) => Some((id, m.plain.clone(), m.from_bot)),
+            Some(m) => Some((id, m.plain.clone(), m.from_bot, m.thread)),
             None if allow_without_reply => None,
             None => return Err(ApiError::bad_request("message to be replied not found")),
         },
         None => None,
     };
+    let thread = named_topic.or(reply_target.as_ref().and_then(|r| r.3));
     st.check_rate(chat_id)?;
     let chat = st.chat(chat_id);
     let message_id = chat.take_message_id();
@@ -255,6 +261,8 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
             from: None,
             plain: rendered.plain.clone(),
             entities: rendered.entities.clone(),
+            thread,
+            topic_start: None,
         },
     );
     let position = st.sent.len();
@@ -264,7 +272,8 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
         message_id,
         text,
         parse_mode,
-        reply_to: reply_target.as_ref().map(|(id, _, _)| *id),
+        reply_to: reply_target.as_ref().map(|r| r.0),
+        thread,
         plain: rendered.plain.clone(),
         at: Instant::now(),
     });
@@ -279,7 +288,11 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
     if !rendered.entities.is_empty() {
         message["entities"] = Value::Array(rendered.entities);
     }
-    if let Some((id, plain, from_bot)) = reply_target {
+    if let Some(thread) = thread {
+        message["message_thread_id"] = json!(thread);
+        message["is_topic_message"] = json!(true);
+    }
+    if let Some((id, plain, from_bot, _)) = reply_target {
         message["reply_to_message"] = json!({
             "message_id": id,
             "chat": message["chat"].clone(),
@@ -367,10 +380,14 @@ fn delete_message(shared: &Shared, params: &Params) -> ApiResult {
     Ok(json!(true))
 }
 
-/// `sendChatAction`: one of Telegram's actions, in a known chat.
+/// `sendChatAction`: one of Telegram's actions, in a known chat (and in a topic of the forum, when
+/// `message_thread_id` names one).
 fn send_chat_action(shared: &Shared, params: &Params) -> ApiResult {
     let mut st = lock(&shared.state);
     let chat_id = params.chat_id(&st)?;
+    let topic = st
+        .topic_in(chat_id, params.int("message_thread_id")?)
+        .map_err(|e| ApiError::bad_request(&e))?;
     let action = params.string("action").unwrap_or_default();
     if action.is_empty() {
         return Err(ApiError::bad_request("action is empty"));
@@ -379,7 +396,7 @@ fn send_chat_action(shared: &Shared, params: &Params) -> ApiResult {
         return Err(ApiError::bad_request("wrong parameter action in request"));
     }
     if shared.recording.load(Ordering::Relaxed) {
-        st.chat_actions.push((chat_id, action));
+        st.chat_actions.push((chat_id, topic, action));
     }
     Ok(json!(true))
 }

@@ -1,7 +1,7 @@
 //! What the fake server remembers between calls: the update queue and its confirmations, the
 //! chats and their messages, the per-call logs a test reads back, and the queued faults.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -70,7 +70,8 @@ pub(super) struct State {
     /// ([`FakeTelegram::wait_until_in_chat`](super::FakeTelegram::wait_until_in_chat)). Created
     /// by the first waiter.
     pub(super) chat_changed: HashMap<i64, Arc<Notify>>,
-    pub(super) chat_actions: Vec<(i64, String)>,
+    /// Every `sendChatAction`: chat, forum topic (`message_thread_id`), action.
+    pub(super) chat_actions: Vec<(i64, Option<i64>, String)>,
     /// `(chat_id, message_id)` of every message the bot deleted.
     pub(super) deleted: Vec<(i64, i64)>,
     pub(super) calls: Vec<ApiCall>,
@@ -87,6 +88,9 @@ pub(super) struct Chat {
     /// The `chat` object of its messages.
     pub(super) user: Value,
     pub(super) messages: HashMap<i64, StoredMessage>,
+    /// In a forum (a supergroup with `is_forum`): its topics, by their `message_thread_id` (the id
+    /// of the service message that created each).
+    pub(super) topics: HashSet<i64>,
 }
 
 pub(super) struct StoredMessage {
@@ -95,6 +99,11 @@ pub(super) struct StoredMessage {
     pub(super) from: Option<Value>,
     pub(super) plain: String,
     pub(super) entities: Vec<Value>,
+    /// The forum topic it is in (`None`: the chat, or a forum's General topic).
+    pub(super) thread: Option<i64>,
+    /// The message as an update carried it, for a service message that starts a topic (Telegram
+    /// makes every message of the topic a reply to it).
+    pub(super) topic_start: Option<Value>,
 }
 
 impl State {
@@ -112,6 +121,7 @@ impl State {
             next_message_id: 1,
             user: json!({ "id": chat_id, "type": "private" }),
             messages: HashMap::new(),
+            topics: HashSet::new(),
         })
     }
 
@@ -142,8 +152,32 @@ impl State {
                 from: Some(message["from"].clone()),
                 plain: message["text"].as_str().unwrap_or_default().to_string(),
                 entities: message["entities"].as_array().cloned().unwrap_or_default(),
+                thread: topic_of(message),
+                topic_start: message.get("forum_topic_created").map(|_| message.clone()),
             },
         );
+        if message.get("forum_topic_created").is_some() {
+            chat.topics.insert(message_id);
+        }
+    }
+
+    /// The forum topic `message_thread_id` names in `chat_id`, checked like Telegram: `None` when
+    /// the parameter is absent; "message thread not found" when the chat is not a forum or has
+    /// no such topic.
+    pub(super) fn topic_in(
+        &self,
+        chat_id: i64,
+        thread: Option<i64>,
+    ) -> Result<Option<i64>, String> {
+        let Some(thread) = thread else {
+            return Ok(None);
+        };
+        match self.chats.get(&chat_id) {
+            Some(chat) if chat.user["is_forum"] == true && chat.topics.contains(&thread) => {
+                Ok(Some(thread))
+            }
+            _ => Err("message thread not found".into()),
+        }
     }
 }
 
@@ -153,6 +187,14 @@ impl Chat {
         self.next_message_id += 1;
         id
     }
+}
+
+/// The forum topic a message is in: its `message_thread_id` when `is_topic_message` (in other
+/// supergroups the thread id names a thread of replies, not a topic).
+pub(super) fn topic_of(message: &Value) -> Option<i64> {
+    message["message_thread_id"]
+        .as_i64()
+        .filter(|_| message["is_topic_message"] == true)
 }
 
 /// Whether `update` is created at all under the sticky `allowed_updates` (`None` or `[]`:
