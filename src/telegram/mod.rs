@@ -17,6 +17,7 @@
 //! replies to).
 
 pub mod addressing;
+pub mod callbacks;
 pub mod client;
 mod cut;
 pub mod delivery;
