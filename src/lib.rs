@@ -12,6 +12,8 @@
 //! - [`queue`]: jobs and the prioritized, reliable Redis queue (Lua scripts).
 //! - [`db`]: SQLite through Diesel: schema, models, queries, embedded migrations.
 //! - [`http`]: `/health`, `/ready`, `/metrics`, and the admin API under `/api` (when `API_TOKEN` is set).
+//! - [`choice`]: choosing a chat's model and role: `ALLOWED_MODELS`, the offered models, button labels, the
+//!   paged keyboards, their `callback_data` and its decoder, the closest names: pure functions.
 //! - [`commands`]: the bot's commands: parsing and descriptions.
 //! - [`texts`]: every sentence the bot says to users (notices, failures, command replies).
 //! - [`context`]: the model's context window (configured or learned from the server) and prompt budget, a
@@ -27,6 +29,7 @@
 pub mod activity;
 pub mod actors;
 pub mod app;
+pub mod choice;
 pub mod commands;
 pub mod config;
 pub mod context;

@@ -71,6 +71,8 @@ pub struct LlmConfig {
     pub base_url: String,
     pub model: String,
     pub api_key: Option<Secret>,
+    /// The models a chat may choose (`ALLOWED_MODELS`); empty: every chat model the server lists.
+    pub allowed_models: crate::choice::AllowedModels,
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +256,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let base_url = r.read(&AICHAT_BASE_URL);
     let model = r.read(&AICHAT_MODEL);
     let api_key = r.read(&AICHAT_API_KEY);
+    let allowed_models = r.read(&ALLOWED_MODELS);
     let redis_url = r.read(&REDIS_URL);
     let key_prefix = r.read(&REDIS_KEY_PREFIX);
     let database_path = r.read(&DATABASE_URL);
@@ -297,6 +300,7 @@ fn build(r: &mut Reader) -> Option<Config> {
             base_url: base_url?,
             model: model?,
             api_key: api_key?,
+            allowed_models: allowed_models?,
         },
         redis: RedisConfig {
             url: redis_url?,

@@ -185,6 +185,7 @@ pub static ALL: &[&dyn Entry] = &[
     &AICHAT_BASE_URL,
     &AICHAT_MODEL,
     &AICHAT_API_KEY,
+    &ALLOWED_MODELS,
     &REDIS_URL,
     &REDIS_KEY_PREFIX,
     &DATABASE_URL,

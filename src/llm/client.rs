@@ -61,6 +61,20 @@ impl LlmClient {
         &self.model
     }
 
+    /// A `GET {AICHAT_BASE_URL}/v1/{path}` with the API key, bounded by `timeout`: the catalog's lists
+    /// (`catalog.rs`).
+    pub(super) fn get_v1(&self, path: &str, timeout: Duration) -> awc::ClientRequest {
+        let v1 = self
+            .models_url
+            .strip_suffix("models")
+            .unwrap_or(&self.models_url);
+        let mut req = self.http.get(format!("{v1}{path}")).timeout(timeout);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key.expose());
+        }
+        req
+    }
+
     /// The server's model list (`GET /v1/models`), with context sizes where it reports them (aichat does).
     pub async fn models(&self, timeout: Duration) -> Result<Vec<ModelInfo>, LlmError> {
         let mut req = self.http.get(&self.models_url).timeout(timeout);

@@ -146,7 +146,8 @@ impl BotApi {
         self.call("sendChatAction", &params, CALL_TIMEOUT).await
     }
 
-    async fn call<P, R>(
+    /// One call of `method` with `params`, classified and reported to the observer (also for `callbacks.rs`).
+    pub(super) async fn call<P, R>(
         &self,
         method: &'static str,
         params: &P,
@@ -304,6 +305,12 @@ fn classify(
                 method,
                 description,
             },
+            None if says("query is too old") || says("query id is invalid") => {
+                TelegramError::CallbackQueryExpired {
+                    method,
+                    description,
+                }
+            }
             None if says("message is too long") || says("message_too_long") => {
                 TelegramError::MessageTooLong {
                     method,

@@ -68,6 +68,13 @@ pub enum TelegramError {
         method: &'static str,
         description: String,
     },
+    /// 400 "query is too old and response timeout expired or query ID is invalid": `answerCallbackQuery` for a
+    /// tap that was already answered, is unknown, or came too long ago. Nothing to answer any more.
+    #[error("Telegram rejected {method} (400): {description}")]
+    CallbackQueryExpired {
+        method: &'static str,
+        description: String,
+    },
     /// Any other 4xx: this request will not succeed as it is.
     #[error("Telegram rejected {method} ({code}): {description}")]
     Rejected {
@@ -121,6 +128,11 @@ impl TelegramError {
     /// 400 "can't parse entities": the HTML was refused; the text can still go as plain text.
     pub fn is_entity_error(&self) -> bool {
         matches!(self, TelegramError::CantParseEntities { .. })
+    }
+
+    /// 400 "query is too old …": the tap's query was answered already, is unknown, or has expired.
+    pub fn is_callback_query_expired(&self) -> bool {
+        matches!(self, TelegramError::CallbackQueryExpired { .. })
     }
 
     /// How long flood control asks us to wait, for a 429.

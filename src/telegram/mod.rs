@@ -10,10 +10,14 @@
 //!   [`MAX_MESSAGE_UTF16`]).
 //! - `cut`: where a piece is cut, one rule for both splitters.
 //!
+//! Inline keyboards: [`keyboard`] (the markup), [`callbacks`] (the methods that send and edit it, and the
+//! `callback_query` update of a tap).
+//!
 //! Incoming messages: [`addressing`] (whether a message mentions or replies to the bot, who wrote it, what it
 //! replies to).
 
 pub mod addressing;
+pub mod callbacks;
 pub mod client;
 mod cut;
 pub mod delivery;
@@ -22,6 +26,7 @@ pub mod html;
 #[cfg(test)]
 mod html_check;
 pub mod html_split;
+pub mod keyboard;
 pub mod markdown;
 pub mod pacing;
 pub mod split;

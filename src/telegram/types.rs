@@ -181,6 +181,8 @@ pub struct Update {
     pub edited_message: Option<Message>,
     /// The bot was added to or removed from a chat (only sent when `allowed_updates` asks for it).
     pub my_chat_member: Option<ChatMemberUpdated>,
+    /// A tap on an inline keyboard button (only sent when `allowed_updates` asks for it).
+    pub callback_query: Option<super::callbacks::CallbackQuery>,
 }
 
 /// One item of a `getUpdates` answer, parsed on its own: a malformed update must not hide the others of its

@@ -1774,3 +1774,380 @@ async fn fakes_telegram_sends_into_a_topic_named_or_replied_to_and_refuses_a_thr
         assert_bad_request(&refused, "Bad Request: message thread not found");
     }
 }
+
+// --- Inline keyboards, taps and the model server's catalog ------------------------------------
+
+fn one_button(data: &str) -> Value {
+    json!({ "inline_keyboard": [[{ "text": "gpt-4o", "callback_data": data }]] })
+}
+
+/// A chat with one message of the bot carrying `markup`; returns the message id.
+async fn keyboard_message(tg: &FakeTelegram, markup: Value) -> i64 {
+    tg.add_chat(USER);
+    let (status, sent) = call(
+        tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "Choose a model:", "reply_markup": markup }),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    sent["result"]["message_id"].as_i64().unwrap()
+}
+
+#[actix_web::test]
+async fn fakes_telegram_keeps_a_sent_keyboard_and_delivers_a_tap_with_the_message() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+
+    let (_, sent) = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": USER, "text": "Choose a model:", "reply_markup": one_button("m=0:1a2b3c4d") }),
+    )
+    .await;
+    let message_id = sent["result"]["message_id"].as_i64().unwrap();
+    let query_id = tg.tap(USER, 2002, message_id, "m=0:1a2b3c4d");
+    let (_, updates) = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(sent["result"]["reply_markup"], one_button("m=0:1a2b3c4d"));
+    assert_eq!(
+        tg.buttons_of(USER, message_id),
+        [vec![("gpt-4o".to_string(), "m=0:1a2b3c4d".to_string())]]
+    );
+    let tap = &updates["result"][0]["callback_query"];
+    assert_eq!(tap["id"], json!(query_id));
+    assert_eq!(tap["from"]["id"], json!(2002));
+    assert_eq!(tap["data"], json!("m=0:1a2b3c4d"));
+    assert!(tap["chat_instance"].is_string());
+    assert_eq!(tap["message"]["message_id"], json!(message_id));
+    assert_eq!(tap["message"]["chat"]["id"], json!(USER));
+    assert_eq!(tap["message"]["from"]["is_bot"], json!(true));
+    assert!(
+        tap["message"]["date"].as_i64().unwrap() > 0,
+        "an accessible message"
+    );
+    assert_eq!(tap["message"]["text"], json!("Choose a model:"));
+    assert_eq!(tap["message"]["reply_markup"], one_button("m=0:1a2b3c4d"));
+    // The bot's own client reads it.
+    let IncomingUpdate::Parsed(update) = IncomingUpdate::from_value(updates["result"][0].clone())
+    else {
+        panic!("not parsed");
+    };
+    assert_eq!(
+        update.callback_query.unwrap().data.as_deref(),
+        Some("m=0:1a2b3c4d")
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_answers_a_tap_once_and_refuses_unknown_answered_and_expired_ones() {
+    let tg = FakeTelegram::start(TOKEN);
+    let message_id = keyboard_message(&tg, one_button("m:1")).await;
+    let first = tg.tap(USER, USER, message_id, "m:1");
+    let second = tg.tap(USER, USER, message_id, "m:1");
+    const TOO_OLD: &str =
+        "Bad Request: query is too old and response timeout expired or query ID is invalid";
+
+    let (ok, answered) = call(
+        &tg,
+        "answerCallbackQuery",
+        json!({ "callback_query_id": first, "text": "Now: gpt-4o" }),
+    )
+    .await;
+    let (again, again_body) = call(
+        &tg,
+        "answerCallbackQuery",
+        json!({ "callback_query_id": first }),
+    )
+    .await;
+    let (unknown, unknown_body) = call(
+        &tg,
+        "answerCallbackQuery",
+        json!({ "callback_query_id": "42" }),
+    )
+    .await;
+    tg.expire_callback(&second);
+    let (late, late_body) = call(
+        &tg,
+        "answerCallbackQuery",
+        json!({ "callback_query_id": second }),
+    )
+    .await;
+
+    assert_eq!((ok, answered["result"].clone()), (200, json!(true)));
+    assert_eq!(
+        tg.callback_answer(&first).unwrap(),
+        crate::support::fake_telegram::CallbackAnswer {
+            text: Some("Now: gpt-4o".into()),
+            show_alert: false
+        }
+    );
+    for (status, body) in [
+        (again, again_body),
+        (unknown, unknown_body),
+        (late, late_body),
+    ] {
+        assert_eq!(status, 400);
+        assert_eq!(body["description"], json!(TOO_OLD));
+    }
+    assert_eq!(tg.callback_answer(&second), None);
+    assert_eq!(tg.taps().len(), 2);
+    // The bot's client types the refusal.
+    let api = BotApi::new(&tg.url(), &Secret::new(TOKEN));
+    let refused = api
+        .answer_callback_query(
+            &aichat_telegram_bot::telegram::callbacks::AnswerCallbackQuery {
+                callback_query_id: aichat_telegram_bot::telegram::callbacks::CallbackQueryId(first),
+                text: None,
+                show_alert: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.is_callback_query_expired(), "{refused:?}");
+}
+
+#[actix_web::test]
+async fn fakes_telegram_refuses_callback_data_over_64_bytes_and_buttons_without_an_action() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.add_chat(USER);
+    let send = |markup: Value| {
+        call(
+            &tg,
+            "sendMessage",
+            json!({ "chat_id": USER, "text": "Choose:", "reply_markup": markup }),
+        )
+    };
+
+    let (long, long_body) = send(one_button(&"x".repeat(65))).await;
+    let (empty, empty_body) = send(one_button("")).await;
+    let (bare, _) = send(json!({ "inline_keyboard": [[{ "text": "no action" }]] })).await;
+    let (exact, _) = send(one_button(&"é".repeat(32))).await;
+    let (over, _) = send(one_button(&format!("{}x", "é".repeat(32)))).await;
+
+    assert_eq!(long, 400);
+    assert_eq!(
+        long_body["description"],
+        json!("Bad Request: BUTTON_DATA_INVALID")
+    );
+    assert_eq!(
+        (empty, empty_body["description"].clone()),
+        (400, json!("Bad Request: BUTTON_DATA_INVALID"))
+    );
+    assert_eq!(bare, 400);
+    assert_eq!(exact, 200, "64 bytes fit, counted in bytes");
+    assert_eq!(over, 400, "65 bytes do not");
+    assert_eq!(tg.sent_count(), 1);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_changes_and_removes_keyboards_as_telegram_does() {
+    let tg = FakeTelegram::start(TOKEN);
+    let message_id = keyboard_message(&tg, one_button("m:0")).await;
+    let target = json!({ "chat_id": USER, "message_id": message_id });
+    let with = |extra: Value| {
+        let mut params = target.clone();
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        params
+    };
+
+    let (changed, changed_body) = call(
+        &tg,
+        "editMessageReplyMarkup",
+        with(json!({ "reply_markup": one_button("m:1") })),
+    )
+    .await;
+    let (same, same_body) = call(
+        &tg,
+        "editMessageReplyMarkup",
+        with(json!({ "reply_markup": one_button("m:1") })),
+    )
+    .await;
+    let (only_markup, _) = call(
+        &tg,
+        "editMessageText",
+        with(json!({ "text": "Choose a model:", "reply_markup": one_button("m:2") })),
+    )
+    .await;
+    let kept = tg.keyboard_of(USER, message_id);
+    let (text_only, text_only_body) = call(
+        &tg,
+        "editMessageText",
+        with(json!({ "text": "Now: gpt-4o" })),
+    )
+    .await;
+    let after_text_edit = tg.keyboard_of(USER, message_id);
+    let (back, _) = call(
+        &tg,
+        "editMessageText",
+        with(json!({ "text": "Choose again:", "reply_markup": one_button("m:3") })),
+    )
+    .await;
+    let (removed, _) = call(&tg, "editMessageReplyMarkup", target.clone()).await;
+    let (gone, gone_body) = call(
+        &tg,
+        "editMessageReplyMarkup",
+        json!({ "chat_id": USER, "message_id": 999, "reply_markup": one_button("m:1") }),
+    )
+    .await;
+
+    assert_eq!(changed, 200, "{changed_body}");
+    assert_eq!(changed_body["result"]["reply_markup"], one_button("m:1"));
+    assert_eq!(same, 400);
+    assert!(
+        same_body["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bad Request: message is not modified"),
+        "{same_body}"
+    );
+    assert_eq!(
+        only_markup, 200,
+        "the same text with another keyboard is a change"
+    );
+    assert_eq!(kept, Some(one_button("m:2")));
+    assert_eq!(text_only, 200);
+    assert!(text_only_body["result"].get("reply_markup").is_none());
+    assert_eq!(
+        after_text_edit, None,
+        "an edit without reply_markup removes the keyboard"
+    );
+    assert_eq!(back, 200);
+    assert_eq!(removed, 200);
+    assert_eq!(tg.keyboard_of(USER, message_id), None);
+    assert_eq!(
+        (gone, gone_body["description"].clone()),
+        (400, json!("Bad Request: message to edit not found"))
+    );
+    let edits: Vec<(String, Option<Value>)> = tg
+        .markup_edits()
+        .into_iter()
+        .map(|e| (e.method, e.markup))
+        .collect();
+    assert_eq!(
+        edits,
+        [
+            (
+                "editMessageReplyMarkup".to_string(),
+                Some(one_button("m:1"))
+            ),
+            ("editMessageText".to_string(), Some(one_button("m:2"))),
+            ("editMessageText".to_string(), None),
+            ("editMessageText".to_string(), Some(one_button("m:3"))),
+            ("editMessageReplyMarkup".to_string(), None),
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn fakes_telegram_delivers_taps_only_when_allowed_updates_asks_for_them() {
+    let tg = FakeTelegram::start(TOKEN);
+    let message_id = keyboard_message(&tg, one_button("m:0")).await;
+    // The bot's list today: no callback_query.
+    call(
+        &tg,
+        "getUpdates",
+        json!({ "allowed_updates": ["message", "my_chat_member"] }),
+    )
+    .await;
+
+    let left_out = tg.tap(USER, USER, message_id, "m:0");
+    call(
+        &tg,
+        "getUpdates",
+        json!({ "allowed_updates": ["message", "callback_query"] }),
+    )
+    .await;
+    let delivered = tg.tap(USER, USER, message_id, "m:0");
+    let (_, updates) = call(&tg, "getUpdates", json!({})).await;
+
+    assert_eq!(tg.dropped_updates().len(), 1);
+    assert_eq!(
+        tg.dropped_updates()[0]["callback_query"]["id"],
+        json!(left_out)
+    );
+    assert_eq!(
+        tg.tap_state(&left_out),
+        None,
+        "never created: nothing to answer"
+    );
+    assert_eq!(updates["result"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        updates["result"][0]["callback_query"]["id"],
+        json!(delivered)
+    );
+}
+
+#[actix_web::test]
+async fn fakes_llm_lists_models_like_aichat_or_plain_openai_and_roles_or_404() {
+    use crate::support::fake_llm::{aichat_model, aichat_role, openai_model};
+    use aichat_telegram_bot::llm::{CatalogError, LlmClient, ModelKind};
+    let llm = FakeLlm::start();
+    let client = LlmClient::new(&llm.url(), "default", None);
+    let second = Duration::from_secs(5);
+
+    llm.set_models(vec![
+        aichat_model("openai:gpt-4o", "chat"),
+        aichat_model("openai:text-embedding-3-small", "embedding"),
+        aichat_model("jina:jina-reranker-v2", "reranker"),
+    ]);
+    let aichat = client.list_models(second).await.unwrap();
+    llm.set_models(vec![openai_model("gpt-4o")]);
+    let openai = client.list_models(second).await.unwrap();
+    llm.set_roles(vec![
+        aichat_role("coder", "Write code only.", Some("openai:gpt-4o")),
+        aichat_role("poet", "Answer in verse.", None),
+    ]);
+    let roles = client.list_roles(second).await.unwrap();
+    let (_, raw_roles) = {
+        let mut resp = awc::Client::default()
+            .get(format!("{}/v1/roles", llm.url()))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    llm.set_roles_unavailable();
+    let mut missing = awc::Client::default()
+        .get(format!("{}/v1/roles", llm.url()))
+        .send()
+        .await
+        .unwrap();
+    let missing_body: Value = missing.json().await.unwrap();
+    let unavailable = client.list_roles(second).await;
+
+    let kinds: Vec<ModelKind> = aichat.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds,
+        [ModelKind::Chat, ModelKind::Embedding, ModelKind::Reranker]
+    );
+    assert_eq!(aichat[0].max_input_tokens, Some(128_000));
+    assert!(aichat[0].supports_vision && !aichat[1].supports_vision);
+    assert_eq!(
+        (aichat[0].input_price, aichat[0].output_price),
+        (Some(0.15), Some(0.6))
+    );
+    assert_eq!(openai[0].kind, ModelKind::Chat);
+    assert_eq!(
+        (openai[0].max_input_tokens, openai[0].supports_vision),
+        (None, false)
+    );
+    assert_eq!(roles[0].model.as_deref(), Some("openai:gpt-4o"));
+    assert_eq!(roles[1].model, None);
+    assert!(
+        raw_roles["data"][1].get("model").is_none(),
+        "aichat leaves out a role's missing model"
+    );
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(
+        missing_body["error"]["message"],
+        json!("Invalid URL (GET /v1/roles)")
+    );
+    assert!(
+        matches!(unavailable, Err(CatalogError::RolesUnavailable)),
+        "{unavailable:?}"
+    );
+}

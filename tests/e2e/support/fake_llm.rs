@@ -10,6 +10,10 @@
 //! with another `finish_reason` (`length`, `content_filter`), as OpenAI does, and
 //! [`FakeLlm::set_close_delimited`] sends streams whose body ends when the connection closes.
 //!
+//! The catalog: `/v1/models` lists models in aichat's shape ([`aichat_model`]) or plain OpenAI's
+//! ([`openai_model`]), and `/v1/roles` aichat's roles ([`aichat_role`], [`FakeLlm::set_roles`]) or,
+//! like OpenAI, 404 ([`FakeLlm::set_roles_unavailable`]).
+//!
 //! For benchmarks: [`FakeLlm::set_slow_prefix`] streams some answers slowly while the rest come
 //! at once, and [`FakeLlm::set_recording`] stops keeping every request body (only counts).
 
@@ -98,6 +102,8 @@ struct State {
     close_delimited: bool,
     models: Vec<Value>,
     reject_unknown_models: bool,
+    /// `GET /v1/roles`; `None`: 404, like a plain OpenAI server.
+    roles: Option<Vec<Value>>,
     /// Whether `requests` and `authorizations` keep every request (see [`FakeLlm::set_recording`]).
     recording: bool,
     requests: Vec<Value>,
@@ -161,6 +167,7 @@ impl FakeLlm {
                 // aichat lists "default" first, then the configured models.
                 models: vec![model("default"), model("test-model")],
                 reject_unknown_models: false,
+                roles: Some(Vec::new()),
                 recording: true,
                 requests: Vec::new(),
                 authorizations: Vec::new(),
@@ -176,6 +183,7 @@ impl FakeLlm {
             |cfg| {
                 cfg.route("/v1/chat/completions", web::post().to(chat_completions))
                     .route("/v1/models", web::get().to(list_models))
+                    .route("/v1/roles", web::get().to(list_roles))
                     .default_service(web::to(not_found));
             },
         );
@@ -284,7 +292,18 @@ impl FakeLlm {
         lock(&self.shared.state).recording = on;
     }
 
-    /// Replaces the `/v1/models` list (objects with at least `id`).
+    /// Replaces the `/v1/roles` list (aichat's shape: see [`aichat_role`]).
+    pub fn set_roles(&self, roles: Vec<Value>) {
+        lock(&self.shared.state).roles = Some(roles);
+    }
+
+    /// `/v1/roles` answers 404 from now on, as a plain OpenAI-compatible server does.
+    pub fn set_roles_unavailable(&self) {
+        lock(&self.shared.state).roles = None;
+    }
+
+    /// Replaces the `/v1/models` list (objects with at least `id`; see [`aichat_model`] and
+    /// [`openai_model`]).
     pub fn set_models(&self, models: Vec<Value>) {
         lock(&self.shared.state).models = models;
     }
@@ -345,6 +364,56 @@ async fn not_found() -> HttpResponse {
 async fn list_models(shared: web::Data<Shared>) -> HttpResponse {
     let models = lock(&shared.state).models.clone();
     HttpResponse::Ok().json(json!({ "object": "list", "data": models }))
+}
+
+/// `GET /v1/roles`: aichat's `{"data": [...]}`, or OpenAI's 404 for a path it does not have.
+async fn list_roles(shared: web::Data<Shared>) -> HttpResponse {
+    match lock(&shared.state).roles.clone() {
+        Some(roles) => HttpResponse::Ok().json(json!({ "data": roles })),
+        None => HttpResponse::NotFound().json(json!({ "error": {
+            "message": "Invalid URL (GET /v1/roles)",
+            "type": ERROR_TYPE,
+            "param": null,
+            "code": null,
+        }})),
+    }
+}
+
+/// One model as `aichat --serve` lists it: `id` as `client:name`, `type` (`chat`, `embedding`
+/// or `reranker`), its limits and prices per million tokens; `supports_vision` and
+/// `supports_function_calling` only when true (here: chat models only). Change fields with
+/// `model["max_input_tokens"] = json!(…)`.
+pub fn aichat_model(id: &str, kind: &str) -> Value {
+    let owned_by = id.split_once(':').map_or(id, |(client, _)| client);
+    let mut model = json!({
+        "id": id,
+        "object": "model",
+        "owned_by": owned_by,
+        "type": kind,
+        "max_input_tokens": DEFAULT_MAX_INPUT_TOKENS,
+        "input_price": 0.15,
+    });
+    if kind == "chat" {
+        model["max_output_tokens"] = json!(DEFAULT_MAX_OUTPUT_TOKENS);
+        model["output_price"] = json!(0.6);
+        model["supports_vision"] = json!(true);
+        model["supports_function_calling"] = json!(true);
+    }
+    model
+}
+
+/// One model as plain OpenAI lists it: no `type`, no limits, no prices.
+pub fn openai_model(id: &str) -> Value {
+    json!({ "id": id, "object": "model", "created": 1_715_367_049, "owned_by": "system" })
+}
+
+/// One role as aichat lists it: `name`, `prompt`, and `model` only when the role names one.
+pub fn aichat_role(name: &str, prompt: &str, model: Option<&str>) -> Value {
+    let mut role = json!({ "name": name, "prompt": prompt });
+    if let Some(model) = model {
+        role["model"] = json!(model);
+    }
+    role
 }
 
 /// A validated request: what the answer depends on.

@@ -34,12 +34,14 @@
 //! | `mod.rs`     | the public types a test reads; [`FakeTelegram`]'s start, address and stop |
 //! | `push.rs`    | what a test feeds in: updates, chats, groups (upgraded, bot removed), a webhook |
 //! | `inspect.rs` | what a test reads back (messages, edits, calls) and waits on              |
+//! | `callbacks.rs` | inline keyboards kept with messages, `editMessageReplyMarkup`, taps (`callback_query`) and `answerCallbackQuery` |
 //! | `faults.rs`  | [`Fault`]s a test queues, what each does to a call; the flood limits      |
 //! | `server.rs`  | the HTTP entry point; one handler per Bot API method, as documented       |
 //! | `state.rs`   | what the server remembers: updates, chats, messages, the call logs        |
 //! | `text.rs`    | message text as Telegram reads it: parse mode, HTML, trimming, length     |
 //! | `wire.rs`    | request parameters, the ok/error envelope, users and chats as JSON        |
 
+mod callbacks;
 mod faults;
 mod inspect;
 mod push;
@@ -60,6 +62,7 @@ use tokio::sync::Notify;
 use super::{lock, serve_on_loopback, unix_now};
 use state::{Shared, State};
 
+pub use callbacks::{CallbackAnswer, MarkupEdit, Tap};
 pub use faults::Fault;
 
 /// The first `update_id` handed out. Real ids are arbitrary large numbers; a fixed base keeps

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::callbacks;
 use super::faults::{bad_gateway, Effect};
 use super::state::{Shared, StoredMessage};
 use super::text::render;
@@ -26,7 +27,7 @@ const CONFLICT_OTHER_POLLER: &str =
 const CONFLICT_WEBHOOK: &str =
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
 /// The 400 (after "Bad Request: ") of an edit that changes nothing.
-const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
+pub(super) const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
 
 /// Actions `sendChatAction` accepts.
 const CHAT_ACTIONS: &[&str] = &[
@@ -95,6 +96,9 @@ pub(super) async fn handle(
         Some(Effect::Refuse(err)) => return finish(&shared, &method, params_value, Err(err)),
     }
 
+    if let Err(err) = callbacks::check_markup(&method.to_ascii_lowercase(), &params) {
+        return finish(&shared, &method, params_value, Err(err));
+    }
     let result = match method.to_ascii_lowercase().as_str() {
         "getupdates" => get_updates(&shared, &params).await,
         "getme" => Ok(bot_user(&shared)),
@@ -107,8 +111,11 @@ pub(super) async fn handle(
         "deletewebhook" => delete_webhook(&shared, &params),
         "setwebhook" => set_webhook(&shared, &params),
         "getwebhookinfo" => get_webhook_info(&shared),
+        "editmessagereplymarkup" => callbacks::edit_message_reply_markup(&shared, &params),
+        "answercallbackquery" => callbacks::answer_callback_query(&shared, &params),
         _ => Err(ApiError::new(404, "Not Found")),
     };
+    let result = callbacks::after(&shared, &method.to_ascii_lowercase(), &params, result);
     finish(&shared, &method, params_value, result)
 }
 

@@ -78,6 +78,8 @@ pub(super) struct State {
     /// Every call answered, also while recording is off.
     pub(super) call_count: usize,
     pub(super) dropped_updates: Vec<Value>,
+    /// Inline keyboards under the bot's messages, and the taps on them.
+    pub(super) callbacks: super::callbacks::Callbacks,
 }
 
 /// A chat the bot has seen (private unless a group message made it a group). Message ids are
