@@ -25,7 +25,9 @@ use aichat_telegram_bot::actors::session_manager::{
 };
 use aichat_telegram_bot::actors::turns::TurnBatcher;
 use aichat_telegram_bot::config::Config;
-use aichat_telegram_bot::context::ContextWindow;
+use aichat_telegram_bot::catalog::ModelCatalog;
+use aichat_telegram_bot::choice::AllowedModels;
+use aichat_telegram_bot::context::{ContextWindow, PromptBudget};
 use aichat_telegram_bot::health::Health;
 use aichat_telegram_bot::ids::{ChatId, MessageId};
 use aichat_telegram_bot::llm::LlmClient;
@@ -154,6 +156,11 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
     let health = Arc::new(Health::new());
     let tokens = Arc::new(TokenCounter::estimate_only());
     let window = Arc::new(ContextWindow::new(&config.context));
+    let catalog = Arc::new(ModelCatalog::new(
+        &config.llm.model,
+        AllowedModels::all(),
+        window.clone(),
+    ));
     let pool = aichat_telegram_bot::db::open(&dir.path().join("bench.db"), 3).unwrap();
     let sessions = SessionManager::start(2, pool, tokens.clone(), None, health.clone());
     let batcher = TurnBatcher::start(
@@ -165,7 +172,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
         health,
         sessions.clone(),
         tokens.clone(),
-        window.clone(),
+        catalog,
     )
     .start();
     let llm = LlmClient::new(llm_url, "default", None);
@@ -183,7 +190,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
         let begin = BeginTurn {
             chat: chat.clone(),
             messages: vec![(MessageId(turn as i64 * 2), question)],
-            budget: window.prompt_budget(),
+            budget: PromptBudget::fixed(window.prompt_budget()),
         };
         let context = batcher.begin(begin).await.unwrap().unwrap();
         assert!(context.refused.is_none());
@@ -215,6 +222,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             if let CompressOutcome::Compressed { .. } = compressor
                 .send(CompressChat {
                     conversation: chat.conversation(),
+                    model: config.llm.model.clone(),
                 })
                 .await
                 .unwrap()

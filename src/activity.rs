@@ -64,6 +64,8 @@ pub fn kind_label(kind: &JobKind) -> &'static str {
         JobKind::Compress { .. } => "compress",
         JobKind::Migrate { .. } => "migrate",
         JobKind::Membership { .. } => "membership",
+        JobKind::Tap { .. } => "tap",
+        JobKind::RefuseTap { .. } => "refuse_tap",
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::activity::Activity;
 use crate::actors::session_manager::{self, SessionManager};
 use crate::actors::supervisor::{ExitRequest, RootSupervisor, Services, Shutdown};
+use crate::catalog::ModelCatalog;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::db::{self, DbError, DbPool};
@@ -81,7 +82,11 @@ impl Application {
             queue: queue.clone(),
             sessions: sessions.clone(),
             tokens,
-            window: Arc::new(ContextWindow::new(&config.context)),
+            catalog: Arc::new(ModelCatalog::new(
+                &config.llm.model,
+                config.llm.allowed_models.clone(),
+                Arc::new(ContextWindow::new(&config.context)),
+            )),
             pacer: Arc::new(Pacer::new(config.pacing())),
             metrics: metrics.clone(),
             activity: activity.clone(),

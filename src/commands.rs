@@ -19,6 +19,14 @@ pub enum BotCommand {
     System {
         text: Option<String>,
     },
+    /// `/model` shows the server's models as buttons; `/model NAME` switches this chat's model to NAME.
+    Model {
+        choice: Option<String>,
+    },
+    /// `/role` shows the server's roles as buttons; `/role NAME` takes that role, `/role off` none.
+    Role {
+        choice: Option<String>,
+    },
     /// Anything else that looks like a command; the reply says so and lists the real ones.
     Unknown {
         text: String,
@@ -36,6 +44,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "system",
         "Show or set this chat's system prompt (/system reset for the default)",
     ),
+    ("model", "Choose this chat's model"),
+    ("role", "Choose a role for this chat (/role off for none)"),
     ("cancel", "Stop the answer being written"),
     ("retry", "Write the last answer again"),
 ];
@@ -98,6 +108,12 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         "retry" => BotCommand::Retry,
         "system" => BotCommand::System {
             text: (!args.is_empty()).then(|| args.to_string()),
+        },
+        "model" => BotCommand::Model {
+            choice: (!args.is_empty()).then(|| args.to_string()),
+        },
+        "role" => BotCommand::Role {
+            choice: (!args.is_empty()).then(|| args.to_string()),
         },
         _ => BotCommand::Unknown {
             text: format!("/{name}"),

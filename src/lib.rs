@@ -29,6 +29,7 @@
 pub mod activity;
 pub mod actors;
 pub mod app;
+pub mod catalog;
 pub mod choice;
 pub mod commands;
 pub mod config;

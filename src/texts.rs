@@ -4,7 +4,7 @@
 //! they are: a user never sees a Rust error, a stack trace or the bot token.
 
 use crate::commands::command_list;
-use crate::context::ContextWindow;
+use crate::context::WindowSize;
 use crate::db::models::ChatStats;
 use crate::ids::UserId;
 use crate::llm::LlmError;
@@ -197,8 +197,8 @@ pub struct ContextFigures {
     pub summary_tokens: usize,
 }
 
-pub fn context(model: &str, window: &ContextWindow, usage: &ContextFigures) -> String {
-    let size = window.window();
+pub fn context(model: &str, window: &WindowSize, usage: &ContextFigures) -> String {
+    let size = window.window;
     // Display only: precision loss on huge numbers is irrelevant.
     let percent = |n: usize| n as f64 * 100.0 / size.max(1) as f64;
     let mut out = format!(
@@ -221,11 +221,91 @@ pub fn context(model: &str, window: &ContextWindow, usage: &ContextFigures) -> S
     out
 }
 
+// ---- /model and /role ---------------------------------------------------------------------------------------
+
+/// Above `/model`'s keyboard.
+pub fn model_menu(current: &str) -> String {
+    format!("This chat uses {current}. Choose a model:")
+}
+
+/// The switch is done (`/model NAME`, a tap; the keyboard message is edited to this).
+pub fn model_switched(model: &str) -> String {
+    format!("✓ This chat now uses {model}.")
+}
+
+/// `/model NAME` with a name the server does not offer (or `ALLOWED_MODELS` does not allow).
+pub fn model_unknown(name: &str, closest: &[&str]) -> String {
+    let mut out =
+        format!("I can't switch to \"{name}\": it is not one of the models I may use here.");
+    if !closest.is_empty() {
+        out.push_str(&format!("\nDid you mean: {}?", closest.join(", ")));
+    }
+    out.push_str("\nSend /model to choose from the list. Nothing was changed.");
+    out
+}
+
+/// `/model` when the server offers no chat model (none listed, or none allowed).
+pub fn no_models(default: &str) -> String {
+    format!("The model server lists no model I may offer, so this chat keeps using {default}.")
+}
+
+/// The model (or role) list could not be had from the server.
+pub const CATALOG_UNAVAILABLE: &str =
+    "I could not get the list from the model server just now. Please try again in a moment.";
+
+/// A tap on an old keyboard whose model (or role) is no longer offered.
+pub const STALE_CHOICE: &str =
+    "That choice is no longer available. Send /model or /role again for the current list.";
+
+/// A tap by someone who may not use the bot.
+pub const TAP_ACCESS_DENIED: &str = "Access denied.";
+
+/// Above `/role`'s keyboard.
+pub fn role_menu(current: Option<&str>) -> String {
+    match current {
+        Some(role) => format!("This chat has the role {role}. Choose a role:"),
+        None => "This chat has no role. Choose a role:".to_string(),
+    }
+}
+
+/// The last button of `/role`'s keyboard: no role.
+pub const ROLE_OFF_LABEL: &str = "No role";
+
+/// A role was taken (`/role NAME`, a tap): its prompt is the system prompt, and its model if it named one.
+pub fn role_set(role: &str, model: Option<&str>) -> String {
+    match model {
+        Some(model) => format!(
+            "✓ Role {role}: its prompt is now this chat's system prompt, and it uses {model}."
+        ),
+        None => format!("✓ Role {role}: its prompt is now this chat's system prompt."),
+    }
+}
+
+/// `/role off`, or the keyboard's "No role".
+pub const ROLE_CLEARED: &str = "✓ No role: this chat uses the default system prompt again.";
+
+/// `/role NAME` with a name the server does not list.
+pub fn role_unknown(name: &str, closest: &[&str]) -> String {
+    let mut out = format!("There is no role \"{name}\" on the model server.");
+    if !closest.is_empty() {
+        out.push_str(&format!("\nDid you mean: {}?", closest.join(", ")));
+    }
+    out.push_str("\nSend /role to choose from the list. Nothing was changed.");
+    out
+}
+
+/// `/role` on a server without roles (a plain OpenAI-compatible server answers `/v1/roles` with 404), or one
+/// that lists none.
+pub const ROLES_UNAVAILABLE: &str =
+    "Roles are not available on this model server. Use /system <text> to set \
+     this chat's system prompt instead.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::commands::COMMANDS;
     use crate::config::ContextConfig;
+    use crate::context::ContextWindow;
 
     #[test]
     fn stats_text_reads_well() {
@@ -261,7 +341,7 @@ mod tests {
             without_summary: 64_000,
             summary_tokens: 300,
         };
-        let t = context("m1", &window, &usage);
+        let t = context("m1", &window.size(), &usage);
         assert!(t.contains("Model: m1"), "{t}");
         assert!(t.contains("Context window: 128,000 tokens"), "{t}");
         assert!(

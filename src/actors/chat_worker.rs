@@ -12,8 +12,8 @@ use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
 use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
 use crate::actors::turns::TurnBatcher;
+use crate::catalog::ModelCatalog;
 use crate::config::Config;
-use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::llm::LlmClient;
 use crate::queue::{Lease, Queue, QueueError, Taken, Taker};
@@ -59,7 +59,7 @@ pub struct WorkerDeps {
     pub activity: Arc<Activity>,
     pub health: Arc<Health>,
     pub tokens: Arc<TokenCounter>,
-    pub window: Arc<ContextWindow>,
+    pub catalog: Arc<ModelCatalog>,
     /// Shared by all workers: Telegram's budget.
     pub pacer: Arc<Pacer>,
     /// Shared by all workers: the answers being generated, for `/cancel`.
@@ -102,7 +102,7 @@ impl ChatWorker {
             queue: deps.queue.clone(),
             config: deps.config.clone(),
             tokens: deps.tokens.clone(),
-            window: deps.window.clone(),
+            catalog: deps.catalog.clone(),
             pacer: deps.pacer.clone(),
             generations: deps.generations.clone(),
             metrics: deps.metrics.clone(),

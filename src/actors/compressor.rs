@@ -9,8 +9,8 @@ use crate::actors::session_manager::{
     SessionManager,
 };
 use crate::actors::supervision::catch_panic;
+use crate::catalog::ModelCatalog;
 use crate::config::Config;
-use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::ids::Conversation;
 use crate::llm::reasoning::strip_reasoning;
@@ -32,6 +32,8 @@ const INPUT_SHARE: f64 = 0.6;
 #[rtype(result = "Result<CompressOutcome, CompressError>")]
 pub struct CompressChat {
     pub conversation: Conversation,
+    /// The conversation's model: it writes the summary, and its window sizes the work.
+    pub model: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +75,7 @@ pub struct Compressor {
     health: Arc<Health>,
     sessions: Addr<SessionManager>,
     tokens: Arc<TokenCounter>,
-    window: Arc<ContextWindow>,
+    catalog: Arc<ModelCatalog>,
     llm: LlmClient,
 }
 
@@ -84,7 +86,7 @@ impl Compressor {
         health: Arc<Health>,
         sessions: Addr<SessionManager>,
         tokens: Arc<TokenCounter>,
-        window: Arc<ContextWindow>,
+        catalog: Arc<ModelCatalog>,
     ) -> Self {
         let llm = LlmClient::new(
             &config.llm.base_url,
@@ -96,7 +98,7 @@ impl Compressor {
             health,
             sessions,
             tokens,
-            window,
+            catalog,
             llm,
         }
     }
@@ -120,14 +122,15 @@ impl Handler<CompressChat> for Compressor {
 
     fn handle(&mut self, msg: CompressChat, _: &mut Context<Self>) -> Self::Result {
         let sessions = self.sessions.clone();
-        let llm = self.llm.clone();
-        let model = self.config.llm.model.clone();
+        let llm = self.llm.with_model(&msg.model);
+        let model = msg.model;
+        let size = self.catalog.size_of(&model);
         let timeout = self.config.job_timeout;
         let keep_recent = self.config.context.keep_recent_messages;
         // Thresholds are in the server's tokens; the database holds our counts.
         let correction = self.tokens.correction(&model).max(f64::EPSILON);
-        let threshold = (self.window.threshold() as f64 / correction) as usize;
-        let max_input = (self.window.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
+        let threshold = (size.threshold() as f64 / correction) as usize;
+        let max_input = (size.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
         let conversation = msg.conversation;
         let tokens = self.tokens.clone();
         let work = async move {

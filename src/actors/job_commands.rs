@@ -4,7 +4,8 @@
 
 use crate::actors::jobs::{JobError, JobRunner};
 use crate::actors::session_manager::{
-    ClearHistory, DropLastAnswer, GetContextUsage, GetStats, GetSystemPrompt, SetSystemPrompt,
+    ClearHistory, DropLastAnswer, GetContextUsage, GetSettings, GetStats, GetSystemPrompt,
+    SetSystemPrompt,
 };
 use crate::commands::BotCommand;
 use crate::ids::MessageId;
@@ -22,7 +23,9 @@ impl JobRunner {
         command: &BotCommand,
     ) -> Result<(), JobError> {
         let conversation = chat.conversation();
-        let model = self.llm.model();
+        let settings = self.sessions.send(GetSettings { conversation }).await??;
+        let model = self.catalog.model_of(settings.model.as_deref()).to_string();
+        let model = model.as_str();
         let text = match command {
             BotCommand::Retry => {
                 let again = self
@@ -67,7 +70,7 @@ impl JobRunner {
                     without_summary: self.tokens.corrected(model, usage.without_summary),
                     summary_tokens: self.tokens.corrected(model, usage.summary_tokens),
                 };
-                texts::context(model, &self.window, &corrected)
+                texts::context(model, &self.catalog.size_of(model), &corrected)
             }
             BotCommand::System { text: None } => {
                 let prompt = self
@@ -95,6 +98,16 @@ impl JobRunner {
                 texts::NOTHING_TO_CANCEL
             }
             .to_string(),
+            BotCommand::Model { choice } => {
+                return self
+                    .model_command(lease, chat, message_id, choice.as_deref())
+                    .await;
+            }
+            BotCommand::Role { choice } => {
+                return self
+                    .role_command(lease, chat, message_id, choice.as_deref())
+                    .await;
+            }
             BotCommand::Unknown { text } => texts::unknown_command(text),
         };
         self.reply(lease, conversation, Some(message_id), &text)

@@ -14,12 +14,14 @@ use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Co
 use crate::actors::generations::Generations;
 use crate::actors::job_groups::of_old_group;
 use crate::actors::session_manager::{
-    BeginTurn, FinishTurn, MarkBlocked, SessionError, SessionManager, SetMembership, TurnContext,
+    BeginTurn, FinishTurn, GetSettings, MarkBlocked, SessionError, SessionManager, SetMembership,
+    TurnContext,
 };
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
+use crate::catalog::ModelCatalog;
 use crate::config::Config;
-use crate::context::ContextWindow;
+use crate::context::PromptBudget;
 use crate::ids::{ChatId, Conversation, MessageId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
@@ -106,7 +108,8 @@ pub struct JobRunner {
     pub queue: Queue,
     pub config: Arc<Config>,
     pub tokens: Arc<TokenCounter>,
-    pub window: Arc<ContextWindow>,
+    /// The models: each conversation's window, the server's list, `AICHAT_MODEL`.
+    pub catalog: Arc<ModelCatalog>,
     pub pacer: Arc<Pacer>,
     pub generations: Arc<Generations>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -338,6 +341,14 @@ impl JobRunner {
             }
             JobKind::Compress { .. } => self.compress(lease, lease.job.conversation()).await,
             JobKind::Migrate { from, to } => self.migrate(*from, *to).await,
+            JobKind::Tap {
+                chat,
+                query_id,
+                message_id,
+                data,
+                ..
+            } => self.tap(chat, query_id, *message_id, data).await,
+            JobKind::RefuseTap { query_id, .. } => self.refuse_tap(query_id).await,
             JobKind::Membership { chat, active } => {
                 log::info!(
                     "chat {}: the bot was {} the group",
@@ -362,7 +373,6 @@ impl JobRunner {
         let conversation = chat.conversation();
         // Only a basic group can become a supergroup under a running turn.
         let basic_group = chat.kind == "group";
-        let model = self.llm.model();
         let reply_to = messages.first().map(|(id, _)| *id);
         // The group's memory of the messages before this turn's last one (in a group, when it is on).
         let memory = messages
@@ -370,16 +380,17 @@ impl JobRunner {
             .map(|(id, _)| *id)
             .max()
             .filter(|_| self.config.group_context_messages > 0 && is_group(&chat.kind));
-        // The window is in the server's tokens; the database counts ours.
-        let budget = self.raw_tokens(self.window.prompt_budget());
         let mut context = self
             .turns
             .begin(BeginTurn {
                 chat,
                 messages,
-                budget,
+                budget: self.prompt_budget(),
             })
             .await??;
+        // The conversation's model, read with its context: the switch of a `/model` taken before this turn
+        // holds, one taken after waits for it.
+        let model = self.catalog.model_of(context.model.as_deref()).to_string();
         if context.inactive {
             log::info!(
                 "chat {conversation}: the bot was removed from this group; the message ends unanswered"
@@ -389,8 +400,8 @@ impl JobRunner {
         let mut delivery = self.delivery(lease, conversation, reply_to);
         if let Some(size) = context.refused {
             let text = texts::too_long(
-                self.tokens.corrected(model, size),
-                self.window.prompt_budget(),
+                self.tokens.corrected(&model, size),
+                self.catalog.size_of(&model).prompt_budget(),
             );
             delivery.finish_plain(&text).await?;
             return Ok(());
@@ -399,10 +410,13 @@ impl JobRunner {
             Some(answer) => (answer.clone(), None),
             None => {
                 if let Some(up_to) = memory {
+                    let budget = self.prompt_budget().of(context.model.as_deref());
                     self.add_group_memory(conversation, up_to, &mut context, budget)
                         .await;
                 }
-                let (shown, usage) = self.answer(conversation, &context, &mut delivery).await?;
+                let (shown, usage) = self
+                    .answer(conversation, &model, &context, &mut delivery)
+                    .await?;
                 // Saved before any of it is shown formatted: a retry (even after a crash right after a send)
                 // shows this same answer, never a second, different one.
                 self.queue.save_answer(lease, &shown).await?;
@@ -437,7 +451,7 @@ impl JobRunner {
                 log::warn!("chat {conversation}: could not forget the group's kept messages: {e}");
             }
         }
-        self.queue_compression_if_due(conversation, context_tokens)
+        self.queue_compression_if_due(conversation, &model, context_tokens)
             .await;
         Ok(())
     }
@@ -447,6 +461,7 @@ impl JobRunner {
     async fn answer(
         &self,
         chat: Conversation,
+        model: &str,
         context: &TurnContext,
         delivery: &mut Delivery<'_, LeaseRecorder<'_>>,
     ) -> Result<(String, Option<Usage>), JobError> {
@@ -465,21 +480,28 @@ impl JobRunner {
             .await?;
         }
         log::debug!(
-            "chat {chat}: asking the model with {} messages (~{} tokens)",
+            "chat {chat}: asking {model} with {} messages (~{} tokens)",
             context.prompt.len(),
             context.tokens
         );
-        let (shown, usage) = self.generate(chat, &context.prompt, delivery).await?;
+        let llm = self.llm.with_model(model);
+        let (shown, usage) = self.generate(chat, &llm, &context.prompt, delivery).await?;
         if let Some(usage) = usage {
             self.tokens
-                .observe(self.llm.model(), context.tokens, usage.prompt_tokens);
+                .observe(model, context.tokens, usage.prompt_tokens);
         }
         Ok((shown, usage))
     }
 
-    /// Queues the conversation's compression when its context has grown past the threshold.
-    async fn queue_compression_if_due(&self, conversation: Conversation, context_tokens: usize) {
-        if self.tokens.corrected(self.llm.model(), context_tokens) <= self.window.threshold() {
+    /// Queues the conversation's compression when its context has grown past its model's threshold.
+    async fn queue_compression_if_due(
+        &self,
+        conversation: Conversation,
+        model: &str,
+        context_tokens: usize,
+    ) {
+        let threshold = self.catalog.size_of(model).threshold();
+        if self.tokens.corrected(model, context_tokens) <= threshold {
             return;
         }
         let job = Job::internal(
@@ -501,9 +523,15 @@ impl JobRunner {
 
     /// The Compressor's work for the conversation, and the note to it when it compressed (if enabled).
     async fn compress(&self, lease: &Lease, conversation: Conversation) -> Result<(), JobError> {
+        // Summarised by the conversation's own model, within its window.
+        let settings = self.sessions.send(GetSettings { conversation }).await??;
+        let model = self.catalog.model_of(settings.model.as_deref()).to_string();
         let outcome = self
             .compressor
-            .send(CompressChat { conversation })
+            .send(CompressChat {
+                conversation,
+                model: model.clone(),
+            })
             .await??;
         let CompressOutcome::Compressed { before, after, .. } = outcome else {
             return Ok(());
@@ -511,8 +539,8 @@ impl JobRunner {
         self.metrics.compressions.inc();
         if self.config.compression_notice {
             let note = texts::compression_note(
-                self.tokens.corrected(self.llm.model(), before),
-                self.tokens.corrected(self.llm.model(), after),
+                self.tokens.corrected(&model, before),
+                self.tokens.corrected(&model, after),
             );
             self.reply(lease, conversation, None, &note).await?;
         }
@@ -525,6 +553,7 @@ impl JobRunner {
     async fn generate(
         &self,
         chat: Conversation,
+        llm: &LlmClient,
         prompt: &[ChatMessage],
         delivery: &mut Delivery<'_, LeaseRecorder<'_>>,
     ) -> Result<(String, Option<Usage>), JobError> {
@@ -536,7 +565,7 @@ impl JobRunner {
         // Wakes the loop at the first text, so it shows without waiting for the next tick.
         let first_text = Rc::new(tokio::sync::Notify::new());
         let first_signal = first_text.clone();
-        let stream = self.llm.stream(
+        let stream = llm.stream(
             prompt,
             self.config.llm_idle_timeout,
             self.config.job_timeout,
@@ -621,10 +650,15 @@ impl JobRunner {
         Ok((shown, usage))
     }
 
-    /// Server tokens → our count, by the model's correction factor.
-    fn raw_tokens(&self, server_tokens: usize) -> usize {
-        let correction = self.tokens.correction(self.llm.model()).max(f64::EPSILON);
-        (server_tokens as f64 / correction) as usize
+    /// A turn's prompt budget by the conversation's model: its window's budget (the server's tokens) in our
+    /// count, by the model's correction factor.
+    fn prompt_budget(&self) -> PromptBudget {
+        let (catalog, tokens) = (self.catalog.clone(), self.tokens.clone());
+        PromptBudget::new(move |own| {
+            let model = catalog.model_of(own);
+            let correction = tokens.correction(model).max(f64::EPSILON);
+            (catalog.size_of(model).prompt_budget() as f64 / correction) as usize
+        })
     }
 
     /// "typing…" in the chat; a failure only costs the indicator.
@@ -735,11 +769,15 @@ async fn keep_alive(queue: &Queue, lease: &Lease) -> std::convert::Infallible {
 }
 
 /// Whether the user hears of this job's failure: not of the bot's own housekeeping (compression, a chat's move,
-/// the bot's membership).
+/// the bot's membership), nor of a tap (its keyboard message and the client's spinner say enough).
 fn tells_user(job: &Job) -> bool {
     !matches!(
         job.kind,
-        JobKind::Compress { .. } | JobKind::Migrate { .. } | JobKind::Membership { .. }
+        JobKind::Compress { .. }
+            | JobKind::Migrate { .. }
+            | JobKind::Membership { .. }
+            | JobKind::Tap { .. }
+            | JobKind::RefuseTap { .. }
     )
 }
 
@@ -747,6 +785,10 @@ fn reply_target(job: &Job) -> Option<MessageId> {
     match &job.kind {
         JobKind::Chat { message_id, .. } | JobKind::Command { message_id, .. } => Some(*message_id),
         JobKind::Notice { reply_to, .. } => *reply_to,
-        JobKind::Compress { .. } | JobKind::Migrate { .. } | JobKind::Membership { .. } => None,
+        JobKind::Compress { .. }
+        | JobKind::Migrate { .. }
+        | JobKind::Membership { .. }
+        | JobKind::Tap { .. }
+        | JobKind::RefuseTap { .. } => None,
     }
 }

@@ -14,6 +14,7 @@ use crate::ids::{ChatId, Conversation, MessageId, UpdateId, UserId};
 use crate::metrics::Metrics;
 use crate::queue::{ChatRef, Job, JobKind, KeptMessage, Notice, Priority, Queue, QueueError};
 use crate::telegram::addressing::{self, BotIdentity};
+use crate::telegram::callbacks::{CallbackMessage, CallbackQuery};
 use crate::telegram::types::{ChatMemberUpdated, IncomingUpdate, Message, Update, User};
 use crate::telegram::{BotApi, TelegramError};
 use crate::tokens;
@@ -514,6 +515,9 @@ enum Decision {
 
 /// The job for one update.
 fn job_for(update: &Update, rules: &Rules, bot: Option<&BotIdentity>) -> Decision {
+    if let Some(query) = update.callback_query.as_ref() {
+        return tap_job(query, rules);
+    }
     if let Some(change) = update.my_chat_member.as_ref() {
         return membership_job(change, bot);
     }
@@ -625,6 +629,45 @@ fn membership_job(change: &ChatMemberUpdated, bot: Option<&BotIdentity>) -> Deci
         JobKind::Membership { chat, active },
         "membership",
     )
+}
+
+/// A tap on a button of the bot's keyboards: a `tap` job in the chat's order when the user may talk to the
+/// bot there, else a refusal (answered at once). A tap without a message (inline mode, which the bot does not
+/// use) gets no job.
+fn tap_job(query: &CallbackQuery, rules: &Rules) -> Decision {
+    let Some(message) = query.message.as_ref() else {
+        return Decision::Skip("ignored");
+    };
+    let on = message.chat();
+    let may_talk = rules.access.allows(query.from.id)
+        || (addressing::is_group(&on.kind) && rules.allowed_chats.contains(&on.id));
+    let query_id = query.id.0.clone();
+    if !may_talk {
+        log::info!("refused a tap by user {} in chat {}", query.from.id, on.id);
+        let kind = JobKind::RefuseTap {
+            chat_id: on.id,
+            query_id,
+        };
+        return Decision::Queue(Priority::High, kind, "tap_refused");
+    }
+    let topic = match message {
+        CallbackMessage::Accessible(message) => message.topic(),
+        CallbackMessage::Inaccessible { .. } => None,
+    };
+    let chat = ChatRef {
+        id: on.id,
+        kind: on.kind.clone(),
+        title: on.title.clone(),
+        topic,
+    };
+    let kind = JobKind::Tap {
+        chat,
+        user_id: query.from.id,
+        query_id,
+        message_id: message.message_id(),
+        data: query.data.clone().unwrap_or_default(),
+    };
+    Decision::Queue(Priority::High, kind, "tap")
 }
 
 /// The job for a message in a private chat: only the allow-list applies.

@@ -30,9 +30,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::context::{
-    CompressionInput, ContextUsage, SystemPrompt, TurnContext, SUMMARY_PREFIX,
+    CompressionInput, ContextUsage, PromptBudget, SystemPrompt, TurnContext, SUMMARY_PREFIX,
 };
 pub use crate::db::backup::BackupOutcome;
+pub use crate::db::models::ConversationSettings;
 pub use crate::db::models::{ChatDetail, ChatList, MessageList};
 pub use crate::db::SessionError;
 
@@ -75,8 +76,9 @@ pub struct BeginTurn {
     pub chat: ChatRef,
     /// In arrival order.
     pub messages: Vec<(MessageId, String)>,
-    /// The most the prompt may take (our tokens), so the answer still fits the model's window.
-    pub budget: usize,
+    /// The most the prompt may take (our tokens), so the answer still fits the window of the conversation's
+    /// model (read with it, see [`PromptBudget`]).
+    pub budget: PromptBudget,
 }
 
 /// A step of [`Turns`], from a chat job once the answer was delivered: stores it with its token count and the
@@ -128,6 +130,34 @@ pub struct SetSystemPrompt {
 #[rtype(result = "Result<SystemPrompt, SessionError>")]
 pub struct GetSystemPrompt {
     pub conversation: Conversation,
+}
+
+/// `/model`, `/role`, `/context`, `/help` and the Compressor: the conversation's own settings (its model, role
+/// and system prompt; `None` where it set none).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ConversationSettings, SessionError>")]
+pub struct GetSettings {
+    pub conversation: Conversation,
+}
+
+/// `/model NAME` or a tap on `/model`'s keyboard: the conversation's model from now on (`None`: back to
+/// `AICHAT_MODEL`). The answer in flight is not affected (the switch waits its turn in the chat's order).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct SetModel {
+    pub chat: ChatRef,
+    pub model: Option<String>,
+}
+
+/// `/role NAME`, a tap on `/role`'s keyboard, `/role off`: the role `(name, prompt)` whose prompt becomes the
+/// conversation's system prompt (`None`: no role, back to `SYSTEM_PROMPT`), and, when the role names an
+/// allowed model, that model too, in one transaction.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct SetRole {
+    pub chat: ChatRef,
+    pub role: Option<(String, String)>,
+    pub model: Option<String>,
 }
 
 /// From the Compressor: what to summarise, if the chat's context is over `threshold` tokens. Everything but
@@ -363,13 +393,19 @@ impl SessionManager {
         conn: &mut SqliteConnection,
         conversation: Conversation,
     ) -> Result<(Option<String>, usize), SessionError> {
-        let system = queries::system_prompt(conn, conversation)?
+        Ok(self.system_in(queries::system_prompt(conn, conversation)?))
+    }
+
+    /// The system prompt in force for a conversation whose own is `own` (else the default), and its size in
+    /// tokens.
+    fn system_in(&self, own: Option<String>) -> (Option<String>, usize) {
+        let system = own
             .filter(|p| !p.trim().is_empty())
             .or_else(|| self.default_system_prompt.clone());
         let tokens = system
             .as_deref()
             .map_or(0, |s| self.tokens.count_message(s));
-        Ok((system, tokens))
+        (system, tokens)
     }
 
     /// [`load_context`](Self::load_context) once the system prompt is known.
@@ -480,6 +516,44 @@ impl Handler<GetSystemPrompt> for SessionManager {
         Ok(SystemPrompt {
             own,
             default: self.default_system_prompt.clone(),
+        })
+    }
+}
+
+impl Handler<GetSettings> for SessionManager {
+    type Result = Result<ConversationSettings, SessionError>;
+
+    fn handle(&mut self, msg: GetSettings, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.read(ctx, "GetSettings", |conn| {
+            queries::settings(conn, msg.conversation)
+        })
+    }
+}
+
+impl Handler<SetModel> for SessionManager {
+    type Result = Result<(), SessionError>;
+
+    fn handle(&mut self, msg: SetModel, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.write(ctx, "SetModel", |conn| {
+            queries::upsert_chat(conn, &new_chat(&msg.chat, now_unix()))?;
+            queries::set_model(conn, msg.chat.conversation(), msg.model.as_deref())
+        })
+    }
+}
+
+impl Handler<SetRole> for SessionManager {
+    type Result = Result<(), SessionError>;
+
+    fn handle(&mut self, msg: SetRole, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.write(ctx, "SetRole", |conn| {
+            queries::upsert_chat(conn, &new_chat(&msg.chat, now_unix()))?;
+            let conversation = msg.chat.conversation();
+            let role = msg.role.as_ref().map(|(n, p)| (n.as_str(), p.as_str()));
+            queries::set_role(conn, conversation, role)?;
+            match &msg.model {
+                Some(model) => queries::set_model(conn, conversation, Some(model)),
+                None => Ok(()),
+            }
         })
     }
 }
@@ -738,7 +812,7 @@ mod tests {
         BeginTurn {
             chat: chat(5),
             messages: vec![(MessageId(id), text.into())],
-            budget,
+            budget: PromptBudget::fixed(budget),
         }
     }
 
@@ -814,7 +888,7 @@ mod tests {
                     .begin(BeginTurn {
                         chat: chat(100 + i),
                         messages: vec![(MessageId(1), format!("message of chat {i}"))],
-                        budget: 10_000,
+                        budget: PromptBudget::fixed(10_000),
                     })
                     .await
             }

@@ -73,7 +73,9 @@ impl SessionManager {
             .collect();
         let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
         let conversation = msg.chat.conversation();
-        let (mut system, mut system_tokens) = self.system_of(conn, conversation)?;
+        let settings = queries::settings(conn, conversation)?;
+        let budget = msg.budget.of(settings.model.as_deref());
+        let (mut system, mut system_tokens) = self.system_in(settings.system_prompt);
         if msg.chat.kind != "private" {
             // In groups the model is told it reads several people.
             system = system_for_chat(system, &msg.chat.kind);
@@ -81,9 +83,10 @@ impl SessionManager {
                 .as_deref()
                 .map_or(0, |s| self.tokens.count_message(s));
         }
-        if system_tokens + new_tokens > msg.budget {
+        if system_tokens + new_tokens > budget {
             return Ok(TurnContext {
                 refused: Some(new_tokens),
+                model: settings.model,
                 ..TurnContext::default()
             });
         }
@@ -103,7 +106,10 @@ impl SessionManager {
             )?;
         }
         let stored = self.load_after_system(conn, conversation, system, system_tokens)?;
-        Ok(build_prompt(stored, msg.budget))
+        Ok(TurnContext {
+            model: settings.model,
+            ..build_prompt(stored, budget)
+        })
     }
 
     /// [`FinishTurn`] inside the caller's transaction.

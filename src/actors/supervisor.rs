@@ -8,8 +8,8 @@ use crate::actors::generations::Generations;
 use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
 use crate::actors::turns::TurnBatcher;
+use crate::catalog::ModelCatalog;
 use crate::config::Config;
-use crate::context::ContextWindow;
 use crate::health::Health;
 use crate::llm::LlmClient;
 use crate::metrics::Metrics;
@@ -54,7 +54,8 @@ pub struct Services {
     pub queue: Queue,
     pub sessions: Addr<SessionManager>,
     pub tokens: Arc<TokenCounter>,
-    pub window: Arc<ContextWindow>,
+    /// The models: `AICHAT_MODEL`, the server's list, each one's context window.
+    pub catalog: Arc<ModelCatalog>,
     pub pacer: Arc<Pacer>,
     pub metrics: Arc<Metrics>,
     pub activity: Arc<Activity>,
@@ -66,7 +67,7 @@ pub struct RootSupervisor {
     queue: Queue,
     sessions: Addr<SessionManager>,
     tokens: Arc<TokenCounter>,
-    window: Arc<ContextWindow>,
+    catalog: Arc<ModelCatalog>,
     pacer: Arc<Pacer>,
     metrics: Arc<Metrics>,
     exit: mpsc::UnboundedSender<ExitRequest>,
@@ -84,7 +85,7 @@ impl RootSupervisor {
             queue,
             sessions,
             tokens,
-            window,
+            catalog,
             pacer,
             metrics,
             activity,
@@ -96,7 +97,7 @@ impl RootSupervisor {
             queue,
             sessions,
             tokens,
-            window,
+            catalog,
             pacer,
             metrics,
             exit,
@@ -113,15 +114,15 @@ impl Actor for RootSupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let health = self.health.clone();
-        let (config, sessions, tokens, window) = (
+        let (config, sessions, tokens, catalog) = (
             self.config.clone(),
             self.sessions.clone(),
             self.tokens.clone(),
-            self.window.clone(),
+            self.catalog.clone(),
         );
         let compressor =
-            Supervisor::start(move |_| Compressor::new(config, health, sessions, tokens, window));
-        self.learn_context_window(ctx);
+            Supervisor::start(move |_| Compressor::new(config, health, sessions, tokens, catalog));
+        self.learn_models(ctx);
 
         let deps = WorkerDeps {
             config: self.config.clone(),
@@ -133,7 +134,7 @@ impl Actor for RootSupervisor {
             activity: self.activity.clone(),
             health: self.health.clone(),
             tokens: self.tokens.clone(),
-            window: self.window.clone(),
+            catalog: self.catalog.clone(),
             pacer: self.pacer.clone(),
             generations: Arc::new(Generations::default()),
             metrics: self.metrics.clone(),
@@ -169,23 +170,29 @@ impl Actor for RootSupervisor {
 }
 
 impl RootSupervisor {
-    /// Asks the model server for the model's context window (unless `CONTEXT_WINDOW_TOKENS` is set), in the
-    /// background: the server may still be starting.
-    fn learn_context_window(&self, ctx: &mut Context<Self>) {
-        if self.config.context.window_explicit {
-            return;
-        }
+    /// Asks the model server for its models, in the background (the server may still be starting): the list
+    /// goes into the catalog (each chosen model's window comes from it), and `AICHAT_MODEL`'s context window
+    /// is learned from it (unless `CONTEXT_WINDOW_TOKENS` is set).
+    fn learn_models(&self, ctx: &mut Context<Self>) {
         let llm = LlmClient::new(
             &self.config.llm.base_url,
             &self.config.llm.model,
             self.config.llm.api_key.clone(),
         );
-        let window = self.window.clone();
+        let catalog = self.catalog.clone();
         let model = self.config.llm.model.clone();
         ctx.spawn(
             async move {
+                let window = catalog.window();
                 for attempt in 1..=MODEL_INFO_ATTEMPTS {
-                    match llm.model_info(MODEL_INFO_RETRY).await {
+                    let listed = catalog.models(&llm).await.map(|list| {
+                        // aichat lists `default` as a model too; another server's first model is its default.
+                        let found = list.iter().find(|m| m.id == model);
+                        found
+                            .or_else(|| list.first().filter(|_| model == "default"))
+                            .cloned()
+                    });
+                    match listed {
                         Ok(Some(info)) => {
                             if window.learn(info.max_input_tokens, info.max_output_tokens) {
                                 log::info!(

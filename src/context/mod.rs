@@ -17,7 +17,7 @@ pub mod window;
 pub use compression::{select_for_compression, CompressionInput};
 pub use group_memory::add_group_memory;
 pub use prompt::{
-    build_prompt, system_for_chat, ContextUsage, StoredContext, SystemPrompt, TurnContext,
-    SUMMARY_PREFIX,
+    build_prompt, system_for_chat, ContextUsage, PromptBudget, StoredContext, SystemPrompt,
+    TurnContext, SUMMARY_PREFIX,
 };
-pub use window::ContextWindow;
+pub use window::{ContextWindow, WindowSize};

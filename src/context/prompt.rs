@@ -4,6 +4,7 @@
 use crate::db::models::MessageRow;
 use crate::llm::{ChatMessage, Role};
 use crate::telegram::addressing::is_group;
+use std::sync::Arc;
 
 /// How the summary is put in front of the model: it tells the model that what follows the summary is the
 /// rest of the same conversation, not a new one.
@@ -24,6 +25,37 @@ pub fn system_for_chat(system: Option<String>, kind: &str) -> Option<String> {
         Some(system) => format!("{system}\n\n{GROUP_NOTE}"),
         None => GROUP_NOTE.to_string(),
     })
+}
+
+/// A turn's prompt budget (our tokens), by the conversation's own model (`None`: `AICHAT_MODEL`). Asked in
+/// the transaction that reads the conversation, so the budget is that of the model that will answer, even
+/// when `/model` switched it a moment before.
+#[derive(Clone)]
+pub struct PromptBudget(Arc<BudgetByModel>);
+
+/// Our tokens a prompt may take, given the conversation's own model (`None`: `AICHAT_MODEL`).
+type BudgetByModel = dyn Fn(Option<&str>) -> usize + Send + Sync;
+
+impl PromptBudget {
+    pub fn new(by_model: impl Fn(Option<&str>) -> usize + Send + Sync + 'static) -> Self {
+        Self(Arc::new(by_model))
+    }
+
+    /// The same budget whatever the model (tests, benchmarks).
+    pub fn fixed(budget: usize) -> Self {
+        Self::new(move |_| budget)
+    }
+
+    /// The budget for a conversation whose own model is `model`.
+    pub fn of(&self, model: Option<&str>) -> usize {
+        (self.0)(model)
+    }
+}
+
+impl std::fmt::Debug for PromptBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PromptBudget(by model)")
+    }
 }
 
 /// A chat's context as stored, read in one transaction so the summary and the turns it does not cover agree.
@@ -86,6 +118,8 @@ pub struct TurnContext {
     pub refused: Option<usize>,
     /// The chat is a group the bot was removed from: nothing was stored, and the turn ends quietly.
     pub inactive: bool,
+    /// The conversation's own model (`/model`), read with its context; `None`: `AICHAT_MODEL`.
+    pub model: Option<String>,
 }
 
 /// System prompt, summary, then as many of the newest turns as fit in `budget`. The newest user messages
@@ -134,6 +168,7 @@ pub fn build_prompt(stored: StoredContext, budget: usize) -> TurnContext {
         trimmed,
         refused: None,
         inactive: false,
+        model: None,
     }
 }
 

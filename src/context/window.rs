@@ -1,6 +1,7 @@
 //! The model's context window, shared by everything that sizes prompts: `CONTEXT_WINDOW_TOKENS` when set,
 //! else what the server's `/v1/models` reports for the model (aichat reports `max_input_tokens`), else the
-//! default. Learned once at start, read everywhere (atomics, no lock).
+//! default. `AICHAT_MODEL`'s is learned once at start and read everywhere (atomics, no lock); another model's
+//! comes from its figures ([`ContextWindow::size_for`], see [`crate::catalog`]).
 
 use crate::config::ContextConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,8 @@ pub struct ContextWindow {
     reserve: AtomicUsize,
     explicit: bool,
     ratio: f64,
+    /// `CONTEXT_WINDOW_TOKENS` (or its default), kept for models the server says nothing about.
+    configured: usize,
 }
 
 impl ContextWindow {
@@ -25,6 +28,7 @@ impl ContextWindow {
             reserve: AtomicUsize::new(default_reserve(window)),
             explicit: config.window_explicit,
             ratio: config.compress_ratio,
+            configured: window,
         }
     }
 
@@ -50,25 +54,102 @@ impl ContextWindow {
             .max(1)
     }
 
+    /// The default model's window, threshold and prompt budget, as one value.
+    pub fn size(&self) -> WindowSize {
+        WindowSize {
+            window: self.window(),
+            reserve: self.reserve.load(Ordering::Relaxed),
+            ratio: self.ratio,
+        }
+    }
+
+    /// The window of a model the server reports `max_input_tokens` and `max_output_tokens` for: those
+    /// figures (as [`learn`](Self::learn) reads them), unless `CONTEXT_WINDOW_TOKENS` was set; `None` when
+    /// they say nothing usable.
+    pub fn size_for(
+        &self,
+        max_input_tokens: Option<u64>,
+        max_output_tokens: Option<u64>,
+    ) -> Option<WindowSize> {
+        if self.explicit {
+            return Some(self.size());
+        }
+        let (window, reserve) = read_figures(max_input_tokens, max_output_tokens)?;
+        Some(WindowSize {
+            window,
+            reserve,
+            ratio: self.ratio,
+        })
+    }
+
+    /// The window configured (or the default), for a model the server says nothing about.
+    pub fn configured(&self) -> WindowSize {
+        WindowSize {
+            window: self.configured,
+            reserve: default_reserve(self.configured),
+            ratio: self.ratio,
+        }
+    }
+
+    /// Whether `CONTEXT_WINDOW_TOKENS` was set (then every model has that window).
+    pub fn is_explicit(&self) -> bool {
+        self.explicit
+    }
+
     /// Takes the server's figures for the model, unless `CONTEXT_WINDOW_TOKENS` was set. Returns whether
     /// the window changed.
     pub fn learn(&self, max_input_tokens: Option<u64>, max_output_tokens: Option<u64>) -> bool {
         if self.explicit {
             return false;
         }
-        let Some(window) = max_input_tokens
-            .and_then(|w| usize::try_from(w).ok())
-            .filter(|w| *w >= 1024)
-        else {
+        let Some((window, reserve)) = read_figures(max_input_tokens, max_output_tokens) else {
             return false;
         };
-        let reserve = max_output_tokens
-            .and_then(|r| usize::try_from(r).ok())
-            .filter(|r| *r > 0)
-            .map_or(default_reserve(window), |r| r.min(window / 4));
         self.window.store(window, Ordering::Relaxed);
         self.reserve.store(reserve, Ordering::Relaxed);
         true
+    }
+}
+
+/// The window and the answer's reserve the server's figures give: a window under 1024 tokens is nonsense
+/// (`None`); the reserve is the model's longest answer, at most a quarter of the window.
+fn read_figures(
+    max_input_tokens: Option<u64>,
+    max_output_tokens: Option<u64>,
+) -> Option<(usize, usize)> {
+    let window = max_input_tokens
+        .and_then(|w| usize::try_from(w).ok())
+        .filter(|w| *w >= 1024)?;
+    let reserve = max_output_tokens
+        .and_then(|r| usize::try_from(r).ok())
+        .filter(|r| *r > 0)
+        .map_or(default_reserve(window), |r| r.min(window / 4));
+    Some((window, reserve))
+}
+
+/// One model's window, as a plain value: what a turn, `/context` and compression size themselves by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowSize {
+    /// In the server's tokens.
+    pub window: usize,
+    /// Kept free for the answer.
+    reserve: usize,
+    ratio: f64,
+}
+
+impl WindowSize {
+    /// Above this many tokens of context, the conversation is compressed.
+    pub fn threshold(&self) -> usize {
+        (self.window as f64 * self.ratio) as usize
+    }
+
+    /// The most a prompt may take: the window less the room kept for the answer.
+    pub fn prompt_budget(&self) -> usize {
+        self.window.saturating_sub(self.reserve).max(1)
+    }
+
+    pub fn ratio(&self) -> f64 {
+        self.ratio
     }
 }
 

@@ -1,7 +1,7 @@
 //! Row types (one per table) and their insert forms. Telegram's ids are typed ([`ChatId`], [`MessageId`]);
 //! the columns are described in docs/architecture.md (SQLite tables).
 
-use super::schema::{chats, messages, summaries};
+use super::schema::{chats, conversations, messages, summaries};
 use crate::ids::{ChatId, Conversation, MessageId, TopicId};
 use diesel::prelude::*;
 
@@ -27,6 +27,19 @@ pub struct NewChat<'a> {
     pub title: Option<&'a str>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A conversation's own settings (its `conversations` row); all `None` when it set none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = conversations)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+pub struct ConversationSettings {
+    /// Set by `/system`, or by `/role` (the role's prompt); `None`: `SYSTEM_PROMPT`.
+    pub system_prompt: Option<String>,
+    /// Chosen with `/model`, or by a role that names one; `None`: `AICHAT_MODEL`.
+    pub model: Option<String>,
+    /// The server's role whose prompt `system_prompt` is (`/role`); cleared by `/system` and `/role off`.
+    pub role: Option<String>,
 }
 
 /// One turn of a conversation.

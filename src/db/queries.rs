@@ -1,7 +1,8 @@
 //! Queries. Each takes a connection, so callers choose the transaction.
 
 use super::models::{
-    ChatOverview, ChatRow, ChatStats, MessageRow, NewChat, NewMessage, NewSummary, SummaryRow,
+    ChatOverview, ChatRow, ChatStats, ConversationSettings, MessageRow, NewChat, NewMessage,
+    NewSummary, SummaryRow,
 };
 use super::schema::{chats, conversations, messages, summaries, usage};
 use crate::ids::{ChatId, Conversation, MessageId, TopicId};
@@ -162,33 +163,82 @@ pub fn fold_into_summary(
     Ok(())
 }
 
-/// Sets (or with `None` removes) the conversation's own system prompt.
+/// The conversation's own settings (all `None` when it set none).
+pub fn settings(conn: &mut SqliteConnection, c: Conversation) -> QResult<ConversationSettings> {
+    Ok(conversations::table
+        .filter(of!(conversations, c))
+        .select(ConversationSettings::as_select())
+        .get_result(conn)
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Stores the conversation's settings as they are in `s` (its row created if needed).
+fn write_settings(
+    conn: &mut SqliteConnection,
+    c: Conversation,
+    s: &ConversationSettings,
+) -> QResult<()> {
+    let values = (
+        conversations::system_prompt.eq(&s.system_prompt),
+        conversations::model.eq(&s.model),
+        conversations::role.eq(&s.role),
+    );
+    diesel::insert_into(conversations::table)
+        .values((
+            conversations::chat_id.eq(c.chat),
+            conversations::topic_id.eq(c.topic_key()),
+            values,
+        ))
+        .on_conflict((conversations::chat_id, conversations::topic_id))
+        .do_update()
+        .set(values)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets (or with `None` removes) the conversation's own system prompt. A prompt of one's own is no role's, so
+/// the role goes.
 pub fn set_system_prompt(
     conn: &mut SqliteConnection,
     c: Conversation,
     prompt: Option<&str>,
 ) -> QResult<()> {
-    diesel::insert_into(conversations::table)
-        .values((
-            conversations::chat_id.eq(c.chat),
-            conversations::topic_id.eq(c.topic_key()),
-            conversations::system_prompt.eq(prompt),
-        ))
-        .on_conflict((conversations::chat_id, conversations::topic_id))
-        .do_update()
-        .set(conversations::system_prompt.eq(prompt))
-        .execute(conn)?;
-    Ok(())
+    let s = ConversationSettings {
+        system_prompt: prompt.map(str::to_string),
+        role: None,
+        ..settings(conn, c)?
+    };
+    write_settings(conn, c, &s)
+}
+
+/// Sets (or with `None` removes: back to `AICHAT_MODEL`) the conversation's model.
+pub fn set_model(conn: &mut SqliteConnection, c: Conversation, model: Option<&str>) -> QResult<()> {
+    let s = ConversationSettings {
+        model: model.map(str::to_string),
+        ..settings(conn, c)?
+    };
+    write_settings(conn, c, &s)
+}
+
+/// Takes the role `(name, prompt)`: its prompt becomes the conversation's system prompt. `None` removes the
+/// role and its prompt (back to `SYSTEM_PROMPT`); the model stays as it is.
+pub fn set_role(
+    conn: &mut SqliteConnection,
+    c: Conversation,
+    role: Option<(&str, &str)>,
+) -> QResult<()> {
+    let s = ConversationSettings {
+        system_prompt: role.map(|(_, prompt)| prompt.to_string()),
+        role: role.map(|(name, _)| name.to_string()),
+        ..settings(conn, c)?
+    };
+    write_settings(conn, c, &s)
 }
 
 /// The conversation's own system prompt, if it has one.
 pub fn system_prompt(conn: &mut SqliteConnection, c: Conversation) -> QResult<Option<String>> {
-    Ok(conversations::table
-        .filter(of!(conversations, c))
-        .select(conversations::system_prompt)
-        .get_result::<Option<String>>(conn)
-        .optional()?
-        .flatten())
+    Ok(settings(conn, c)?.system_prompt)
 }
 
 /// For `/retry`: deletes the chat's last answer (if the last message is one) and returns the user messages of
@@ -485,17 +535,24 @@ pub fn migrate_chat(conn: &mut SqliteConnection, from: ChatId, to: ChatId) -> QR
     diesel::update(summaries::table.filter(summaries::chat_id.eq(from)))
         .set(summaries::chat_id.eq(to))
         .execute(conn)?;
-    let settings: Vec<(TopicId, Option<String>)> = conversations::table
+    let moving: Vec<(TopicId, ConversationSettings)> = conversations::table
         .filter(conversations::chat_id.eq(from))
-        .select((conversations::topic_id, conversations::system_prompt))
+        .select((conversations::topic_id, ConversationSettings::as_select()))
         .load(conn)?;
-    for (topic, prompt) in settings {
+    for (topic, old) in moving {
         let there = Conversation::from_key(to, topic);
-        let prompt = match prompt {
-            Some(prompt) => Some(prompt),
-            None => system_prompt(conn, there)?,
+        let new = settings(conn, there)?;
+        // The prompt and its role go together.
+        let (system_prompt, role) = match old.system_prompt {
+            Some(prompt) => (Some(prompt), old.role),
+            None => (new.system_prompt, new.role),
         };
-        set_system_prompt(conn, there, prompt.as_deref())?;
+        let merged = ConversationSettings {
+            system_prompt,
+            role,
+            model: old.model.or(new.model),
+        };
+        write_settings(conn, there, &merged)?;
     }
     let totals: Vec<(TopicId, i64, i64, i64)> = usage::table
         .filter(usage::chat_id.eq(from))

@@ -16,6 +16,8 @@ diesel::table! {
         chat_id -> BigInt,
         topic_id -> BigInt,
         system_prompt -> Nullable<Text>,
+        model -> Nullable<Text>,
+        role -> Nullable<Text>,
     }
 }
 

@@ -61,6 +61,15 @@ impl LlmClient {
         &self.model
     }
 
+    /// The same client asking for `model` (a conversation's own, chosen with `/model`). Cheap: the HTTP
+    /// client is shared.
+    pub fn with_model(&self, model: &str) -> LlmClient {
+        LlmClient {
+            model: model.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// A `GET {AICHAT_BASE_URL}/v1/{path}` with the API key, bounded by `timeout`: the catalog's lists
     /// (`catalog.rs`).
     pub(super) fn get_v1(&self, path: &str, timeout: Duration) -> awc::ClientRequest {

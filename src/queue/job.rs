@@ -96,6 +96,22 @@ pub enum JobKind {
         reply_to: Option<MessageId>,
         notice: Notice,
     },
+    /// A tap on a button of one of the bot's keyboards (`/model`, `/role`), by someone who may use the bot:
+    /// handled in the chat's order (a switch never races the answer in flight), and always answered
+    /// (`answerCallbackQuery`), so the client stops its spinner.
+    Tap {
+        chat: ChatRef,
+        user_id: UserId,
+        /// Telegram's `callback_query.id`, to answer it.
+        query_id: String,
+        /// The bot's message that carries the keyboard.
+        message_id: MessageId,
+        /// The button's `callback_data` (see [`crate::choice::callback`]).
+        data: String,
+    },
+    /// A tap by someone who may not use the bot: answered "Access denied." at once (outside the chat's
+    /// order), nothing changes.
+    RefuseTap { chat_id: ChatId, query_id: String },
     /// The group `from` became the supergroup `to` (Telegram's service message): its conversation and
     /// settings follow, and so do its jobs still queued.
     Migrate { from: ChatId, to: ChatId },
@@ -185,6 +201,7 @@ impl Job {
         match &self.kind {
             // `/cancel` must reach the turn it stops, not wait behind it.
             JobKind::Compress { .. }
+            | JobKind::RefuseTap { .. }
             | JobKind::Membership { active: false, .. }
             | JobKind::Command {
                 command: BotCommand::Cancel,
@@ -197,21 +214,24 @@ impl Job {
     /// The conversation the job belongs to (a migration's and a membership's: the chat's without topic).
     pub fn conversation(&self) -> Conversation {
         match &self.kind {
-            JobKind::Chat { chat, .. } | JobKind::Command { chat, .. } => chat.conversation(),
+            JobKind::Chat { chat, .. }
+            | JobKind::Command { chat, .. }
+            | JobKind::Tap { chat, .. } => chat.conversation(),
             JobKind::Notice { chat_id, topic, .. } | JobKind::Compress { chat_id, topic, .. } => {
                 Conversation {
                     chat: *chat_id,
                     topic: *topic,
                 }
             }
-            JobKind::Membership { .. } | JobKind::Migrate { .. } => {
+            JobKind::Membership { .. } | JobKind::Migrate { .. } | JobKind::RefuseTap { .. } => {
                 Conversation::chat(self.chat_id())
             }
         }
     }
 
-    /// Text messages can be merged into one turn when they arrive close together. Which may merge: those of the same conversation (`None`: this job merges with
-    /// nothing). Jobs of one chat run in one order, whatever their topic; only a topic's own messages merge.
+    /// Text messages can be merged into one turn when they arrive close together; which may merge: those of
+    /// the same conversation (`None`: this job merges with nothing). Jobs of one chat run in one order,
+    /// whatever their topic; only a topic's own messages merge.
     pub fn merge_key(&self) -> Option<String> {
         match (&self.kind, self.conversation().topic) {
             (JobKind::Chat { .. }, None) => Some("1".to_string()),
@@ -224,8 +244,11 @@ impl Job {
         match &self.kind {
             JobKind::Chat { chat, .. }
             | JobKind::Command { chat, .. }
+            | JobKind::Tap { chat, .. }
             | JobKind::Membership { chat, .. } => chat.id,
-            JobKind::Notice { chat_id, .. } | JobKind::Compress { chat_id, .. } => *chat_id,
+            JobKind::Notice { chat_id, .. }
+            | JobKind::Compress { chat_id, .. }
+            | JobKind::RefuseTap { chat_id, .. } => *chat_id,
             // In the supergroup's order: its first messages wait until the conversation has moved (the group's
             // jobs still queued follow it when they run).
             JobKind::Migrate { to, .. } => *to,

@@ -21,9 +21,10 @@ pub const POLL_GRACE: Duration = Duration::from_secs(10);
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Telegram's maximum batch of updates.
 pub const MAX_UPDATES_PER_CALL: u8 = 100;
-/// The update kinds the bot handles (`my_chat_member`: the bot added to or removed from a group; Telegram sends
-/// it only when asked); `allowed_updates` is sticky on Telegram's side, so always send it.
-pub const ALLOWED_UPDATES: &[&str] = &["message", "my_chat_member"];
+/// The update kinds the bot handles (`my_chat_member`: the bot added to or removed from a group, which Telegram
+/// sends only when asked; `callback_query`: a tap on a keyboard button); `allowed_updates` is sticky on
+/// Telegram's side, so always send it.
+pub const ALLOWED_UPDATES: &[&str] = &["message", "my_chat_member", "callback_query"];
 
 /// Told the method and result (`ok`, `429`, `4xx`, `5xx`, `network`, `timeout`) of every call (metrics).
 pub type CallObserver = std::sync::Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;

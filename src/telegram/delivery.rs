@@ -11,6 +11,7 @@
 //! on in the supergroup, and [`Delivery::chat`] tells the caller where it went.
 
 use crate::ids::{ChatId, Conversation, MessageId};
+use crate::telegram::keyboard::InlineKeyboardMarkup;
 use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::types::{EditMessageText, Message, ReplyParameters, SendMessage};
 use crate::telegram::{html_to_plain, markdown_to_telegram_html, split_html};
@@ -360,6 +361,62 @@ pub async fn send_paced_as(
 ) -> Result<Message, TelegramError> {
     retrying(pacer, message.chat_id, "sendMessage", class, || {
         api.send_message(message)
+    })
+    .await
+}
+
+/// A plain message (no parse mode) into `to`, replying to `reply_to` if it still exists.
+pub fn plain_message(to: Conversation, text: &str, reply_to: Option<MessageId>) -> SendMessage {
+    outgoing(to, text.to_string(), reply_to, false)
+}
+
+/// Sends one message with an inline keyboard (a menu a user is waiting for) when the pacer allows, with the
+/// same retries as [`send_paced`].
+pub async fn send_keyboard_paced(
+    api: &BotApi,
+    pacer: &Pacer,
+    message: &SendMessage,
+    keyboard: &InlineKeyboardMarkup,
+) -> Result<Message, TelegramError> {
+    retrying(pacer, message.chat_id, "sendMessage", Class::First, || {
+        api.send_message_with_keyboard(message, keyboard)
+    })
+    .await
+}
+
+/// Edits a keyboard message: its text, and its keyboard (`None` takes it away, as an edit without
+/// `reply_markup` does), with the same retries.
+pub async fn edit_keyboard_paced(
+    api: &BotApi,
+    pacer: &Pacer,
+    edit: &EditMessageText,
+    keyboard: Option<&InlineKeyboardMarkup>,
+) -> Result<(), TelegramError> {
+    retrying(
+        pacer,
+        edit.chat_id,
+        "editMessageText",
+        Class::Urgent,
+        || async {
+            match keyboard {
+                Some(keyboard) => api.edit_message_text_with_keyboard(edit, keyboard).await,
+                None => api.edit_message_text(edit).await,
+            }
+        },
+    )
+    .await
+}
+
+/// Replaces only the keyboard of a message (turning a menu's page), with the same retries.
+pub async fn edit_markup_paced(
+    api: &BotApi,
+    pacer: &Pacer,
+    chat: ChatId,
+    message_id: MessageId,
+    keyboard: &InlineKeyboardMarkup,
+) -> Result<(), TelegramError> {
+    retrying(pacer, chat, "editMessageReplyMarkup", Class::Urgent, || {
+        api.edit_message_reply_markup(chat, message_id, Some(keyboard))
     })
     .await
 }

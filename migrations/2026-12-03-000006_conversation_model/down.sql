@@ -1,0 +1,2 @@
+ALTER TABLE conversations DROP COLUMN role;
+ALTER TABLE conversations DROP COLUMN model;
