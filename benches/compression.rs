@@ -24,9 +24,9 @@ use aichat_telegram_bot::actors::session_manager::{
     BeginTurn, FinishTurn, GetContextUsage, SessionManager,
 };
 use aichat_telegram_bot::actors::turns::TurnBatcher;
-use aichat_telegram_bot::config::Config;
 use aichat_telegram_bot::catalog::ModelCatalog;
 use aichat_telegram_bot::choice::AllowedModels;
+use aichat_telegram_bot::config::Config;
 use aichat_telegram_bot::context::{ContextWindow, PromptBudget};
 use aichat_telegram_bot::health::Health;
 use aichat_telegram_bot::ids::{ChatId, MessageId};

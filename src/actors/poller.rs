@@ -1132,6 +1132,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tap_becomes_a_tap_job_in_the_chats_order_and_a_strangers_a_refusal_answered_at_once() {
+        let tap = |id: i64, user: i64| {
+            json!({"update_id": id, "callback_query": {"id": format!("q{id}"), "chat_instance": "1",
+                "from": {"id": user, "is_bot": false, "first_name": "Ann"}, "data": "m=1:0badf00d",
+                "message": {"message_id": 5, "date": 1, "chat": {"id": -5, "title": "Team", "type": "group"},
+                    "from": {"id": BOT_ID, "is_bot": true, "first_name": "Test Bot"}, "text": "Choose:"}}})
+        };
+        let raw = incoming([tap(1, 1), tap(2, 2002)]);
+
+        let plan = group_plan(&raw, GroupMode::Mention, &BTreeSet::new());
+
+        assert_eq!(plan.kinds, ["tap", "tap_refused"]);
+        let (_, priority, job) = &plan.jobs[0];
+        assert_eq!(*priority, Priority::High);
+        assert_eq!(job.ordered_chat(), Some(ChatId(-5)), "in the chat's order");
+        assert!(
+            matches!(&job.kind, JobKind::Tap { query_id, message_id, data, .. }
+            if query_id == "q1" && *message_id == MessageId(5) && data == "m=1:0badf00d")
+        );
+        let refused = &plan.jobs[1].2;
+        assert_eq!(refused.ordered_chat(), None, "answered at once");
+        assert!(matches!(&refused.kind, JobKind::RefuseTap { query_id, .. } if query_id == "q2"));
+    }
+
+    #[test]
     fn a_forum_topic_message_belongs_to_its_topic_and_the_topics_opening_is_nobodys_reply() {
         // Opened by the bot itself (an admin bot may): a reply to it would look addressed to the bot.
         let opening = json!({"message_id": 7, "date": 0, "message_thread_id": 7, "is_topic_message": true,

@@ -733,6 +733,43 @@ mod tests {
     }
 
     #[test]
+    fn a_role_brings_its_prompt_a_typed_prompt_drops_the_role_and_the_model_is_its_own_setting() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        chat(&mut conn, 3);
+        let c = Conversation::chat(ChatId(3));
+        let now = |conn: &mut SqliteConnection| settings(conn, c).unwrap();
+        assert_eq!(now(&mut conn), ConversationSettings::default());
+
+        set_model(&mut conn, c, Some("claude:sonnet")).unwrap();
+        set_role(&mut conn, c, Some(("coder", "You write code."))).unwrap();
+        let s = now(&mut conn);
+        assert_eq!(
+            (
+                s.system_prompt.as_deref(),
+                s.role.as_deref(),
+                s.model.as_deref()
+            ),
+            (
+                Some("You write code."),
+                Some("coder"),
+                Some("claude:sonnet")
+            )
+        );
+        set_system_prompt(&mut conn, c, Some("Be brief.")).unwrap();
+        let s = now(&mut conn);
+        assert_eq!(
+            (s.system_prompt.as_deref(), s.role),
+            (Some("Be brief."), None)
+        );
+        set_role(&mut conn, c, Some(("poet", "You write poems."))).unwrap();
+        set_role(&mut conn, c, None).unwrap();
+        let s = now(&mut conn);
+        assert_eq!((s.system_prompt, s.role), (None, None));
+        assert_eq!(s.model.as_deref(), Some("claude:sonnet"), "the model stays");
+    }
+
+    #[test]
     fn stats_count_roles_tokens_and_reported_usage() {
         let (_d, pool) = pool();
         let mut conn = pool.get().unwrap();
@@ -902,6 +939,12 @@ mod tests {
         };
         fold_into_summary(&mut conn, &summary, 1).unwrap();
         add_usage(&mut conn, Conversation::chat(ChatId(GROUP)), 30, 5).unwrap();
+        set_model(
+            &mut conn,
+            Conversation::chat(ChatId(GROUP)),
+            Some("claude:sonnet"),
+        )
+        .unwrap();
         let stats = chat_stats(
             &mut conn,
             Scope::Conversation(Conversation::chat(ChatId(GROUP))),
@@ -915,8 +958,9 @@ mod tests {
         assert!(moved);
         assert!(find_chat(&mut conn, ChatId(GROUP)).unwrap().is_none());
         let new = find_chat(&mut conn, ChatId(SUPERGROUP)).unwrap().unwrap();
-        let prompt = system_prompt(&mut conn, Conversation::chat(new.id)).unwrap();
-        assert_eq!(prompt.as_deref(), Some("Be brief."));
+        let moved_settings = settings(&mut conn, Conversation::chat(new.id)).unwrap();
+        assert_eq!(moved_settings.system_prompt.as_deref(), Some("Be brief."));
+        assert_eq!(moved_settings.model.as_deref(), Some("claude:sonnet"));
         assert_eq!(
             (new.created_at, new.title.as_deref()),
             (10, Some("The group"))

@@ -315,3 +315,80 @@ async fn help_and_the_command_menu_list_model_role_cancel_and_retry() {
         "{menu}"
     );
 }
+
+#[actix_web::test]
+async fn a_tap_during_an_answer_waits_for_it_and_the_answer_in_flight_keeps_its_model() {
+    let env = env();
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_text(USER, USER, "/model");
+    let menu = tg.wait_for_messages(USER, 1, T).await[0].clone();
+    let sonnet = button(tg, USER, menu.message_id, "sonnet");
+
+    env.llm.set_first_token_delay(Duration::from_millis(1500));
+    tg.push_text(USER, USER, "a slow question");
+    env.llm.wait_for_requests(1, T).await;
+    let answer = tap(tg, USER, USER, menu.message_id, &sonnet).await;
+    let answered = tg.wait_for_messages(USER, 2, T).await;
+    env.llm.set_first_token_delay(Duration::ZERO);
+    tg.push_text(USER, USER, "the next one");
+    tg.wait_for_messages(USER, 3, T).await;
+
+    assert_eq!(
+        answer.as_deref(),
+        Some("✓ This chat now uses claude:sonnet.")
+    );
+    assert_eq!(answered[1].plain, "echo: a slow question");
+    let models: Vec<String> = env
+        .llm
+        .chat_requests()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(models, ["openai:gpt-4o", "claude:sonnet"]);
+    let switched = tg
+        .edits_to(USER)
+        .into_iter()
+        .find(|e| e.message_id == menu.message_id)
+        .expect("the keyboard message was edited");
+    assert!(
+        switched.at >= answered[1].at,
+        "the switch waited for the answer in flight"
+    );
+}
+
+#[actix_web::test]
+async fn a_conversation_on_a_small_model_is_compressed_by_that_model_within_its_window() {
+    let env = env()
+        .with("COMPRESS_RATIO", "0.5")
+        .with("KEEP_RECENT_MESSAGES", "2");
+    let mut small = aichat_model("local:small", "chat");
+    small["max_input_tokens"] = json!(2048);
+    small["max_output_tokens"] = json!(256);
+    env.llm.set_models([catalog(), vec![small]].concat());
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    tg.push_text(USER, USER, "/model local:small");
+    tg.wait_for_messages(USER, 1, T).await;
+
+    let long = |i: usize| format!("turn{i} {}", "lorem ipsum dolor sit amet ".repeat(22));
+    for i in 1..=4 {
+        tg.push_text(USER, USER, &long(i));
+        tg.wait_for_messages(USER, 1 + i, T).await;
+    }
+    tg.wait_until("a compression", T, |_| {
+        !env.llm.summary_requests().is_empty()
+    })
+    .await;
+
+    let summary = &env.llm.summary_requests()[0];
+    assert_eq!(
+        summary["model"], "local:small",
+        "summarised by the chat's model"
+    );
+    assert_eq!(
+        last_model(&env),
+        "local:small",
+        "and its 2,048-token window made it due (AICHAT_MODEL's 128,000 would not)"
+    );
+}
