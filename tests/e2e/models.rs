@@ -392,3 +392,25 @@ async fn a_conversation_on_a_small_model_is_compressed_by_that_model_within_its_
         "and its 2,048-token window made it due (AICHAT_MODEL's 128,000 would not)"
     );
 }
+
+#[actix_web::test]
+async fn a_server_that_lists_no_chat_model_keeps_the_configured_one() {
+    let env = env();
+    env.llm
+        .set_models(vec![aichat_model("openai:text-embedding-3-small", "embedding")]);
+    env.llm.reject_unknown_models(false);
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    tg.push_text(USER, USER, "/model");
+    let sent = tg.wait_for_messages(USER, 1, T).await;
+    tg.push_text(USER, USER, "hi");
+    tg.wait_for_messages(USER, 2, T).await;
+
+    assert_eq!(
+        sent[0].plain,
+        "The model server lists no model I may offer, so this chat keeps using openai:gpt-4o."
+    );
+    assert!(tg.keyboard_of(USER, sent[0].message_id).is_none());
+    assert_eq!(last_model(&env), "openai:gpt-4o");
+}
