@@ -191,6 +191,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             chat: chat.clone(),
             messages: vec![(MessageId(turn as i64 * 2), question)],
             budget: PromptBudget::fixed(window.prompt_budget()),
+            quota: None,
         };
         let context = batcher.begin(begin).await.unwrap().unwrap();
         assert!(context.refused.is_none());
@@ -214,6 +215,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
                 content: answer.content,
                 telegram_message_id: Some(MessageId(turn as i64 * 2 + 1)),
                 usage: answer.usage,
+                spend: None,
             })
             .await
             .unwrap()

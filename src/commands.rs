@@ -27,6 +27,10 @@ pub enum BotCommand {
     Role {
         choice: Option<String>,
     },
+    /// `/usage`: the user's tokens today and this month, and their limits; `/usage all` (admins): the top users.
+    Usage {
+        all: bool,
+    },
     /// Anything else that looks like a command; the reply says so and lists the real ones.
     Unknown {
         text: String,
@@ -46,6 +50,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("model", "Choose this chat's model"),
     ("role", "Choose a role for this chat (/role off for none)"),
+    ("usage", "Your token usage and limits"),
     ("cancel", "Stop the answer being written"),
     ("retry", "Write the last answer again"),
 ];
@@ -111,6 +116,9 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Parsed {
         },
         "model" => BotCommand::Model {
             choice: (!args.is_empty()).then(|| args.to_string()),
+        },
+        "usage" => BotCommand::Usage {
+            all: args.eq_ignore_ascii_case("all"),
         },
         "role" => BotCommand::Role {
             choice: (!args.is_empty()).then(|| args.to_string()),

@@ -49,3 +49,4 @@ pub mod telegram;
 pub mod text;
 pub mod texts;
 pub mod tokens;
+pub mod usage;

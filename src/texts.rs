@@ -9,6 +9,7 @@ use crate::db::models::ChatStats;
 use crate::ids::UserId;
 use crate::llm::LlmError;
 use crate::text::{thousands, utc_minute};
+use crate::usage::{wait_text, LimitHit, Limits, Period, Periods};
 
 // ---- Notes under an answer (stripped before the answer is stored: the model never sees them) --------------
 
@@ -300,6 +301,121 @@ pub const ROLES_UNAVAILABLE: &str =
     "Roles are not available on this model server. Use /system <text> to set \
      this chat's system prompt instead.";
 
+// ---- Usage and limits ----------------------------------------------------------------------------------------
+
+/// A period's usage as `/usage` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct UsageLine {
+    pub tokens: u64,
+    pub requests: u64,
+    /// `None`: no price known for any model used; `Some` with `partly`: some models had no price.
+    pub cost: Option<f64>,
+    pub partly: bool,
+}
+
+/// `$0.0123`: four decimals under a dollar, else two.
+fn money(cost: f64) -> String {
+    if cost < 1.0 {
+        format!("${cost:.4}")
+    } else {
+        format!("${cost:.2}")
+    }
+}
+
+fn usage_line(u: &UsageLine) -> String {
+    let mut out = format!(
+        "{} tokens ({} requests)",
+        thousands(u.tokens),
+        thousands(u.requests)
+    );
+    if let Some(cost) = u.cost {
+        out.push_str(&format!(" · {}", money(cost)));
+        if u.partly {
+            out.push_str(" (some models have no known price)");
+        }
+    }
+    out
+}
+
+/// When a period's limit resets: `in 5 h 12 min, at 00:00 UTC` (the month's: with its date).
+fn resets(period: Period, periods: &Periods, now: i64) -> String {
+    match period {
+        Period::Day => format!("in {}, at 00:00 UTC", wait_text(now, periods.day_ends_at)),
+        Period::Month => format!(
+            "in {}, at {}",
+            wait_text(now, periods.month_ends_at),
+            utc_minute(periods.month_ends_at)
+        ),
+    }
+}
+
+/// A user at or over a limit: which, how much was used, when it resets. Nothing went to the model.
+pub fn over_limit(hit: &LimitHit, periods: &Periods, now: i64) -> String {
+    let which = match hit.period {
+        Period::Day => "daily",
+        Period::Month => "monthly",
+    };
+    format!(
+        "You have reached your {which} limit: {} of {} tokens used. It resets {}. Until then I can't send \
+         your messages to the model.",
+        thousands(hit.used),
+        thousands(hit.limit),
+        resets(hit.period, periods, now)
+    )
+}
+
+/// `/usage`: the user's tokens (and cost) today and this month, the limits, what is left and when they reset.
+pub fn usage(
+    today: &UsageLine,
+    month: &UsageLine,
+    limits: &Limits,
+    periods: &Periods,
+    now: i64,
+) -> String {
+    let mut out = format!(
+        "Your usage\nToday: {}\nThis month: {}",
+        usage_line(today),
+        usage_line(month)
+    );
+    for (label, limit, used, period) in [
+        ("Daily limit", limits.daily, today.tokens, Period::Day),
+        ("Monthly limit", limits.monthly, month.tokens, Period::Month),
+    ] {
+        match limit {
+            Some(limit) => out.push_str(&format!(
+                "\n{label}: {} tokens, {} left; resets {}",
+                thousands(limit),
+                thousands(limit.saturating_sub(used)),
+                resets(period, periods, now)
+            )),
+            None => out.push_str(&format!("\n{label}: none")),
+        }
+    }
+    out
+}
+
+/// `/usage all`: the top users today and this month.
+pub fn usage_all(today: &[(UserId, UsageLine)], month: &[(UserId, UsageLine)]) -> String {
+    let list = |users: &[(UserId, UsageLine)]| -> String {
+        if users.is_empty() {
+            return "\n  nobody yet".to_string();
+        }
+        users
+            .iter()
+            .enumerate()
+            .map(|(i, (user, line))| format!("\n  {}. user {user}: {}", i + 1, usage_line(line)))
+            .collect()
+    };
+    format!(
+        "Top users today:{}\nTop users this month:{}",
+        list(today),
+        list(month)
+    )
+}
+
+/// `/usage all` from someone not in `ADMIN_USER_IDS`.
+pub const USAGE_ALL_ADMINS_ONLY: &str =
+    "Only an admin (ADMIN_USER_IDS) can see everyone's usage. /usage shows yours.";
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,17 +5,20 @@
 //! is lost. If summarising fails, the history is untouched and the job is retried later.
 
 use crate::actors::session_manager::{
-    CommitCompression, CompressionInput, GetContextUsage, PrepareCompression, SessionError,
-    SessionManager,
+    CommitCompression, CompressionInput, GetContextUsage, PrepareCompression, RecordSpend,
+    SessionError, SessionManager,
 };
 use crate::actors::supervision::catch_panic;
 use crate::catalog::ModelCatalog;
 use crate::config::Config;
+use crate::db::spending::{Source, Spend, SpendKind};
 use crate::health::Health;
-use crate::ids::Conversation;
+use crate::ids::{Conversation, UserId};
 use crate::llm::reasoning::strip_reasoning;
-use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
+use crate::llm::{ChatMessage, Completion, LlmClient, LlmError, Role};
+use crate::text::now_unix;
 use crate::tokens::TokenCounter;
+use crate::usage::Periods;
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -117,6 +120,49 @@ impl Supervised for Compressor {
 
 // ---- Handlers ----------------------------------------------------------------------------------------------
 
+/// What a summary request used, for the chat's record (user 0): the server's figures, else our count.
+fn summary_spend(
+    tokens: &TokenCounter,
+    model: &str,
+    conversation: Conversation,
+    prompt: &[ChatMessage],
+    completion: &Completion,
+) -> Spend {
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let ours = |n: usize| as_i64(u64::try_from(tokens.corrected(model, n)).unwrap_or(0));
+    // aichat reports zeros when it does not know: that is no report.
+    let reported = completion
+        .usage
+        .filter(|u| u.prompt_tokens + u.completion_tokens > 0);
+    let (source, prompt_tokens, completion_tokens) = match reported {
+        Some(u) => (
+            Source::Server,
+            as_i64(u.prompt_tokens),
+            as_i64(u.completion_tokens),
+        ),
+        None => (
+            Source::Estimate,
+            ours(
+                prompt
+                    .iter()
+                    .map(|m| tokens.count_message(&m.content))
+                    .sum(),
+            ),
+            ours(tokens.count(&completion.content)),
+        ),
+    };
+    Spend {
+        day: Periods::at(now_unix()).day,
+        user: UserId(0),
+        chat: conversation.chat,
+        model: model.to_string(),
+        kind: SpendKind::Summary,
+        source,
+        prompt_tokens,
+        completion_tokens,
+    }
+}
+
 impl Handler<CompressChat> for Compressor {
     type Result = ResponseActFuture<Self, Result<CompressOutcome, CompressError>>;
 
@@ -144,7 +190,13 @@ impl Handler<CompressChat> for Compressor {
                 return Ok(CompressOutcome::NotNeeded);
             };
             let folded = input.turns.len();
-            let completion = llm.complete(&summary_prompt(&input), timeout).await?;
+            let prompt = summary_prompt(&input);
+            let completion = llm.complete(&prompt, timeout).await?;
+            // The request was made, whatever becomes of its summary: it counts against the chat.
+            let spend = summary_spend(&tokens, &model, conversation, &prompt, &completion);
+            if let Err(e) = sessions.send(RecordSpend(spend)).await? {
+                log::warn!("chat {conversation}: the summary's usage could not be recorded: {e}");
+            }
             let summary = strip_reasoning(&completion.content);
             if summary.is_empty() {
                 return Err(CompressError::EmptySummary);

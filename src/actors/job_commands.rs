@@ -8,7 +8,7 @@ use crate::actors::session_manager::{
     SetSystemPrompt,
 };
 use crate::commands::BotCommand;
-use crate::ids::MessageId;
+use crate::ids::{MessageId, UserId};
 use crate::queue::{ChatRef, Lease};
 use crate::texts;
 
@@ -19,6 +19,7 @@ impl JobRunner {
         &self,
         lease: &Lease,
         chat: &ChatRef,
+        user: UserId,
         message_id: MessageId,
         command: &BotCommand,
     ) -> Result<(), JobError> {
@@ -36,7 +37,7 @@ impl JobRunner {
                     texts::NOTHING_TO_RETRY.to_string()
                 } else {
                     log::info!("chat {conversation}: regenerating the last answer");
-                    return self.chat_turn(lease, chat.clone(), again).await;
+                    return self.chat_turn(lease, chat.clone(), user, again).await;
                 }
             }
             BotCommand::Start | BotCommand::Help => texts::help(model),
@@ -108,6 +109,7 @@ impl JobRunner {
                     .role_command(lease, chat, message_id, choice.as_deref())
                     .await;
             }
+            BotCommand::Usage { all } => self.usage_text(user, *all).await?,
             BotCommand::Unknown { text } => texts::unknown_command(text),
         };
         self.reply(lease, conversation, Some(message_id), &text)

@@ -14,15 +14,16 @@ use crate::actors::compressor::{CompressChat, CompressError, CompressOutcome, Co
 use crate::actors::generations::Generations;
 use crate::actors::job_groups::of_old_group;
 use crate::actors::session_manager::{
-    BeginTurn, FinishTurn, GetSettings, MarkBlocked, SessionError, SessionManager, SetMembership,
-    TurnContext,
+    BeginTurn, FinishTurn, GetSettings, MarkBlocked, Quota, SessionError, SessionManager,
+    SetMembership, TurnContext,
 };
 use crate::actors::supervision::catch_panic;
 use crate::actors::turns::TurnBatcher;
 use crate::catalog::ModelCatalog;
 use crate::config::Config;
 use crate::context::PromptBudget;
-use crate::ids::{ChatId, Conversation, MessageId};
+use crate::db::spending::{Source, Spend, SpendKind};
+use crate::ids::{ChatId, Conversation, MessageId, UserId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
 use crate::queue::{
@@ -32,8 +33,10 @@ use crate::telegram::addressing::is_group;
 use crate::telegram::delivery::{send_plain, Delivery, PartRecorder};
 use crate::telegram::pacing::{Class, Pacer};
 use crate::telegram::{BotApi, TelegramError};
+use crate::text::now_unix;
 use crate::texts;
 use crate::tokens::TokenCounter;
+use crate::usage::Periods;
 use actix::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -280,9 +283,9 @@ impl JobRunner {
         match &lease.job.kind {
             JobKind::Chat {
                 chat,
+                user_id,
                 message_id,
                 text,
-                ..
             } => {
                 // Read as the job was taken, with the messages merged into it.
                 let mut messages = vec![(*message_id, text.clone())];
@@ -307,13 +310,13 @@ impl JobRunner {
                         *id = of_old_group(*id);
                     }
                 }
-                self.chat_turn(lease, chat, messages).await
+                self.chat_turn(lease, chat, *user_id, messages).await
             }
             JobKind::Command {
                 chat,
+                user_id,
                 message_id,
                 command,
-                ..
             } => {
                 let (chat, moved) = self.current_chat(chat).await?;
                 let message_id = if moved {
@@ -321,7 +324,8 @@ impl JobRunner {
                 } else {
                     *message_id
                 };
-                self.command(lease, &chat, message_id, command).await
+                self.command(lease, &chat, *user_id, message_id, command)
+                    .await
             }
             JobKind::Notice {
                 reply_to, notice, ..
@@ -368,9 +372,12 @@ impl JobRunner {
         &self,
         lease: &Lease,
         chat: ChatRef,
+        user: UserId,
         messages: Vec<(MessageId, String)>,
     ) -> Result<(), JobError> {
         let conversation = chat.conversation();
+        let now = now_unix();
+        let periods = Periods::at(now);
         // Only a basic group can become a supergroup under a running turn.
         let basic_group = chat.kind == "group";
         let reply_to = messages.first().map(|(id, _)| *id);
@@ -386,6 +393,11 @@ impl JobRunner {
                 chat,
                 messages,
                 budget: self.prompt_budget(),
+                quota: Some(Quota {
+                    user,
+                    limits: self.config.usage.limits.for_user(user),
+                    periods: periods.clone(),
+                }),
             })
             .await??;
         // The conversation's model, read with its context: the switch of a `/model` taken before this turn
@@ -398,6 +410,14 @@ impl JobRunner {
             return Ok(());
         }
         let mut delivery = self.delivery(lease, conversation, reply_to);
+        if let Some(hit) = context.over_limit {
+            log::info!(
+                "chat {conversation}: user {user} is at a token limit; the model is not asked"
+            );
+            let text = texts::over_limit(&hit, &periods, now);
+            delivery.finish_plain(&text).await?;
+            return Ok(());
+        }
         if let Some(size) = context.refused {
             let text = texts::too_long(
                 self.tokens.corrected(&model, size),
@@ -426,11 +446,21 @@ impl JobRunner {
         let first = delivery.finish(&shown).await?;
         // Where the answer went: the supergroup, if the group became one on the way (the conversation moved).
         let conversation = delivery.conversation();
+        let spend = self.spend_of(
+            &periods,
+            user,
+            conversation,
+            &model,
+            &context,
+            &shown,
+            usage,
+        );
         let finish = |conversation| FinishTurn {
             conversation,
             content: texts::answer_for_history(&shown),
             telegram_message_id: first,
             usage,
+            spend: Some(spend.clone()),
         };
         let (conversation, context_tokens) = match self.turns.finish(finish(conversation)).await? {
             Ok(tokens) => (conversation, tokens),
@@ -648,6 +678,42 @@ impl JobRunner {
             format!("{answer}{note}")
         };
         Ok((shown, usage))
+    }
+
+    /// What an answer used, for the day's record: the server's figures when it reported them, else our count
+    /// of the prompt and the answer, corrected to the model's tokens.
+    #[allow(clippy::too_many_arguments)]
+    fn spend_of(
+        &self,
+        periods: &Periods,
+        user: UserId,
+        conversation: Conversation,
+        model: &str,
+        context: &TurnContext,
+        shown: &str,
+        usage: Option<Usage>,
+    ) -> Spend {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        // aichat reports zeros when it does not know: that is no report.
+        let reported = usage.filter(|u| u.prompt_tokens + u.completion_tokens > 0);
+        let (source, prompt, completion) = match reported {
+            Some(u) => (Source::Server, u.prompt_tokens, u.completion_tokens),
+            None => {
+                let count = |n: usize| u64::try_from(self.tokens.corrected(model, n)).unwrap_or(0);
+                let answer = self.tokens.count(texts::answer_for_history(shown).as_str());
+                (Source::Estimate, count(context.tokens), count(answer))
+            }
+        };
+        Spend {
+            day: periods.day.clone(),
+            user,
+            chat: conversation.chat,
+            model: model.to_string(),
+            kind: SpendKind::Chat,
+            source,
+            prompt_tokens: as_i64(prompt),
+            completion_tokens: as_i64(completion),
+        }
     }
 
     /// A turn's prompt budget by the conversation's model: its window's budget (the server's tokens) in our

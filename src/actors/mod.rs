@@ -20,6 +20,7 @@ pub mod generations;
 mod job_choices;
 mod job_commands;
 mod job_groups;
+mod job_usage;
 pub mod jobs;
 pub mod poller;
 pub mod session_manager;

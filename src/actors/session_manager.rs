@@ -16,16 +16,19 @@ use crate::context::{select_for_compression, StoredContext};
 use crate::db::backup;
 use crate::db::models::{ChatStats, NewChat, NewSummary};
 use crate::db::queries::Scope;
+use crate::db::spending::{self, Spend, Totals, UserSpending};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
-use crate::ids::{ChatId, Conversation, MessageId};
+use crate::ids::{ChatId, Conversation, MessageId, UserId};
 use crate::llm::Usage;
 use crate::paging::Page;
 use crate::queue::ChatRef;
 use crate::text::now_unix;
 use crate::tokens::TokenCounter;
+use crate::usage::{Limits, Periods};
 use actix::prelude::*;
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -79,12 +82,23 @@ pub struct BeginTurn {
     /// The most the prompt may take (our tokens), so the answer still fits the window of the conversation's
     /// model (read with it, see [`PromptBudget`]).
     pub budget: PromptBudget,
+    /// The user's token limits, checked in the same transaction before anything is stored; `None` (or no
+    /// limit): not checked.
+    pub quota: Option<Quota>,
+}
+
+/// Whose turn it is, their limits, and the UTC periods now (given by the caller, so tests choose the day).
+#[derive(Debug, Clone)]
+pub struct Quota {
+    pub user: UserId,
+    pub limits: Limits,
+    pub periods: Periods,
 }
 
 /// A step of [`Turns`], from a chat job once the answer was delivered: stores it with its token count and the
 /// server's usage (once: a retried job that stores the same delivered message again changes nothing). Gives
 /// the chat's context size afterwards (tokens, our count), so the job can ask for compression.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FinishTurn {
     pub conversation: Conversation,
     /// The answer as shown, without notes.
@@ -93,6 +107,29 @@ pub struct FinishTurn {
     pub telegram_message_id: Option<MessageId>,
     /// What the server reported for this answer, added to the chat's totals.
     pub usage: Option<Usage>,
+    /// What the answer used, for the user's daily record (`usage_daily`); recorded once, with the answer.
+    pub spend: Option<Spend>,
+}
+
+/// The Compressor's request: what a summary used, recorded against the chat (`usage_daily`, user 0).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct RecordSpend(pub Spend);
+
+/// `/usage`: what `user` used today and this month (`periods`), per model.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserSpending, SessionError>")]
+pub struct GetUserSpending {
+    pub user: UserId,
+    pub periods: Periods,
+}
+
+/// `/usage all` (an admin): the users who used the most since `from_day`, at most `limit`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(UserId, BTreeMap<String, Totals>)>, SessionError>")]
+pub struct GetTopUsers {
+    pub from_day: String,
+    pub limit: usize,
 }
 
 /// `/clear`: forgets the conversation's (the chat's, or the topic's) history, summaries and usage. Replies with the number of messages deleted.
@@ -520,6 +557,35 @@ impl Handler<GetSystemPrompt> for SessionManager {
     }
 }
 
+impl Handler<RecordSpend> for SessionManager {
+    type Result = Result<(), SessionError>;
+
+    fn handle(&mut self, msg: RecordSpend, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.write(ctx, "RecordSpend", |conn| spending::record(conn, &msg.0))
+    }
+}
+
+impl Handler<GetUserSpending> for SessionManager {
+    type Result = Result<UserSpending, SessionError>;
+
+    fn handle(&mut self, msg: GetUserSpending, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.read(ctx, "GetUserSpending", |conn| {
+            let p = &msg.periods;
+            spending::user_spending(conn, msg.user, &p.day, &p.month_start)
+        })
+    }
+}
+
+impl Handler<GetTopUsers> for SessionManager {
+    type Result = Result<Vec<(UserId, BTreeMap<String, Totals>)>, SessionError>;
+
+    fn handle(&mut self, msg: GetTopUsers, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.read(ctx, "GetTopUsers", |conn| {
+            spending::top_users(conn, &msg.from_day, msg.limit)
+        })
+    }
+}
+
 impl Handler<GetSettings> for SessionManager {
     type Result = Result<ConversationSettings, SessionError>;
 
@@ -813,6 +879,7 @@ mod tests {
             chat: chat(5),
             messages: vec![(MessageId(id), text.into())],
             budget: PromptBudget::fixed(budget),
+            quota: None,
         }
     }
 
@@ -825,6 +892,7 @@ mod tests {
                 prompt_tokens: 10,
                 completion_tokens: 2,
             }),
+            spend: None,
         }
     }
 
@@ -889,6 +957,7 @@ mod tests {
                         chat: chat(100 + i),
                         messages: vec![(MessageId(1), format!("message of chat {i}"))],
                         budget: PromptBudget::fixed(10_000),
+                        quota: None,
                     })
                     .await
             }
@@ -1388,5 +1457,79 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(old.is_none(), "the group's row is gone");
+    }
+
+    #[actix_rt::test]
+    async fn a_user_at_a_limit_is_refused_before_anything_is_stored_until_the_day_rolls_over() {
+        use crate::db::spending::{Source, Spend, SpendKind};
+        use crate::usage::{Limits, Period, Periods};
+        let (_dir, sm, turns) = start(None);
+        // 2026-12-03 12:00 UTC, and the next day.
+        let today = Periods::at(1_796_299_200);
+        let tomorrow = Periods::at(today.day_ends_at);
+        let quota = |periods: &Periods| {
+            Some(Quota {
+                user: UserId(7),
+                limits: Limits::of(100, 1000),
+                periods: periods.clone(),
+            })
+        };
+        turns
+            .begin(begin("first", 1, 10_000))
+            .await
+            .unwrap()
+            .unwrap();
+        let spent = Spend {
+            day: today.day.clone(),
+            user: UserId(7),
+            chat: ChatId(5),
+            model: "m".into(),
+            kind: SpendKind::Chat,
+            source: Source::Server,
+            prompt_tokens: 90,
+            completion_tokens: 10,
+        };
+        let finish = FinishTurn {
+            spend: Some(spent),
+            ..finish("an answer", 2)
+        };
+        turns.finish(finish.clone()).await.unwrap().unwrap();
+        turns.finish(finish).await.unwrap().unwrap();
+
+        let refused = turns
+            .begin(BeginTurn {
+                quota: quota(&today),
+                ..begin("second", 3, 10_000)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let next_day = turns
+            .begin(BeginTurn {
+                quota: quota(&tomorrow),
+                ..begin("second", 3, 10_000)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+
+        let hit = refused.over_limit.expect("at the daily limit");
+        assert_eq!(
+            (hit.period, hit.used, hit.limit),
+            (Period::Day, 100, 100),
+            "recorded once"
+        );
+        assert!(refused.prompt.is_empty(), "nothing for the model");
+        assert!(next_day.over_limit.is_none(), "a new day, a new budget");
+        let last = next_day.prompt.last().unwrap();
+        assert_eq!(last.content, "second", "stored only when allowed");
+        let stats = sm
+            .send(GetStats {
+                conversation: Conversation::chat(ChatId(5)),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.user_messages, 2, "the refused turn stored nothing");
     }
 }

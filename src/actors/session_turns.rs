@@ -4,16 +4,18 @@
 //! that file short; the module's doc there (transactions, panics) holds for this code too.
 
 use super::{
-    clamp_i32, new_chat, to_usize_i64, BeginTurn, FinishTurn, SessionError, SessionManager,
+    clamp_i32, new_chat, to_usize_i64, BeginTurn, FinishTurn, Quota, SessionError, SessionManager,
     TurnContext, TurnReply, TurnStep,
 };
 use crate::context::prompt::to_usize;
 use crate::context::{build_prompt, system_for_chat};
 use crate::db::models::NewMessage;
 use crate::db::queries;
+use crate::db::spending;
 use crate::ids::MessageId;
 use crate::llm::Role;
 use crate::text::now_unix;
+use crate::usage::LimitHit;
 use diesel::SqliteConnection;
 
 impl SessionManager {
@@ -65,6 +67,12 @@ impl SessionManager {
                 ..TurnContext::default()
             });
         }
+        if let Some(hit) = self.limit_reached(conn, msg.quota.as_ref())? {
+            return Ok(TurnContext {
+                over_limit: Some(hit),
+                ..TurnContext::default()
+            });
+        }
         let now = now_unix();
         let counted: Vec<(MessageId, &str, usize)> = msg
             .messages
@@ -112,6 +120,21 @@ impl SessionManager {
         })
     }
 
+    /// The limit the quota's user reached, if any (read only when there is a limit).
+    fn limit_reached(
+        &self,
+        conn: &mut SqliteConnection,
+        quota: Option<&Quota>,
+    ) -> Result<Option<LimitHit>, SessionError> {
+        let Some(q) = quota.filter(|q| q.limits.any()) else {
+            return Ok(None);
+        };
+        let used = spending::user_spending(conn, q.user, &q.periods.day, &q.periods.month_start)?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(q.limits
+            .reached(count(used.today_tokens()), count(used.month_tokens())))
+    }
+
     /// [`FinishTurn`] inside the caller's transaction.
     fn finish_turn(
         &self,
@@ -131,6 +154,9 @@ impl SessionManager {
                 created_at: now_unix(),
             },
         )?;
+        if let (true, Some(spend)) = (added, &msg.spend) {
+            spending::record(conn, spend)?;
+        }
         if let (true, Some(usage)) = (added, msg.usage) {
             queries::add_usage(
                 conn,

@@ -83,6 +83,13 @@ pub struct RedisConfig {
     pub key_prefix: String,
 }
 
+/// Usage and budgets: the users' token limits and the models' prices.
+#[derive(Debug, Clone, Default)]
+pub struct UsageConfig {
+    pub limits: crate::usage::UsageLimits,
+    pub prices: crate::usage::ModelPrices,
+}
+
 #[derive(Debug, Clone)]
 pub struct ContextConfig {
     pub window_tokens: usize,
@@ -127,6 +134,8 @@ pub struct Config {
     pub background_threshold_tokens: usize,
     pub tokenizer_path: Option<PathBuf>,
     pub context: ContextConfig,
+    /// `ADMIN_USER_IDS`, `USER_DAILY_TOKENS`, `USER_MONTHLY_TOKENS`, `USER_LIMITS`, `MODEL_PRICES`.
+    pub usage: UsageConfig,
     pub system_prompt: Option<String>,
     /// Tell the user when their conversation was compressed.
     pub compression_notice: bool,
@@ -282,6 +291,11 @@ fn build(r: &mut Reader) -> Option<Config> {
     let telegram_rate_limit = r.read(&TELEGRAM_RATE_LIMIT);
     let telegram_chat_gap = r.read(&TELEGRAM_CHAT_GAP_MS);
     let llm_idle_timeout = r.read(&LLM_IDLE_TIMEOUT);
+    let admins = r.read(&ADMIN_USER_IDS);
+    let daily_tokens = r.read(&USER_DAILY_TOKENS);
+    let monthly_tokens = r.read(&USER_MONTHLY_TOKENS);
+    let user_limits = r.read(&USER_LIMITS);
+    let prices = r.read(&MODEL_PRICES);
     // Read last, as before the table, so its problem comes last.
     let api_token = r.read(&API_TOKEN);
 
@@ -322,6 +336,14 @@ fn build(r: &mut Reader) -> Option<Config> {
         },
         system_prompt: system_prompt?,
         compression_notice: compression_notice?,
+        usage: UsageConfig {
+            limits: crate::usage::UsageLimits {
+                default: crate::usage::Limits::of(daily_tokens?, monthly_tokens?),
+                per_user: user_limits?,
+                admins: admins?,
+            },
+            prices: prices?,
+        },
         queue: QueueSettings {
             lease: lease?,
             max_attempts: max_attempts?,

@@ -18,6 +18,7 @@ mod parse;
 mod queue;
 mod storage;
 mod telegram;
+mod usage;
 mod work;
 
 pub use context::*;
@@ -27,6 +28,7 @@ pub use pacing::*;
 pub use queue::*;
 pub use storage::*;
 pub use telegram::*;
+pub use usage::*;
 pub use work::*;
 
 use super::Config;
@@ -211,4 +213,9 @@ pub static ALL: &[&dyn Entry] = &[
     &TELEGRAM_RATE_LIMIT,
     &TELEGRAM_CHAT_GAP_MS,
     &LLM_IDLE_TIMEOUT,
+    &ADMIN_USER_IDS,
+    &USER_DAILY_TOKENS,
+    &USER_MONTHLY_TOKENS,
+    &USER_LIMITS,
+    &MODEL_PRICES,
 ];

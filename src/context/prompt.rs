@@ -120,6 +120,8 @@ pub struct TurnContext {
     pub inactive: bool,
     /// The conversation's own model (`/model`), read with its context; `None`: `AICHAT_MODEL`.
     pub model: Option<String>,
+    /// The user reached a token limit: nothing was stored, and nothing goes to the model.
+    pub over_limit: Option<crate::usage::LimitHit>,
 }
 
 /// System prompt, summary, then as many of the newest turns as fit in `budget`. The newest user messages
@@ -169,6 +171,7 @@ pub fn build_prompt(stored: StoredContext, budget: usize) -> TurnContext {
         refused: None,
         inactive: false,
         model: None,
+        over_limit: None,
     }
 }
 

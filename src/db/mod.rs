@@ -6,6 +6,7 @@ pub mod backup;
 pub mod models;
 pub mod queries;
 pub mod schema;
+pub mod spending;
 
 use backup::BackupError;
 use diesel::connection::SimpleConnection;

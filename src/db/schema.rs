@@ -58,9 +58,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_daily (day, user_id, chat_id, model, kind, source) {
+        day -> Text,
+        user_id -> BigInt,
+        chat_id -> BigInt,
+        model -> Text,
+        kind -> Text,
+        source -> Text,
+        requests -> BigInt,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+    }
+}
+
 diesel::joinable!(conversations -> chats (chat_id));
 diesel::joinable!(messages -> chats (chat_id));
 diesel::joinable!(summaries -> chats (chat_id));
 diesel::joinable!(usage -> chats (chat_id));
 
-diesel::allow_tables_to_appear_in_same_query!(chats, conversations, messages, summaries, usage,);
+diesel::allow_tables_to_appear_in_same_query!(
+    chats,
+    conversations,
+    messages,
+    summaries,
+    usage,
+    usage_daily,
+);

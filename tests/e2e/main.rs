@@ -19,3 +19,4 @@ mod sessions;
 mod streaming;
 mod support;
 mod topics;
+mod usage;

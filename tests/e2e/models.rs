@@ -396,8 +396,10 @@ async fn a_conversation_on_a_small_model_is_compressed_by_that_model_within_its_
 #[actix_web::test]
 async fn a_server_that_lists_no_chat_model_keeps_the_configured_one() {
     let env = env();
-    env.llm
-        .set_models(vec![aichat_model("openai:text-embedding-3-small", "embedding")]);
+    env.llm.set_models(vec![aichat_model(
+        "openai:text-embedding-3-small",
+        "embedding",
+    )]);
     env.llm.reject_unknown_models(false);
     let _bot = env.spawn_bot().await;
     let tg = &env.telegram;
