@@ -7,7 +7,7 @@ use super::error::{classify, LlmError};
 use super::sse::{SseDecoder, StreamEvent};
 use super::types::{
     ChatMessage, ChatRequest, ChatResponse, Completion, ErrorBody, ErrorDetail, Finish, ModelInfo,
-    ModelList, StreamOutcome,
+    ModelList, StreamOptions, StreamOutcome,
 };
 use crate::secret::Secret;
 use futures_util::{Stream, StreamExt};
@@ -132,6 +132,7 @@ impl LlmClient {
             model: &self.model,
             messages,
             stream: false,
+            stream_options: None,
         };
         let work = async {
             let mut req = self.http.post(&self.completions_url).timeout(timeout);
@@ -185,6 +186,9 @@ impl LlmClient {
             model: &self.model,
             messages,
             stream: true,
+            stream_options: Some(StreamOptions {
+                include_usage: true,
+            }),
         };
         let work = async {
             // awc's request timeout only covers the wait for the response head (the client's default is 5 s,

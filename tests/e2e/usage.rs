@@ -122,7 +122,6 @@ async fn answers_are_recorded_by_the_bots_count_and_summaries_by_the_servers_aga
             !env.llm.summary_requests().is_empty()
         })
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let pool = aichat_telegram_bot::db::open(&env.database_path(), 1).unwrap();
     let mut conn = pool.get().unwrap();
@@ -154,6 +153,25 @@ async fn answers_are_recorded_by_the_bots_count_and_summaries_by_the_servers_aga
     );
     let top = top_users(&mut conn, &periods.day, 10).unwrap();
     assert_eq!(top.len(), 1, "the summary is no user's");
+}
+
+/// The rows of `usage_daily` (ordered by kind and source) once there are `n`: a row is stored with its
+/// answer (or summary), a moment after the user saw it.
+async fn rows_when(conn: &mut diesel::SqliteConnection, n: usize) -> Vec<KindSource> {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let rows: Vec<KindSource> = diesel::RunQueryDsl::load(
+            diesel::sql_query(
+                "SELECT kind, source, user_id FROM usage_daily ORDER BY kind, source",
+            ),
+            conn,
+        )
+        .unwrap();
+        if rows.len() >= n || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -206,4 +224,39 @@ async fn costs_come_from_the_servers_prices_when_no_model_price_is_set() {
     let usage = ask(&env, USER, "/usage").await;
 
     assert!(usage.contains("(1 requests) · $0.0"), "{usage}");
+}
+
+#[actix_web::test]
+async fn a_stream_that_reports_its_usage_is_recorded_by_the_servers_figures() {
+    let env = env_with(&[]);
+    env.llm.set_stream_usage(true);
+    let _bot = env.spawn_bot().await;
+
+    ask(&env, USER, "count me, server").await;
+
+    let request = env.llm.chat_requests()[0].clone();
+    assert_eq!(
+        request["stream_options"]["include_usage"], true,
+        "{request}"
+    );
+    let pool = aichat_telegram_bot::db::open(&env.database_path(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let rows = rows_when(&mut conn, 1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].kind.as_str(), rows[0].source.as_str()),
+        ("chat", "server")
+    );
+    let periods = Periods::at(aichat_telegram_bot::text::now_unix());
+    let mine = user_spending(&mut conn, UserId(USER), &periods.day, &periods.month_start).unwrap();
+    let t = mine.today["test-model"];
+    // The fake's figures: 4 characters a token, of the prompt's texts and of the answer.
+    assert_eq!(
+        t.completion_tokens,
+        ("echo: count me, server".len() / 4) as i64
+    );
+    assert!(
+        t.prompt_tokens >= ("count me, server".len() / 4) as i64,
+        "{t:?}"
+    );
 }

@@ -100,6 +100,9 @@ struct State {
     slow_prefix: Option<(String, Duration)>,
     /// Streamed answers end by closing the connection (see [`FakeLlm::set_close_delimited`]).
     close_delimited: bool,
+    /// Like OpenAI: a stream asked with `stream_options.include_usage` ends with a chunk carrying `usage`
+    /// (see [`FakeLlm::set_stream_usage`]); off, like aichat, which never sends it.
+    stream_usage: bool,
     models: Vec<Value>,
     reject_unknown_models: bool,
     /// `GET /v1/roles`; `None`: 404, like a plain OpenAI server.
@@ -164,6 +167,7 @@ impl FakeLlm {
                 first_token_delay: Duration::ZERO,
                 slow_prefix: None,
                 close_delimited: false,
+                stream_usage: false,
                 // aichat lists "default" first, then the configured models.
                 models: vec![model("default"), model("test-model")],
                 reject_unknown_models: false,
@@ -282,6 +286,13 @@ impl FakeLlm {
     /// §6.3), as some proxies and small servers answer a stream. Non-streamed answers are unchanged.
     pub fn set_close_delimited(&self, on: bool) {
         lock(&self.shared.state).close_delimited = on;
+    }
+
+    /// Like OpenAI (on) or aichat (off, the default): whether a stream asked with
+    /// `stream_options: {"include_usage": true}` ends with a chunk of empty `choices` carrying `usage`
+    /// (the fake's estimate: 4 characters a token).
+    pub fn set_stream_usage(&self, on: bool) {
+        lock(&self.shared.state).stream_usage = on;
     }
 
     /// Whether every request body and `Authorization` header is kept for [`requests`](Self::requests)
@@ -424,6 +435,8 @@ struct Request {
     last_user: String,
     /// The bot asked for a summary (compression).
     summary: bool,
+    /// `stream_options.include_usage`.
+    include_usage: bool,
 }
 
 async fn chat_completions(
@@ -446,6 +459,7 @@ async fn chat_completions(
         known_models,
         slow_prefix,
         close_delimited,
+        stream_usage,
     ) = {
         let mut st = lock(&shared.state);
         st.request_count += 1;
@@ -480,6 +494,7 @@ async fn chat_completions(
             known_models,
             st.slow_prefix.clone(),
             st.close_delimited,
+            st.stream_usage,
         )
     };
     shared.changed.notify_waiters();
@@ -568,9 +583,18 @@ async fn chat_completions(
         if !first_token_delay.is_zero() {
             tokio::time::sleep(first_token_delay).await;
         }
+        let usage = (stream_usage && request.include_usage).then(|| {
+            json!({
+                "prompt_tokens": estimate_tokens(request.prompt_chars),
+                "completion_tokens": estimate_tokens(answer.chars().count()),
+                "total_tokens": estimate_tokens(request.prompt_chars)
+                    + estimate_tokens(answer.chars().count()),
+            })
+        });
         let ending = Ending {
             finish_reason: &finish_reason,
             close_delimited,
+            usage,
         };
         stream_answer(id, request.model, &answer, chunk_delay, &ending)
     } else {
@@ -663,6 +687,7 @@ fn validate(body: &Value) -> Result<Request, LlmError> {
         prompt_chars,
         last_user,
         summary: is_summary_request(body),
+        include_usage: body["stream_options"]["include_usage"] == true,
     })
 }
 
@@ -671,6 +696,8 @@ struct Ending<'a> {
     finish_reason: &'a str,
     /// No `Content-Length`, no chunked encoding, `Connection: close`: the body ends at the close.
     close_delimited: bool,
+    /// OpenAI's last chunk before `[DONE]` when asked (`stream_options.include_usage`): empty `choices`.
+    usage: Option<Value>,
 }
 
 /// SSE like aichat: content chunks (`finish_reason: null`), then one write holding the final
@@ -713,7 +740,14 @@ fn stream_answer(
         "model": model,
         "choices": [{ "index": 0, "delta": {}, "finish_reason": ending.finish_reason }],
     });
-    events.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+    let usage = ending.usage.as_ref().map_or(String::new(), |usage| {
+        let chunk = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [], "usage": usage,
+        });
+        format!("data: {chunk}\n\n")
+    });
+    events.push(format!("data: {last}\n\n{usage}data: [DONE]\n\n"));
     // Without a delay the whole stream is one write, as a fast server's answer would arrive (tests that do
     // not look at streaming then see the complete answer at once; the SSE parsing is the same).
     if delay.is_zero() && !ending.close_delimited {
