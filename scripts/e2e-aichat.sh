@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The bot against the real gateway: a real `aichat --serve` (0.30) in front of the tests' fake LLM, with a
-# multi-turn conversation, streaming, the context window, compression and upstream failures checked end to
-# end (tests/aichat.rs). Not part of scripts/test.sh or .ci/run: the first run builds aichat from crates.io
-# (about 6 minutes on 2 cores, over 10 minutes in all on a fresh machine); later runs take about a minute.
+# multi-turn conversation, streaming, the context window, compression, upstream failures and `/model` between
+# two of aichat's models (the keyboard, a tap, the upstream name aichat forwards, `/context`, a typed name)
+# checked end to end (tests/aichat.rs). Not part of scripts/test.sh or .ci/run: the first run builds aichat
+# from crates.io (about 6 minutes on 2 cores, over 10 minutes in all on a fresh machine); later runs take
+# about a minute.
 #
 #   scripts/e2e-aichat.sh                      install aichat into target/aichat if needed, then run the tests
 #   AICHAT_BIN=/usr/local/bin/aichat scripts/e2e-aichat.sh     use that aichat instead (it should be 0.30.x)

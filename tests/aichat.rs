@@ -16,7 +16,9 @@
 //! - every failed completion is HTTP 400 whose message is the upstream's message plus ` (type: …)` (no status
 //!   code), or reqwest's "error sending request for url (…)" when the upstream is unreachable;
 //! - no response headers before the first token, no read timeout towards the upstream, no `usage` in streams;
-//! - an upstream stream cut mid-answer still ends with `finish_reason: "stop"` and `[DONE]`.
+//! - an upstream stream cut mid-answer still ends with `finish_reason: "stop"` and `[DONE]`;
+//! - a chat's `/model` choice is sent as `client:model` and forwarded upstream under the upstream's name, and
+//!   each model's `max_input_tokens` is the window of the chats that use it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -42,6 +44,15 @@ const T: Duration = Duration::from_secs(30);
 
 /// The model as aichat names it: `<client name>:<model name>`.
 const MODEL_ID: &str = "fake:test-model";
+
+/// [`MODEL_ID`] as the upstream knows it: aichat forwards this name.
+const UPSTREAM_MODEL: &str = "test-model";
+
+/// A second model of the `fake` client, for `/model`: its upstream name, aichat's name, and a window of
+/// its own so that `/context` tells which one a chat uses.
+const SECOND_UPSTREAM_MODEL: &str = "small-model";
+const SECOND_MODEL_ID: &str = "fake:small-model";
+const SECOND_WINDOW: u64 = 8_000;
 
 /// What aichat is told the model's context window is (and reports in `/v1/models`).
 const WINDOW: u64 = 32_000;
@@ -86,13 +97,26 @@ impl Aichat {
     /// model, `test-model`, lives at `http://127.0.0.1:{upstream_port}/v1` and has a context window of
     /// `max_input_tokens`. Waits until the port answers.
     fn start(upstream_port: u16, max_input_tokens: u64) -> Aichat {
+        Self::start_with_models(upstream_port, &[(UPSTREAM_MODEL, max_input_tokens)])
+    }
+
+    /// [`Aichat::start`] with these models `(upstream name, max_input_tokens)` of the `fake` client, all at
+    /// the same upstream; the first is aichat's `default`.
+    fn start_with_models(upstream_port: u16, models: &[(&str, u64)]) -> Aichat {
         let binary = Self::binary();
         let dir = tempfile::Builder::new()
             .prefix("e2e-aichat-")
             .tempdir()
             .expect("a temp dir for aichat's config");
+        let default = models.first().map_or(UPSTREAM_MODEL, |(name, _)| name);
+        let models: String = models
+            .iter()
+            .map(|(name, window)| {
+                format!("\x20 - name: {name}\n\x20   max_input_tokens: {window}\n")
+            })
+            .collect();
         let config = format!(
-            "model: {MODEL_ID}\n\
+            "model: fake:{default}\n\
              save: false\n\
              highlight: false\n\
              clients:\n\
@@ -101,8 +125,7 @@ impl Aichat {
              \x20 api_base: http://127.0.0.1:{upstream_port}/v1\n\
              \x20 api_key: \"x\"\n\
              \x20 models:\n\
-             \x20 - name: test-model\n\
-             \x20   max_input_tokens: {max_input_tokens}\n"
+             {models}"
         );
         std::fs::write(dir.path().join("config.yaml"), config).expect("aichat's config.yaml");
 
@@ -266,8 +289,14 @@ fn serve_and_cut(stream: TcpStream, pieces: &[String]) {
 
 /// A [`TestEnv`] whose bot talks to a fresh aichat (context window `window`) in front of the env's fake LLM.
 fn env_with_aichat(window: u64) -> (TestEnv, Aichat) {
+    env_with_aichat_models(&[(UPSTREAM_MODEL, window)])
+}
+
+/// [`env_with_aichat`] with these models of aichat's `fake` client ([`Aichat::start_with_models`]); the bot's
+/// `AICHAT_MODEL` is [`MODEL_ID`].
+fn env_with_aichat_models(models: &[(&str, u64)]) -> (TestEnv, Aichat) {
     let mut env = TestEnv::start();
-    let aichat = Aichat::start(env.llm.port(), window);
+    let aichat = Aichat::start_with_models(env.llm.port(), models);
     env.set("AICHAT_BASE_URL", aichat.url());
     env.set("AICHAT_MODEL", MODEL_ID);
     (env, aichat)
@@ -656,4 +685,68 @@ async fn compression_goes_through_aichat_as_a_non_streamed_request() {
     );
     let stats = ask(&env, "/stats").await;
     assert!(stats.contains("Compressions: 1"), "{stats}");
+}
+
+#[actix_web::test]
+async fn model_lists_aichats_two_models_a_tap_switches_and_a_typed_name_switches_back() {
+    let (env, _aichat) = env_with_aichat_models(&[
+        (UPSTREAM_MODEL, WINDOW),
+        (SECOND_UPSTREAM_MODEL, SECOND_WINDOW),
+    ]);
+    let _bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+
+    tg.push_text(ALLOWED_USER, ALLOWED_USER, "/model");
+    let menu = tg.wait_for_messages(ALLOWED_USER, 1, T).await[0].clone();
+    let rows = tg.buttons_of(ALLOWED_USER, menu.message_id);
+    let labels: Vec<&str> = rows.iter().flatten().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["default", "✓ test-model", "small-model"],
+        "aichat's list (`default` first), the current model marked: {}",
+        menu.plain
+    );
+    assert!(menu.plain.contains(MODEL_ID), "{}", menu.plain);
+
+    let (_, second) = rows
+        .iter()
+        .flatten()
+        .find(|(label, _)| label == SECOND_UPSTREAM_MODEL)
+        .unwrap();
+    let query = tg.tap(ALLOWED_USER, ALLOWED_USER, menu.message_id, second);
+    tg.wait_until("the tap answered", T, |tg| {
+        tg.callback_answer(&query).is_some()
+    })
+    .await;
+    let answer = tg.callback_answer(&query).unwrap().text;
+    assert_eq!(
+        answer.as_deref(),
+        Some(format!("✓ This chat now uses {SECOND_MODEL_ID}.").as_str()),
+        "named as aichat names it"
+    );
+
+    ask_expecting(&env, "which model?", "echo: which model?").await;
+    let upstream = |env: &TestEnv| env.llm.chat_requests().last().unwrap()["model"].clone();
+    assert_eq!(
+        upstream(&env),
+        SECOND_UPSTREAM_MODEL,
+        "aichat forwards the upstream's name of the chosen model"
+    );
+    let context = ask(&env, "/context").await;
+    assert!(
+        context.contains(&format!("Model: {SECOND_MODEL_ID}"))
+            && context.contains("Context window: 8,000 tokens")
+            && context.contains("Compression threshold: 6,000 tokens"),
+        "the second model's window, as aichat reports it: {context}"
+    );
+
+    let back = ask(&env, &format!("/model {MODEL_ID}")).await;
+    assert!(back.contains(&format!("now uses {MODEL_ID}")), "{back}");
+    ask_expecting(&env, "and now?", "echo: and now?").await;
+    assert_eq!(upstream(&env), UPSTREAM_MODEL);
+    let context = ask(&env, "/context").await;
+    assert!(
+        context.contains("Context window: 32,000 tokens"),
+        "{context}"
+    );
 }

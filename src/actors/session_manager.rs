@@ -276,8 +276,8 @@ pub struct ListChats {
     pub page: Page,
 }
 
-/// From the admin API (`GET /api/sessions/{id}`): the chat's row, its `/stats` figures and the summary in
-/// use. `None`: no such chat.
+/// From the admin API (`GET /api/sessions/{id}`): the chat's row, its `/stats` figures, its main
+/// conversation's settings (system prompt, model, role) and summary in use. `None`: no such chat.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<ChatDetail>, SessionError>")]
 pub struct GetChat {
@@ -760,9 +760,12 @@ impl Handler<GetChat> for SessionManager {
                 return Ok(None);
             };
             let main = Conversation::chat(msg.chat_id);
+            let settings = queries::settings(conn, main)?;
             Ok::<_, SessionError>(Some(ChatDetail {
                 chat,
-                system_prompt: queries::system_prompt(conn, main)?,
+                system_prompt: settings.system_prompt,
+                model: settings.model,
+                role: settings.role,
                 stats: queries::chat_stats(conn, Scope::Chat(msg.chat_id))?,
                 summary: queries::latest_summary(conn, main)?,
                 topics: queries::topics_of(conn, msg.chat_id)?,

@@ -136,6 +136,10 @@ pub struct ChatOverview {
     pub completion_tokens: i64,
     /// When its newest message was stored (Unix seconds), if it has any.
     pub last_message_at: Option<i64>,
+    /// The main conversation's own model (`/model`); `None`: `AICHAT_MODEL`.
+    pub model: Option<String>,
+    /// The main conversation's role (`/role`); `None`: no role.
+    pub role: Option<String>,
 }
 
 /// A page of chats for the admin API, most recently active first.
@@ -147,12 +151,16 @@ pub struct ChatList {
 }
 
 /// One chat for the admin API: its row, its figures (all topics) and, of its main conversation (the chat
-/// itself, or a forum's General topic), the system prompt and the summary in use.
+/// itself, or a forum's General topic), the system prompt, model, role and the summary in use.
 #[derive(Debug, Clone)]
 pub struct ChatDetail {
     pub chat: ChatRow,
     /// The main conversation's own system prompt.
     pub system_prompt: Option<String>,
+    /// The main conversation's own model (`/model`); `None`: `AICHAT_MODEL`.
+    pub model: Option<String>,
+    /// The main conversation's role (`/role`); `None`: no role.
+    pub role: Option<String>,
     pub stats: ChatStats,
     /// The main conversation's summary in use (the newest), if it was compressed.
     pub summary: Option<SummaryRow>,

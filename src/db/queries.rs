@@ -377,7 +377,8 @@ fn bounds(page: Page) -> (i64, i64) {
 /// Per chat and role: messages, their tokens, the newest one's time.
 type RoleFigures = (ChatId, String, i64, Option<i64>, Option<i64>);
 
-/// One page of chats, most recently active first (then by id), with their figures.
+/// One page of chats, most recently active first (then by id), with their figures and their main
+/// conversation's model and role.
 pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<ChatOverview>> {
     let (offset, limit) = bounds(page);
     let rows: Vec<ChatRow> = chats::table
@@ -411,10 +412,24 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
         let total = usage.entry(id).or_default();
         *total = (total.0 + p, total.1 + c);
     }
+    // The main conversation's model and role (a topic's are its own), in one query for the page.
+    let mut chosen: HashMap<ChatId, (Option<String>, Option<String>)> = conversations::table
+        .filter(conversations::chat_id.eq_any(&ids))
+        .filter(conversations::topic_id.eq(TopicId(0)))
+        .select((
+            conversations::chat_id,
+            conversations::model,
+            conversations::role,
+        ))
+        .load::<(ChatId, Option<String>, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, model, role)| (id, (model, role)))
+        .collect();
     Ok(rows
         .into_iter()
         .map(|chat| {
             let (prompt_tokens, completion_tokens) = usage.get(&chat.id).copied().unwrap_or((0, 0));
+            let (model, role) = chosen.remove(&chat.id).unwrap_or_default();
             let mut overview = ChatOverview {
                 user_messages: 0,
                 assistant_messages: 0,
@@ -422,6 +437,8 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
                 prompt_tokens,
                 completion_tokens,
                 last_message_at: None,
+                model,
+                role,
                 chat,
             };
             for (_, role, n, tokens, last) in by_role.iter().filter(|r| r.0 == overview.chat.id) {
@@ -824,6 +841,38 @@ mod tests {
         assert_eq!(
             (first[0].user_messages, first[0].last_message_at),
             (0, None)
+        );
+    }
+
+    #[test]
+    fn chat_overviews_show_the_main_conversations_model_and_role_not_a_topics() {
+        let (_d, pool) = pool();
+        let mut conn = pool.get().unwrap();
+        for id in [1, 2, 3] {
+            chat(&mut conn, id);
+        }
+        let main = Conversation::chat(ChatId(1));
+        set_model(&mut conn, main, Some("claude:sonnet")).unwrap();
+        set_role(&mut conn, main, Some(("coder", "You write code."))).unwrap();
+        let topic = Conversation {
+            chat: ChatId(2),
+            topic: Some(TopicId(5)),
+        };
+        set_model(&mut conn, topic, Some("local:small")).unwrap();
+
+        let page = chat_overviews(&mut conn, Page::new(Some(1), Some(10)).unwrap()).unwrap();
+
+        let settings: Vec<(i64, Option<&str>, Option<&str>)> = page
+            .iter()
+            .map(|o| (o.chat.id.0, o.model.as_deref(), o.role.as_deref()))
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                (1, Some("claude:sonnet"), Some("coder")),
+                (2, None, None),
+                (3, None, None)
+            ]
         );
     }
 

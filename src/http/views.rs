@@ -57,7 +57,7 @@ impl<'a> From<&'a ChatRow> for ChatView<'a> {
     }
 }
 
-/// One chat in `GET /api/sessions`: its row and its figures.
+/// One chat in `GET /api/sessions`: its row, its figures, its model and role.
 #[derive(Debug, Serialize)]
 pub struct OverviewView<'a> {
     /// The row's fields, at the same level as the figures.
@@ -79,6 +79,10 @@ pub struct OverviewView<'a> {
     last_message_at: Option<i64>,
     /// The later of `last_message_at` and `updated_at`: one figure to sort or filter idle chats by.
     last_activity_at: i64,
+    /// The main conversation's model (`/model`); `null` when it chose none and `AICHAT_MODEL` applies.
+    model: Option<&'a str>,
+    /// The main conversation's role (`/role`); `null` when it has none.
+    role: Option<&'a str>,
 }
 
 impl<'a> From<&'a ChatOverview> for OverviewView<'a> {
@@ -93,6 +97,8 @@ impl<'a> From<&'a ChatOverview> for OverviewView<'a> {
             completion_tokens: o.completion_tokens,
             last_message_at: o.last_message_at,
             last_activity_at: o.last_message_at.unwrap_or(0).max(o.chat.updated_at),
+            model: o.model.as_deref(),
+            role: o.role.as_deref(),
         }
     }
 }
@@ -119,7 +125,7 @@ impl<'a> SessionsView<'a> {
     }
 }
 
-/// A chat's row in `GET /api/sessions/{chat_id}`: the row with its own system prompt.
+/// A chat's row in `GET /api/sessions/{chat_id}`: the row with its own system prompt, model and role.
 #[derive(Debug, Serialize)]
 pub struct SessionChatView<'a> {
     /// The fields every session answer shows.
@@ -127,6 +133,10 @@ pub struct SessionChatView<'a> {
     chat: ChatView<'a>,
     /// Set by `/system` (in a forum: in its General topic); `null` when the chat uses `SYSTEM_PROMPT`.
     system_prompt: Option<&'a str>,
+    /// Chosen with `/model` (in a forum: in its General topic); `null` when the chat uses `AICHAT_MODEL`.
+    model: Option<&'a str>,
+    /// Taken with `/role` (in a forum: in its General topic); `null` when the chat has no role.
+    role: Option<&'a str>,
 }
 
 impl<'a> From<&'a ChatDetail> for SessionChatView<'a> {
@@ -134,6 +144,8 @@ impl<'a> From<&'a ChatDetail> for SessionChatView<'a> {
         Self {
             chat: ChatView::from(&detail.chat),
             system_prompt: detail.system_prompt.as_deref(),
+            model: detail.model.as_deref(),
+            role: detail.role.as_deref(),
         }
     }
 }
@@ -582,6 +594,8 @@ mod tests {
             prompt_tokens: 70,
             completion_tokens: 20,
             last_message_at: Some(250),
+            model: None,
+            role: None,
         };
         assert_eq!(
             to_json(&OverviewView::from(&overview)),
@@ -589,7 +603,7 @@ mod tests {
                    "created_at": 100, "updated_at": 200,
                    "messages": 3, "user_messages": 2, "assistant_messages": 1, "tokens": 50,
                    "prompt_tokens": 70, "completion_tokens": 20,
-                   "last_message_at": 250, "last_activity_at": 250})
+                   "last_message_at": 250, "last_activity_at": 250, "model": null, "role": null})
         );
         let idle = ChatOverview {
             last_message_at: None,
@@ -629,6 +643,8 @@ mod tests {
         let detail = ChatDetail {
             chat: chat(),
             system_prompt: Some("Be brief.".into()),
+            model: None,
+            role: None,
             stats,
             summary: Some(summary(7)),
             topics: Vec::new(),
@@ -637,6 +653,7 @@ mod tests {
             to_json(&SessionView::from(&detail)),
             json!({
                 "session": {"id": -1001, "kind": "group", "title": "Team", "system_prompt": "Be brief.",
+                            "model": null, "role": null,
                             "blocked_at": null, "created_at": 100, "updated_at": 200},
                 "stats": {"user_messages": 4, "assistant_messages": 3, "tokens": 120,
                           "prompt_tokens": 300, "completion_tokens": 60,
@@ -656,6 +673,65 @@ mod tests {
             json!({"user_messages": 4, "assistant_messages": 3,
             "tokens": 120, "prompt_tokens": 300, "completion_tokens": 60,
             "first_at": 101, "last_at": 199, "compressions": 1})
+        );
+    }
+
+    #[test]
+    fn a_session_and_its_overview_show_the_main_conversations_model_and_role_or_null() {
+        let overview = ChatOverview {
+            chat: chat(),
+            user_messages: 0,
+            assistant_messages: 0,
+            tokens: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            last_message_at: None,
+            model: Some("claude:sonnet".into()),
+            role: Some("coder".into()),
+        };
+        let json = to_json(&OverviewView::from(&overview));
+        assert_eq!(
+            (&json["model"], &json["role"]),
+            (&json!("claude:sonnet"), &json!("coder"))
+        );
+        let defaults = ChatOverview {
+            model: None,
+            role: None,
+            ..overview
+        };
+        let json = to_json(&OverviewView::from(&defaults));
+        assert_eq!(
+            (json.get("model"), json.get("role")),
+            (Some(&Value::Null), Some(&Value::Null)),
+            "null, not absent"
+        );
+
+        let detail = ChatDetail {
+            chat: chat(),
+            system_prompt: Some("You write code.".into()),
+            model: Some("claude:sonnet".into()),
+            role: Some("coder".into()),
+            stats: ChatStats::default(),
+            summary: None,
+            topics: Vec::new(),
+        };
+        assert_eq!(
+            to_json(&SessionView::from(&detail))["session"],
+            json!({"id": -1001, "kind": "group", "title": "Team", "blocked_at": null,
+                   "created_at": 100, "updated_at": 200, "system_prompt": "You write code.",
+                   "model": "claude:sonnet", "role": "coder"})
+        );
+        let defaults = ChatDetail {
+            system_prompt: None,
+            model: None,
+            role: None,
+            ..detail
+        };
+        let json = to_json(&SessionView::from(&defaults));
+        assert_eq!(
+            (json["session"].get("model"), json["session"].get("role")),
+            (Some(&Value::Null), Some(&Value::Null)),
+            "null, not absent"
         );
     }
 
@@ -701,6 +777,8 @@ mod tests {
         let detail = ChatDetail {
             chat: chat(),
             system_prompt: None,
+            model: None,
+            role: None,
             stats: ChatStats::default(),
             summary: None,
             topics: vec![TopicId(7), TopicId(9)],

@@ -1,8 +1,9 @@
-//! The admin API (`/api`) through the real binary: the token, sessions, messages with what compression folded,
-//! the queue, dead letters (list, re-queue, drop) and backups. Plus the dead-letter queue operations as a
-//! library against a real redis-server.
+//! The admin API (`/api`) through the real binary: the token, sessions (with their model and role), messages
+//! with what compression folded, the queue, dead letters (list, re-queue, drop) and backups. Plus the
+//! dead-letter queue operations as a library against a real redis-server.
 
 use crate::support::bot::{ALLOWED_USER, TEST_TOKEN};
+use crate::support::fake_llm::{aichat_model, aichat_role};
 use crate::support::TakeOne;
 use crate::support::{Behaviour, BotProcess, RedisServer, TestEnv};
 use aichat_telegram_bot::config::Config;
@@ -252,6 +253,57 @@ async fn sessions_are_listed_in_pages_shown_and_deleted_with_everything_of_their
         (&queue["dead"], &queue["high"]),
         (&json!(0), &json!(0)),
         "{queue}"
+    );
+}
+
+#[actix_web::test]
+async fn a_sessions_model_and_role_are_shown_in_the_list_and_in_its_detail_or_null_by_default() {
+    let env = env_with_api().with("AICHAT_MODEL", "openai:gpt-4o");
+    env.llm.set_models(vec![
+        aichat_model("openai:gpt-4o", "chat"),
+        aichat_model("claude:sonnet", "chat"),
+    ]);
+    env.llm
+        .set_roles(vec![aichat_role("poet", "You write poems.", None)]);
+    let bot = env.spawn_bot().await;
+    let switched = ask(&env, ALLOWED_USER, "/model sonnet").await;
+    assert!(switched.contains("claude:sonnet"), "{switched}");
+    let role = ask(&env, ALLOWED_USER, "/role poet").await;
+    assert!(role.contains("poet"), "{role}");
+    ask(&env, OTHER_USER, "hello with the defaults").await;
+
+    let (_, list) = api(&bot, "GET", "/api/sessions", None).await;
+    let settings = |id: i64| {
+        let session = list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no session {id}: {list}"));
+        (session.get("model").cloned(), session.get("role").cloned())
+    };
+    assert_eq!(
+        settings(ALLOWED_USER),
+        (Some(json!("claude:sonnet")), Some(json!("poet")))
+    );
+    assert_eq!(
+        settings(OTHER_USER),
+        (Some(Value::Null), Some(Value::Null)),
+        "null, not absent: AICHAT_MODEL and no role"
+    );
+
+    let (_, mine) = api(&bot, "GET", &format!("/api/sessions/{ALLOWED_USER}"), None).await;
+    assert_eq!(
+        (&mine["session"]["model"], &mine["session"]["role"]),
+        (&json!("claude:sonnet"), &json!("poet")),
+        "{mine}"
+    );
+    assert_eq!(mine["session"]["system_prompt"], "You write poems.");
+    let (_, other) = api(&bot, "GET", &format!("/api/sessions/{OTHER_USER}"), None).await;
+    assert_eq!(
+        (other["session"].get("model"), other["session"].get("role")),
+        (Some(&Value::Null), Some(&Value::Null)),
+        "{other}"
     );
 }
 

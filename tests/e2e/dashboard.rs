@@ -1,6 +1,8 @@
-//! The dashboard in a real headless browser (Debian's chromium): the page renders the live figures.
+//! The dashboard in a real headless browser (Debian's chromium): the page renders the live figures and each
+//! session's model and role.
 
 use crate::support::bot::ALLOWED_USER;
+use crate::support::fake_llm::{aichat_model, aichat_role};
 use crate::support::{BotProcess, TestEnv};
 use std::process::Command;
 use std::time::Duration;
@@ -87,6 +89,68 @@ async fn the_dashboard_renders_live_figures_including_a_processed_job() {
         dom.contains("<span id=\"error\" class=\"bad\"></span>"),
         "no error shown: {}",
         text("error")
+    );
+}
+
+#[actix_web::test]
+async fn the_dashboard_shows_each_sessions_model_and_role_and_default_when_it_chose_none() {
+    const OTHER_USER: i64 = 1002;
+    let mut env = TestEnv::start();
+    env.set("API_TOKEN", TOKEN);
+    env.set("ALLOWED_USER_IDS", format!("{ALLOWED_USER},{OTHER_USER}"));
+    env.set("AICHAT_MODEL", "openai:gpt-4o");
+    env.llm.set_models(vec![
+        aichat_model("openai:gpt-4o", "chat"),
+        aichat_model("claude:sonnet", "chat"),
+    ]);
+    env.llm
+        .set_roles(vec![aichat_role("poet", "You write poems.", None)]);
+    let bot = env.spawn_bot().await;
+    for (user, text, sent) in [
+        (ALLOWED_USER, "/model sonnet", 1),
+        (ALLOWED_USER, "/role poet", 2),
+        (OTHER_USER, "hello", 1),
+    ] {
+        env.telegram.push_text(user, user, text);
+        env.telegram.wait_for_messages(user, sent, T).await;
+    }
+
+    let dom = tokio::task::spawn_blocking({
+        let url = dashboard_url(&bot);
+        move || render(&url)
+    })
+    .await
+    .unwrap();
+
+    let start = dom
+        .find("<tbody id=\"sessions\">")
+        .expect("the sessions table");
+    let table = &dom[start..start + dom[start..].find("</tbody>").unwrap()];
+    let row_of = |id: i64| -> Vec<String> {
+        let row = table
+            .split("<tr>")
+            .find(|row| row.starts_with(&format!("<td>{id}</td>")))
+            .unwrap_or_else(|| panic!("no row for {id}: {table}"));
+        row.split("<td>")
+            .skip(1)
+            .map(|cell| cell.split("</td>").next().unwrap().to_string())
+            .collect()
+    };
+    let header: Vec<&str> = ["model", "role"]
+        .into_iter()
+        .filter(|h| dom.contains(&format!("<th>{h}</th>")))
+        .collect();
+    assert_eq!(header, ["model", "role"], "{dom:.3000}");
+    let mine = row_of(ALLOWED_USER);
+    assert!(
+        mine.contains(&"claude:sonnet".to_string()) && mine.contains(&"poet".to_string()),
+        "{mine:?}"
+    );
+    let other = row_of(OTHER_USER);
+    assert_eq!(
+        other.iter().filter(|cell| *cell == "default").count(),
+        2,
+        "no model and no role of its own: {other:?}"
     );
 }
 
