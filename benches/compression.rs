@@ -159,6 +159,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
     let catalog = Arc::new(ModelCatalog::new(
         &config.llm.model,
         AllowedModels::all(),
+        Default::default(),
         window.clone(),
     ));
     let pool = aichat_telegram_bot::db::open(&dir.path().join("bench.db"), 3).unwrap();
@@ -173,6 +174,7 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
         sessions.clone(),
         tokens.clone(),
         catalog,
+        Arc::new(aichat_telegram_bot::metrics::Metrics::new().unwrap()),
     )
     .start();
     let llm = LlmClient::new(llm_url, "default", None);

@@ -85,6 +85,7 @@ impl Application {
             catalog: Arc::new(ModelCatalog::new(
                 &config.llm.model,
                 config.llm.allowed_models.clone(),
+                config.usage.prices.clone(),
                 Arc::new(ContextWindow::new(&config.context)),
             )),
             pacer: Arc::new(Pacer::new(config.pacing())),

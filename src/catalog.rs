@@ -8,6 +8,7 @@ use crate::choice::{offered_models, AllowedModels};
 use crate::context::{ContextWindow, WindowSize};
 use crate::llm::catalog::Model;
 use crate::llm::{LlmClient, LlmError};
+use crate::usage::{ModelPrices, Price};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,16 +19,24 @@ pub const CATALOG_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ModelCatalog {
     default_model: String,
     allowed: AllowedModels,
+    /// `MODEL_PRICES`, over the server's prices.
+    prices: ModelPrices,
     window: Arc<ContextWindow>,
     /// The last list fetched: each model's window comes from it.
     cached: Mutex<Option<Arc<Vec<Model>>>>,
 }
 
 impl ModelCatalog {
-    pub fn new(default_model: &str, allowed: AllowedModels, window: Arc<ContextWindow>) -> Self {
+    pub fn new(
+        default_model: &str,
+        allowed: AllowedModels,
+        prices: ModelPrices,
+        window: Arc<ContextWindow>,
+    ) -> Self {
         Self {
             default_model: default_model.to_string(),
             allowed,
+            prices,
             window,
             cached: Mutex::new(None),
         }
@@ -86,6 +95,18 @@ impl ModelCatalog {
         }
     }
 
+    /// The price of `model`: `MODEL_PRICES`' entry for it, else what the server's last list says, else
+    /// unknown.
+    pub fn price_of(&self, model: &str) -> Option<Price> {
+        let server = self.known(model).and_then(|m| {
+            Some(Price {
+                input: m.input_price?,
+                output: m.output_price?,
+            })
+        });
+        self.prices.price_of(model, server)
+    }
+
     /// Keeps `models` as the last list, as if just fetched.
     pub fn remember(&self, models: Vec<Model>) {
         if let Ok(mut cached) = self.cached.lock() {
@@ -120,7 +141,12 @@ mod tests {
             keep_recent_messages: 6,
         }));
         window.learn(Some(64_000), None);
-        ModelCatalog::new("a:big", AllowedModels::all(), window)
+        ModelCatalog::new(
+            "a:big",
+            AllowedModels::all(),
+            ModelPrices::default(),
+            window,
+        )
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! restarts, sessions) are filled in when scraped.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::BTreeMap;
 
@@ -29,9 +29,12 @@ pub struct Metrics {
     pub job_seconds: HistogramVec,
     /// Time from asking the model to its first token (streamed answers).
     pub llm_first_token_seconds: Histogram,
-    /// Tokens as reported by the model server.
-    pub prompt_tokens: IntCounter,
-    pub completion_tokens: IntCounter,
+    /// Tokens of the model requests, by model, kind (`chat`, `summary`) and source (`server`: its report;
+    /// `estimate`: the bot's count). No user label: one series per user would grow without bound.
+    prompt_tokens: IntCounterVec,
+    completion_tokens: IntCounterVec,
+    /// What the requests cost, by model, where its price is known (`MODEL_PRICES`, else the server's).
+    cost: CounterVec,
     /// Telegram calls, by method and result (`ok`, `429`, `4xx`, `5xx`, `network`).
     pub telegram_calls: IntCounterVec,
     /// Conversations compressed.
@@ -90,14 +93,24 @@ impl Metrics {
             .buckets(SECONDS_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(llm_first_token_seconds.clone()))?;
-        let prompt_tokens = counter(
+        let prompt_tokens = counter_vec(
             "prompt_tokens_total",
-            "Prompt tokens reported by the model server",
+            "Prompt tokens of the model requests, by model, kind and source",
+            &["model", "kind", "source"],
         )?;
-        let completion_tokens = counter(
+        let completion_tokens = counter_vec(
             "completion_tokens_total",
-            "Completion tokens reported by the model server",
+            "Completion tokens of the model requests, by model, kind and source",
+            &["model", "kind", "source"],
         )?;
+        let cost = CounterVec::new(
+            Opts::new(
+                "llm_cost_total",
+                "What the model requests cost (per the models' prices), by model",
+            ),
+            &["model"],
+        )?;
+        registry.register(Box::new(cost.clone()))?;
         let telegram_calls = counter_vec(
             "telegram_calls_total",
             "Telegram Bot API calls, by method and result",
@@ -132,6 +145,7 @@ impl Metrics {
             llm_first_token_seconds,
             prompt_tokens,
             completion_tokens,
+            cost,
             telegram_calls,
             compressions,
             actor_restarts,
@@ -139,6 +153,25 @@ impl Metrics {
             queue_oldest_seconds,
             sessions,
         })
+    }
+
+    /// One model request's tokens (and cost, when its model's price is known).
+    pub fn model_request(
+        &self,
+        model: &str,
+        kind: &str,
+        source: &str,
+        (prompt, completion): (u64, u64),
+        cost: Option<f64>,
+    ) {
+        let labels = [model, kind, source];
+        self.prompt_tokens.with_label_values(&labels).inc_by(prompt);
+        self.completion_tokens
+            .with_label_values(&labels)
+            .inc_by(completion);
+        if let Some(cost) = cost.filter(|c| c.is_finite() && *c >= 0.0) {
+            self.cost.with_label_values(&[model]).inc_by(cost);
+        }
     }
 
     /// Mirrors the actor restart counts kept by `Health`.

@@ -16,6 +16,7 @@ use crate::health::Health;
 use crate::ids::{Conversation, UserId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Completion, LlmClient, LlmError, Role};
+use crate::metrics::Metrics;
 use crate::text::now_unix;
 use crate::tokens::TokenCounter;
 use crate::usage::Periods;
@@ -79,6 +80,7 @@ pub struct Compressor {
     sessions: Addr<SessionManager>,
     tokens: Arc<TokenCounter>,
     catalog: Arc<ModelCatalog>,
+    metrics: Arc<Metrics>,
     llm: LlmClient,
 }
 
@@ -90,6 +92,7 @@ impl Compressor {
         sessions: Addr<SessionManager>,
         tokens: Arc<TokenCounter>,
         catalog: Arc<ModelCatalog>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let llm = LlmClient::new(
             &config.llm.base_url,
@@ -102,6 +105,7 @@ impl Compressor {
             sessions,
             tokens,
             catalog,
+            metrics,
             llm,
         }
     }
@@ -179,6 +183,7 @@ impl Handler<CompressChat> for Compressor {
         let max_input = (size.prompt_budget() as f64 * INPUT_SHARE / correction) as usize;
         let conversation = msg.conversation;
         let tokens = self.tokens.clone();
+        let (catalog, metrics) = (self.catalog.clone(), self.metrics.clone());
         let work = async move {
             let prepare = PrepareCompression {
                 conversation,
@@ -194,6 +199,13 @@ impl Handler<CompressChat> for Compressor {
             let completion = llm.complete(&prompt, timeout).await?;
             // The request was made, whatever becomes of its summary: it counts against the chat.
             let spend = summary_spend(&tokens, &model, conversation, &prompt, &completion);
+            let used = (
+                u64::try_from(spend.prompt_tokens).unwrap_or(0),
+                u64::try_from(spend.completion_tokens).unwrap_or(0),
+            );
+            let cost = catalog.price_of(&model).map(|p| p.cost(used.0, used.1));
+            let (kind, source) = (spend.kind.as_str(), spend.source.as_str());
+            metrics.model_request(&model, kind, source, used, cost);
             if let Err(e) = sessions.send(RecordSpend(spend)).await? {
                 log::warn!("chat {conversation}: the summary's usage could not be recorded: {e}");
             }

@@ -8,7 +8,7 @@ use crate::db::spending::Totals;
 use crate::ids::UserId;
 use crate::text::now_unix;
 use crate::texts::{self, UsageLine};
-use crate::usage::{Periods, Price};
+use crate::usage::Periods;
 use std::collections::BTreeMap;
 
 /// How many users `/usage all` lists per period.
@@ -64,7 +64,7 @@ impl JobRunner {
         for (model, t) in by_model {
             line.tokens += count(t.tokens());
             line.requests += count(t.requests);
-            match self.price_of(model) {
+            match self.catalog.price_of(model) {
                 Some(price) => {
                     any_price = true;
                     priced += price.cost(count(t.prompt_tokens), count(t.completion_tokens));
@@ -77,16 +77,5 @@ impl JobRunner {
             line.partly = unpriced;
         }
         line
-    }
-
-    /// `MODEL_PRICES`' price for `model`, else the server's (from its last model list).
-    pub(super) fn price_of(&self, model: &str) -> Option<Price> {
-        let server = self.catalog.known(model).and_then(|m| {
-            Some(Price {
-                input: m.input_price?,
-                output: m.output_price?,
-            })
-        });
-        self.config.usage.prices.price_of(model, server)
     }
 }

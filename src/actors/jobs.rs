@@ -426,8 +426,9 @@ impl JobRunner {
             delivery.finish_plain(&text).await?;
             return Ok(());
         }
-        let (shown, usage) = match &lease.progress.answer {
-            Some(answer) => (answer.clone(), None),
+        // `fresh`: the model was asked in this attempt (a saved answer was paid for before).
+        let (shown, usage, fresh) = match &lease.progress.answer {
+            Some(answer) => (answer.clone(), None, false),
             None => {
                 if let Some(up_to) = memory {
                     let budget = self.prompt_budget().of(context.model.as_deref());
@@ -440,7 +441,7 @@ impl JobRunner {
                 // Saved before any of it is shown formatted: a retry (even after a crash right after a send)
                 // shows this same answer, never a second, different one.
                 self.queue.save_answer(lease, &shown).await?;
-                (shown, usage)
+                (shown, usage, true)
             }
         };
         let first = delivery.finish(&shown).await?;
@@ -455,6 +456,9 @@ impl JobRunner {
             &shown,
             usage,
         );
+        if fresh {
+            self.count_request(&spend);
+        }
         let finish = |conversation| FinishTurn {
             conversation,
             content: texts::answer_for_history(&shown),
@@ -714,6 +718,19 @@ impl JobRunner {
             prompt_tokens: as_i64(prompt),
             completion_tokens: as_i64(completion),
         }
+    }
+
+    /// A model request in `/metrics`: its tokens and cost by model.
+    fn count_request(&self, spend: &Spend) {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let tokens = (count(spend.prompt_tokens), count(spend.completion_tokens));
+        let cost = self
+            .catalog
+            .price_of(&spend.model)
+            .map(|p| p.cost(tokens.0, tokens.1));
+        let (kind, source) = (spend.kind.as_str(), spend.source.as_str());
+        self.metrics
+            .model_request(&spend.model, kind, source, tokens, cost);
     }
 
     /// A turn's prompt budget by the conversation's model: its window's budget (the server's tokens) in our

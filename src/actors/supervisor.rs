@@ -114,14 +114,16 @@ impl Actor for RootSupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let health = self.health.clone();
-        let (config, sessions, tokens, catalog) = (
+        let (config, sessions, tokens, catalog, metrics) = (
             self.config.clone(),
             self.sessions.clone(),
             self.tokens.clone(),
             self.catalog.clone(),
+            self.metrics.clone(),
         );
-        let compressor =
-            Supervisor::start(move |_| Compressor::new(config, health, sessions, tokens, catalog));
+        let compressor = Supervisor::start(move |_| {
+            Compressor::new(config, health, sessions, tokens, catalog, metrics)
+        });
         self.learn_models(ctx);
 
         let deps = WorkerDeps {

@@ -387,3 +387,41 @@ async fn a_flood_of_strangers_is_told_once_each_and_never_delays_the_bots_users(
         "only the allowed user's question"
     );
 }
+
+#[actix_web::test]
+async fn metrics_count_the_tokens_and_cost_of_model_requests_by_model() {
+    let env = TestEnv::start().with("MODEL_PRICES", "test-model=1000000/0");
+    env.llm.set_stream_usage(true);
+    let bot = env.spawn_bot().await;
+
+    env.telegram
+        .push_text(ALLOWED_USER, ALLOWED_USER, "count my tokens");
+    env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await;
+    let deadline = tokio::time::Instant::now() + T;
+    let after = loop {
+        let now = scrape(&bot).await;
+        if sample(&now, "aichat_bot_prompt_tokens_total", &[]) > 0.0
+            || tokio::time::Instant::now() > deadline
+        {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let labels = [("model", "test-model"), ("kind", "chat"), ("source", "server")];
+    let prompt = sample(&after, "aichat_bot_prompt_tokens_total", &labels);
+    assert!(prompt >= 3.0, "the server's count of the prompt: {prompt}");
+    assert_eq!(
+        sample(&after, "aichat_bot_completion_tokens_total", &labels),
+        ("echo: count my tokens".len() / 4) as f64
+    );
+    let cost = sample(&after, "aichat_bot_llm_cost_total", &[("model", "test-model")]);
+    assert!((cost - prompt).abs() < 1e-9, "$1 a prompt token: {cost}");
+    assert!(
+        after
+            .samples
+            .iter()
+            .all(|s| !s.labels.contains_key("user") && !s.labels.contains_key("user_id")),
+        "no per-user label"
+    );
+}
