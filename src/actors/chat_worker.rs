@@ -10,7 +10,7 @@ use crate::actors::compressor::Compressor;
 use crate::actors::generations::Generations;
 use crate::actors::jobs::JobRunner;
 use crate::actors::session_manager::SessionManager;
-use crate::actors::supervision::{Backoff, RESTART_BASE_DELAY};
+use crate::actors::supervision::{Backoff, DEPENDENCY_RETRY_MAX, RESTART_BASE_DELAY};
 use crate::actors::turns::TurnBatcher;
 use crate::catalog::ModelCatalog;
 use crate::config::Config;
@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A worker that lost Redis retries sooner than other actors: it should resume within seconds of Redis
 /// coming back.
-const WORKER_RESTART_MAX_DELAY: Duration = Duration::from_secs(5);
+const WORKER_RESTART_MAX_DELAY: Duration = DEPENDENCY_RETRY_MAX;
 /// The most jobs a worker takes in one Redis call, when that many are ready and that many permits are free.
 pub const TAKE_BATCH: usize = 16;
 
@@ -122,7 +122,7 @@ impl Actor for ChatWorker {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let delay = self.backoff.delay();
+        let delay = self.backoff.wait();
         if !delay.is_zero() {
             log::info!(
                 "worker {} waits {delay:?} before taking jobs again",

@@ -5,7 +5,7 @@
 //! fails, the same updates are fetched again and nothing is lost. Redelivered updates are recognised in Redis
 //! by their id and not queued twice.
 
-use crate::actors::supervision::{catch_panic, Backoff};
+use crate::actors::supervision::{catch_panic, Backoff, DEPENDENCY_RETRY_MAX};
 use crate::commands::{self, BotCommand, Parsed};
 use crate::config::{AccessList, Config, GroupMode};
 use crate::context::group_memory;
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 /// Wait before retrying after a failed poll: doubles up to the cap.
 pub const POLL_RETRY_BASE: Duration = Duration::from_millis(500);
-pub const POLL_RETRY_MAX: Duration = Duration::from_secs(30);
+pub const POLL_RETRY_MAX: Duration = DEPENDENCY_RETRY_MAX;
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
@@ -267,8 +267,17 @@ impl TelegramPoller {
                     _ => self.backoff.fail(),
                 };
                 let hint = hint_for(&e);
-                log::warn!("polling Telegram failed: {e}{hint}; retrying in {delay:?}");
-                self.health.poll_failed(format!("{e}{hint}"));
+                if let PollError::Queue(_) = e {
+                    // Telegram answered; Redis did not (`/ready` checks Redis itself): Telegram is fine.
+                    log::warn!("{e}; the updates come again, retrying in {delay:?}");
+                    self.health.poll_ok();
+                } else {
+                    log::warn!("polling Telegram failed: {e}{hint}; retrying in {delay:?}");
+                    self.health.poll_failed(format!("{e}{hint}"));
+                }
+                // The next poll answers at once, so a dependency that is back is seen to be back at once
+                // (a long poll would wait for an update first).
+                self.first_poll_done = false;
                 ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
             }
         }

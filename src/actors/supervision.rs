@@ -18,6 +18,12 @@ use std::time::Duration;
 pub const RESTART_BASE_DELAY: Duration = Duration::from_millis(100);
 /// Restarts never wait longer than this.
 pub const RESTART_MAX_DELAY: Duration = Duration::from_secs(30);
+/// The longest wait before trying a dependency (Redis, Telegram) again: an outage costs at most this much
+/// after it ended, and a retry every 2 s is nothing to a Redis or to Telegram.
+pub const DEPENDENCY_RETRY_MAX: Duration = Duration::from_secs(2);
+/// Each wait is this share longer or shorter at random, so that many workers (and processes) that failed
+/// together do not all try again at the same instant.
+const JITTER: f64 = 0.2;
 
 /// Exponential back-off: `base * 2^(failures-1)`, capped. No delay before the first failure.
 #[derive(Debug, Clone)]
@@ -36,10 +42,10 @@ impl Backoff {
         }
     }
 
-    /// Records a failure and returns how long to wait before the next try.
+    /// Records a failure and returns how long to wait before the next try (with jitter).
     pub fn fail(&mut self) -> Duration {
         self.failures = self.failures.saturating_add(1);
-        self.delay()
+        jittered(self.delay())
     }
 
     /// The wait for the failures recorded so far (zero when there were none).
@@ -51,10 +57,27 @@ impl Backoff {
         self.base.saturating_mul(factor).min(self.max)
     }
 
+    /// [`delay`](Self::delay) with jitter: the wait to take now.
+    pub fn wait(&self) -> Duration {
+        jittered(self.delay())
+    }
+
     /// Called after a success.
     pub fn reset(&mut self) {
         self.failures = 0;
     }
+}
+
+/// `d` made up to [`JITTER`] longer or shorter, from the clock's nanoseconds (no randomness needed beyond
+/// spreading retries apart).
+fn jittered(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    // A cheap mix of the nanoseconds, to [0, 1).
+    let mixed = u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+    let unit = mixed as f64 / (1u64 << 53) as f64;
+    d.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit)
 }
 
 /// The text of a panic payload.
@@ -118,9 +141,15 @@ mod tests {
     fn backoff_doubles_and_caps() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         assert_eq!(b.delay(), Duration::ZERO);
-        assert_eq!(b.fail(), Duration::from_millis(100));
-        assert_eq!(b.fail(), Duration::from_millis(200));
-        assert_eq!(b.fail(), Duration::from_millis(400));
+        for expected in [100, 200, 400] {
+            let waited = b.fail();
+            assert_eq!(b.delay(), Duration::from_millis(expected));
+            let (low, high) = (expected * 8 / 10, expected * 12 / 10);
+            assert!(
+                (low..=high).contains(&u64::try_from(waited.as_millis()).unwrap()),
+                "{waited:?} is {expected} ms ± 20 %"
+            );
+        }
         for _ in 0..40 {
             b.fail();
         }

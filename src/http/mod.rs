@@ -106,7 +106,14 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         }
     };
     let redis_check = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, state.queue.stats()).await {
+        let ask = || tokio::time::timeout(CHECK_TIMEOUT, state.queue.stats());
+        // The first call after an outage fails on the dead connection, and the connection is made anew
+        // for the next: asked again at once, so a Redis that is back is reported back.
+        let answer = match ask().await {
+            Ok(Err(_)) => ask().await,
+            first => first,
+        };
+        match answer {
             Ok(Ok(stats)) => (Ok(()), Some(stats)),
             Ok(Err(e)) => (Err(e.to_string()), None),
             Err(_) => (Err(format!("no answer within {CHECK_TIMEOUT:?}")), None),

@@ -14,6 +14,7 @@ mod groups;
 mod models;
 mod operations;
 mod queue;
+mod recovery;
 mod reliability;
 mod sessions;
 mod streaming;

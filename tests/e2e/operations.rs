@@ -408,14 +408,22 @@ async fn metrics_count_the_tokens_and_cost_of_model_requests_by_model() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
-    let labels = [("model", "test-model"), ("kind", "chat"), ("source", "server")];
+    let labels = [
+        ("model", "test-model"),
+        ("kind", "chat"),
+        ("source", "server"),
+    ];
     let prompt = sample(&after, "aichat_bot_prompt_tokens_total", &labels);
     assert!(prompt >= 3.0, "the server's count of the prompt: {prompt}");
     assert_eq!(
         sample(&after, "aichat_bot_completion_tokens_total", &labels),
         ("echo: count my tokens".len() / 4) as f64
     );
-    let cost = sample(&after, "aichat_bot_llm_cost_total", &[("model", "test-model")]);
+    let cost = sample(
+        &after,
+        "aichat_bot_llm_cost_total",
+        &[("model", "test-model")],
+    );
     assert!((cost - prompt).abs() < 1e-9, "$1 a prompt token: {cost}");
     assert!(
         after
