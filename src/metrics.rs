@@ -47,6 +47,11 @@ pub struct Metrics {
     queue_oldest_seconds: IntGauge,
     /// Chats known to the bot.
     pub sessions: IntGauge,
+    /// This process's heartbeats in Redis, by result (`ok`, `failed`).
+    pub heartbeats: IntCounterVec,
+    /// Jobs taken back at once from crashed processes, by every process of this queue (mirrors the queue's
+    /// total at scrape time).
+    queue_reclaimed: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -137,6 +142,16 @@ impl Metrics {
         registry.register(Box::new(queue_oldest_seconds.clone()))?;
         let sessions = IntGauge::new("sessions", "Chats known to the bot")?;
         registry.register(Box::new(sessions.clone()))?;
+        let heartbeats = counter_vec(
+            "heartbeats_total",
+            "This process's heartbeats in Redis, by result",
+            &["result"],
+        )?;
+        let queue_reclaimed = IntGauge::new(
+            "queue_reclaimed_jobs",
+            "Jobs taken back at once from crashed processes (the queue's total)",
+        )?;
+        registry.register(Box::new(queue_reclaimed.clone()))?;
         Ok(Metrics {
             registry,
             updates,
@@ -152,6 +167,8 @@ impl Metrics {
             queue,
             queue_oldest_seconds,
             sessions,
+            heartbeats,
+            queue_reclaimed,
         })
     }
 
@@ -199,6 +216,8 @@ impl Metrics {
         g("in_flight", stats.in_flight);
         g("delayed", stats.delayed);
         g("dead", stats.dead);
+        self.queue_reclaimed
+            .set(i64::try_from(stats.reclaimed).unwrap_or(i64::MAX));
         self.queue_oldest_seconds
             .set(i64::try_from(stats.oldest_age_ms.unwrap_or(0) / 1000).unwrap_or(i64::MAX));
     }

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::health::Health;
 use crate::llm::LlmClient;
 use crate::metrics::Metrics;
+use crate::queue::holders::HEARTBEAT_EVERY;
 use crate::queue::Queue;
 use crate::telegram::pacing::Pacer;
 use crate::tokens::TokenCounter;
@@ -75,6 +76,8 @@ pub struct RootSupervisor {
     activity: Arc<Activity>,
     poller: Option<Addr<TelegramPoller>>,
     workers: Vec<(Arbiter, Addr<ChatWorker>)>,
+    /// Set at shutdown: the heartbeat is not renewed any more (it is ended once the jobs are handed back).
+    stopping: bool,
 }
 
 impl RootSupervisor {
@@ -105,6 +108,7 @@ impl RootSupervisor {
             activity,
             poller: None,
             workers: Vec::new(),
+            stopping: false,
         }
     }
 }
@@ -121,6 +125,7 @@ impl Actor for RootSupervisor {
             self.catalog.clone(),
             self.metrics.clone(),
         );
+        self.keep_heartbeat(ctx);
         let compressor = Supervisor::start(move |_| {
             Compressor::new(config, health, sessions, tokens, catalog, metrics)
         });
@@ -172,6 +177,31 @@ impl Actor for RootSupervisor {
 }
 
 impl RootSupervisor {
+    /// Renews this process's heartbeat in Redis every `HEARTBEAT_EVERY`, from now until shutdown: while it
+    /// lives, no other process takes this one's jobs; when it crashes, they are taken over within
+    /// `HEARTBEAT_TTL` (see `queue::holders`).
+    fn keep_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let beat = |act: &mut Self, ctx: &mut Context<Self>| {
+            if act.stopping {
+                return;
+            }
+            let (queue, metrics) = (act.queue.clone(), act.metrics.clone());
+            ctx.spawn(
+                async move {
+                    let result = queue.heartbeat().await;
+                    let label = if result.is_ok() { "ok" } else { "failed" };
+                    metrics.heartbeats.with_label_values(&[label]).inc();
+                    if let Err(e) = result {
+                        log::debug!("heartbeat not renewed: {e}");
+                    }
+                }
+                .into_actor(act),
+            );
+        };
+        beat(self, ctx);
+        ctx.run_interval(HEARTBEAT_EVERY, beat);
+    }
+
     /// Asks the model server for its models, in the background (the server may still be starting): the list
     /// goes into the catalog (each chosen model's window comes from it), and `AICHAT_MODEL`'s context window
     /// is learned from it (unless `CONTEXT_WINDOW_TOKENS` is set).
@@ -256,6 +286,7 @@ impl Handler<Shutdown> for RootSupervisor {
     type Result = ResponseActFuture<Self, usize>;
 
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
         if let Some(poller) = &self.poller {
             poller.do_send(StopPolling);
         }
@@ -300,6 +331,10 @@ impl Handler<Shutdown> for RootSupervisor {
                             lease.id
                         ),
                     }
+                }
+                // Nothing of this process is left to reclaim (a job not handed back is taken over now).
+                if let Err(e) = queue.retire().await {
+                    log::warn!("cannot end this process's heartbeat ({e}); it expires by itself");
                 }
                 handed_back
             }

@@ -13,6 +13,7 @@
 mod batch;
 mod dead;
 pub mod group_context;
+pub mod holders;
 pub mod job;
 pub mod redis_queue;
 mod scripts;

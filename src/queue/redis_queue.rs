@@ -25,6 +25,7 @@
 
 use super::batch::{apply_batches, Op, Pending};
 use super::group_context::GroupMemory;
+use super::holders::Holder;
 use super::job::{Job, Priority};
 use super::scripts::Scripts;
 use super::types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};
@@ -82,6 +83,8 @@ pub struct Queue {
     pub(super) scripts: Arc<Scripts>,
     /// Records and acknowledgements go to the task that applies them in batches (`None` in that task).
     pub(super) ops: Option<mpsc::UnboundedSender<Pending>>,
+    /// This process as the holder of the leases it takes (shared by every clone).
+    pub(super) holder: Arc<Holder>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -104,6 +107,7 @@ impl Queue {
             settings,
             scripts: Arc::new(Scripts::new()),
             ops: None,
+            holder: Arc::new(Holder::new()),
         };
         let (ops, pending) = mpsc::unbounded_channel();
         // Ends when every clone of the queue is dropped.
@@ -248,12 +252,16 @@ impl Queue {
     /// progress.
     pub async fn try_take_many(&self, count: usize) -> Result<Vec<Taken>, QueueError> {
         let mut inv = self.scripts.take.prepare_invoke();
+        let now = now_ms();
+        let may_reclaim = self.holder.may_reclaim(now);
         inv.arg(&self.prefix)
-            .arg(now_ms())
+            .arg(now)
             .arg(millis(self.settings.lease))
             .arg(self.settings.max_attempts)
             .arg(millis(self.settings.merge_window))
-            .arg(count.max(1));
+            .arg(count.max(1))
+            .arg(&self.holder.id)
+            .arg(if may_reclaim { "1" } else { "0" });
         let mut conn = self.conn.clone();
         let reply: Vec<(String, String, String, u32, String, Vec<String>)> =
             bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
@@ -426,6 +434,7 @@ impl Queue {
                 "enqueued" => s.enqueued = v,
                 "lease_expired" => s.lease_expired = v,
                 "merged" => s.merged = v,
+                "reclaimed" => s.reclaimed = v,
                 other => return Err(QueueError::Protocol(format!("unknown statistic {other}"))),
             }
         }

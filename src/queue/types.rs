@@ -57,6 +57,8 @@ pub struct QueueStats {
     pub enqueued: u64,
     pub lease_expired: u64,
     pub merged: u64,
+    /// Jobs taken back at once from a process whose heartbeat was gone (it crashed).
+    pub reclaimed: u64,
 }
 
 /// A job held by a worker. `attempt` is the lease token: only the holder of the current attempt may

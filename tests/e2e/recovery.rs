@@ -93,3 +93,61 @@ async fn after_a_telegram_outage_ready_clears_within_a_second_of_its_return() {
         "/ready was ready again {cleared:?} after the failures began (3 failed polls, back-off capped)"
     );
 }
+
+#[actix_web::test]
+async fn after_a_kill_9_the_restarted_bot_takes_the_dead_ones_jobs_back_at_once_not_after_the_lease(
+) {
+    let mut env = TestEnv::start();
+    env.set("ALLOWED_USER_IDS", "*");
+    // The default lease: waiting it out would take 30 s.
+    env.set("JOB_LEASE", "30");
+    env.set("MERGE_WINDOW_MS", "0");
+    let mut bot = env.spawn_bot().await;
+    env.llm
+        .set_behaviour(crate::support::Behaviour::Delay(Duration::from_secs(60)));
+    let chats = [7201_i64, 7202, 7203];
+    for c in chats {
+        env.telegram.push_text(c, c, &format!("first from {c}"));
+    }
+    env.llm.wait_for_requests(chats.len(), T).await;
+    for c in chats {
+        env.telegram.push_text(c, c, &format!("second from {c}"));
+    }
+    env.telegram.wait_for_confirmation(T).await;
+    bot.kill();
+
+    env.llm.set_behaviour(crate::support::Behaviour::Echo);
+    let restarted = Instant::now();
+    let _bot = env.spawn_bot().await;
+    for c in chats {
+        env.telegram.wait_for_messages(c, 2, T).await;
+    }
+    let answered = restarted.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert!(
+        answered < Duration::from_secs(12),
+        "answered {answered:?} after the restart (the lease is 30 s; the heartbeat lasts 4 s)"
+    );
+    for c in chats {
+        let texts: Vec<String> = env
+            .telegram
+            .messages_to(c)
+            .into_iter()
+            .map(|m| m.plain)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                format!("echo: first from {c}"),
+                format!("echo: second from {c}")
+            ],
+            "chat {c}: each once, in order"
+        );
+    }
+    let (_, ready) = _bot.get_json("/ready").await;
+    assert!(
+        ready["queue"]["reclaimed"].as_u64().unwrap_or(0) >= 3,
+        "{ready}"
+    );
+}

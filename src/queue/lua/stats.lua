@@ -21,7 +21,7 @@ table.insert(out, 'dead')
 table.insert(out, redis.call('LLEN', k('dead')))
 table.insert(out, 'oldest_age_ms')
 table.insert(out, oldest)
-for _, name in ipairs({'chat_waiting', 'retried', 'dead_lettered', 'completed', 'enqueued', 'lease_expired', 'merged'}) do
+for _, name in ipairs({'chat_waiting', 'retried', 'dead_lettered', 'completed', 'enqueued', 'lease_expired', 'merged', 'reclaimed'}) do
   table.insert(out, name)
   table.insert(out, tonumber(redis.call('HGET', k('stats'), name) or '0'))
 end

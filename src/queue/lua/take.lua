@@ -1,5 +1,6 @@
 -- Takes the next jobs (up to `count`), strictly high > default > low, FIFO within a priority, and leases them.
--- ARGV: prefix, now_ms, lease_ms, max_attempts, merge_window_ms, count.
+-- ARGV: prefix, now_ms, lease_ms, max_attempts, merge_window_ms, count, holder (this process), may_reclaim
+-- ('1': this process's heartbeat has lasted long enough to judge others'; see `queue/holders.rs`).
 -- First returns expired leases and due retries to the front of their queue. A chat job with no saved answer
 -- absorbs the chat's messages waiting within the merge window (see `absorb`), in the same step.
 -- Returns a list (empty: nothing ready) of entries {'job', id, payload, attempt, prio, fields} (fields: the job
@@ -8,6 +9,32 @@
 -- {'dead', id, payload, attempt, prio, {}} after dead-lettering it.
 local now, lease, max, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local count = tonumber(ARGV[6] or '1')
+local holder, may_reclaim = ARGV[7] or '', ARGV[8] == '1'
+
+-- The leases of a holder whose heartbeat is gone (the process crashed) go back to the front of their queues at
+-- once, as if expired.
+if may_reclaim then
+  local dead = {}
+  local any = false
+  for _, h in ipairs(redis.call('SMEMBERS', k('holders'))) do
+    if h ~= holder and redis.call('EXISTS', k('holder', h)) == 0 then
+      dead[h] = true
+      any = true
+      redis.call('SREM', k('holders'), h)
+    end
+  end
+  if any then
+    for _, id in ipairs(redis.call('ZRANGE', k('leases'), 0, -1)) do
+      local h = redis.call('HGET', k('job', id), 'holder')
+      if h and dead[h] then
+        redis.call('ZREM', k('leases'), id)
+        if make_ready(id, true) then
+          redis.call('HINCRBY', k('stats'), 'reclaimed', 1)
+        end
+      end
+    end
+  end
+end
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('leases'), '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', k('leases'), id)
@@ -36,6 +63,7 @@ local function take_one()
           return {'dead', id, payload, attempt, prio, {}}
         end
         redis.call('ZADD', k('leases'), now + lease, id)
+        redis.call('HSET', key, 'holder', holder)
         -- Followers are merged in unless an answer is saved (only a job with progress can have one).
         local answered = progress == '1' and redis.call('HEXISTS', key, 'answer') == 1
         if not answered and #absorb(id, window) > 0 then
