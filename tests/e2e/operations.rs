@@ -90,8 +90,8 @@ async fn workers_that_lose_redis_are_restarted_with_backoff_and_the_bot_keeps_an
 }
 
 /// The real `ChatWorker`, not a stand-in: while Redis is down each worker is restarted again and again, but
-/// with growing waits between restarts (100 ms, 200 ms, 400 ms, …), not in a tight loop; and it comes back when
-/// Redis does.
+/// with growing waits between restarts (100 ms, 200 ms, 400 ms, … up to 2 s, each ±20 %), not in a tight loop;
+/// and it comes back when Redis does.
 #[actix_web::test]
 async fn a_chat_worker_that_cannot_reach_redis_backs_off_between_restarts_and_comes_back() {
     let mut env = TestEnv::start().with("WORKERS", "2");
@@ -112,10 +112,19 @@ async fn a_chat_worker_that_cannot_reach_redis_backs_off_between_restarts_and_co
         bot.logs()
     );
     let logs = bot.logs();
-    for wait in ["100ms", "200ms", "400ms"] {
+    // Each wait is its back-off step ±20 % (jitter, so the workers do not all retry at the same instant).
+    let waits: Vec<f64> = logs
+        .lines()
+        .filter_map(|l| l.split(" waits ").nth(1)?.split(" before taking").next())
+        .filter_map(|w| match w.strip_suffix("ms") {
+            Some(ms) => ms.parse().ok(),
+            None => w.strip_suffix('s')?.parse::<f64>().ok().map(|s| s * 1000.0),
+        })
+        .collect();
+    for step in [100.0, 200.0, 400.0] {
         assert!(
-            logs.contains(&format!("waits {wait} before taking jobs again")),
-            "the waits grow: no {wait} wait in\n{logs}"
+            waits.iter().any(|w| (step * 0.8..=step * 1.2).contains(w)),
+            "the waits grow: none near {step} ms in {waits:?}\n{logs}"
         );
     }
 
