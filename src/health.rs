@@ -15,6 +15,9 @@ pub struct PollState {
     pub last_ok: Option<Instant>,
     /// The last failure, cleared by the next success.
     pub last_error: Option<String>,
+    /// This process's part in polling: `poller` (it polls), `standby` (another process does; this one takes
+    /// over if that one stops), `worker` (`PROCESS_ROLE=worker`: never polls). `None` before the first claim.
+    pub role: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -75,6 +78,13 @@ impl Health {
     pub fn poll_failed(&self, reason: String) {
         if let Ok(mut p) = self.poll.lock() {
             p.last_error = Some(reason);
+        }
+    }
+
+    /// This process's role in polling (see [`PollState::role`]).
+    pub fn set_role(&self, role: &'static str) {
+        if let Ok(mut p) = self.poll.lock() {
+            p.role = Some(role);
         }
     }
 

@@ -12,6 +12,7 @@ use crate::context::group_memory;
 use crate::health::Health;
 use crate::ids::{ChatId, Conversation, MessageId, UpdateId, UserId};
 use crate::metrics::Metrics;
+use crate::queue::poller_role::{Fence, POLLER_ROLE_EVERY};
 use crate::queue::{ChatRef, Job, JobKind, KeptMessage, Notice, Priority, Queue, QueueError};
 use crate::telegram::addressing::{self, BotIdentity};
 use crate::telegram::callbacks::{CallbackMessage, CallbackQuery};
@@ -88,9 +89,13 @@ pub struct TelegramPoller {
     backoff: Backoff,
     /// The first poll after start asks for no wait, so readiness is known at once.
     first_poll_done: bool,
-    /// The poll in flight, cancelled at shutdown.
+    /// The poll in flight, cancelled at shutdown (and when the poller role is lost).
     in_flight: Option<SpawnHandle>,
     stopping: bool,
+    /// The poller role's token while this process holds it (see `queue::poller_role`); `None`: standby.
+    fence: Option<Fence>,
+    /// A claim or renewal of the role is on its way to Redis (one at a time).
+    claiming: bool,
 }
 
 impl TelegramPoller {
@@ -118,6 +123,8 @@ impl TelegramPoller {
             first_poll_done: false,
             in_flight: None,
             stopping: false,
+            fence: None,
+            claiming: false,
         }
     }
 }
@@ -127,6 +134,8 @@ impl Actor for TelegramPoller {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_later(self.backoff.delay(), |_, ctx| ctx.notify(Poll));
+        // The holder renews the role; a lost role stops the poll in flight.
+        ctx.run_interval(POLLER_ROLE_EVERY, |act, ctx| act.renew_role(ctx));
     }
 }
 
@@ -144,9 +153,13 @@ impl Handler<Poll> for TelegramPoller {
     type Result = ();
 
     fn handle(&mut self, _: Poll, ctx: &mut Context<Self>) {
-        if self.stopping {
+        if self.stopping || self.in_flight.is_some() {
             return;
         }
+        let Some(fence) = self.fence.clone() else {
+            self.claim_role(ctx);
+            return;
+        };
         let api = self.api.clone();
         let queue = self.queue.clone();
         let config = self.config.clone();
@@ -175,8 +188,10 @@ impl Handler<Poll> for TelegramPoller {
                 now,
             );
             let keep = config.group_context_messages;
+            // Only while this process holds the poller role: a poller that lost it queues (and confirms)
+            // nothing.
             let queued = queue
-                .enqueue_updates_keeping(&plan.jobs, &plan.kept, keep)
+                .enqueue_updates_keeping(&plan.jobs, &plan.kept, keep, Some(&fence))
                 .await?;
             // Only once queued: if queueing failed, the same updates come again and the strangers are told.
             refusals.borrow_mut().remember(&plan.told, now);
@@ -211,12 +226,95 @@ impl Handler<StopPolling> for TelegramPoller {
         if let Some(handle) = self.in_flight.take() {
             ctx.cancel_future(handle);
         }
+        // Another process polls at once, not when the role expires.
+        if let Some(fence) = self.fence.take() {
+            let queue = self.queue.clone();
+            ctx.spawn(
+                async move {
+                    if let Err(e) = queue.release_poller(&fence).await {
+                        log::warn!("cannot give the poller role up ({e}); it expires by itself");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
     }
 }
 
 // ---- Helpers -----------------------------------------------------------------------------------------------
 
 impl TelegramPoller {
+    /// Claims the poller role; polls once it holds it, else waits as a standby and tries again.
+    fn claim_role(&mut self, ctx: &mut Context<Self>) {
+        if self.claiming {
+            return;
+        }
+        self.claiming = true;
+        let queue = self.queue.clone();
+        let claim = async move { queue.claim_poller().await };
+        ctx.spawn(claim.into_actor(self).map(|result, act, ctx| {
+            act.claiming = false;
+            if act.stopping {
+                return;
+            }
+            match result {
+                Ok(Some(fence)) => {
+                    log::info!("this process polls Telegram now (poller role {})", fence.0);
+                    act.fence = Some(fence);
+                    act.health.set_role("poller");
+                    // The previous poller may have left updates unconfirmed: ask at once.
+                    act.first_poll_done = false;
+                    ctx.notify(Poll);
+                }
+                Ok(None) => {
+                    if act.health.poll_state().role != Some("standby") {
+                        log::info!("another process polls Telegram; this one stands by");
+                    }
+                    act.health.set_role("standby");
+                    ctx.run_later(POLLER_ROLE_EVERY, |_, ctx| ctx.notify(Poll));
+                }
+                Err(e) => {
+                    let delay = act.backoff.fail();
+                    log::warn!("cannot claim the poller role ({e}); retrying in {delay:?}");
+                    ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
+                }
+            }
+        }));
+    }
+
+    /// Renews the role this process holds (every `POLLER_ROLE_EVERY`). Lost (another process claimed it after
+    /// it expired): the poll in flight stops, unconfirmed, and this process stands by.
+    fn renew_role(&mut self, ctx: &mut Context<Self>) {
+        let Some(fence) = self.fence.clone() else {
+            return;
+        };
+        if self.claiming || self.stopping {
+            return;
+        }
+        self.claiming = true;
+        let queue = self.queue.clone();
+        let claim = async move { queue.claim_poller().await };
+        ctx.spawn(claim.into_actor(self).map(move |result, act, ctx| {
+            act.claiming = false;
+            match result {
+                Ok(Some(now)) if now == fence => {}
+                Ok(_) => act.lose_role(ctx),
+                // Redis is away: the role may expire meanwhile; the fence tells when queueing.
+                Err(e) => log::debug!("cannot renew the poller role: {e}"),
+            }
+        }));
+    }
+
+    /// The role is gone: the poll in flight stops (its updates stay unconfirmed) and the role is claimed anew.
+    fn lose_role(&mut self, ctx: &mut Context<Self>) {
+        log::warn!("this process lost the poller role; it stops polling");
+        self.fence = None;
+        if let Some(handle) = self.in_flight.take() {
+            ctx.cancel_future(handle);
+        }
+        ctx.run_later(POLLER_ROLE_EVERY, |_, ctx| ctx.notify(Poll));
+    }
+
     fn after_poll(&mut self, result: Result<Polled, PollError>, ctx: &mut Context<Self>) {
         match result {
             Ok(polled) => {
@@ -259,6 +357,7 @@ impl TelegramPoller {
                     .poll_failed("the poller failed and is restarting".into());
                 ctx.stop();
             }
+            Err(PollError::Queue(QueueError::NotThePoller)) => self.lose_role(ctx),
             Err(e) => {
                 let delay = match &e {
                     PollError::Telegram(t) => {

@@ -9,7 +9,7 @@ use crate::actors::poller::{Fatal, StopPolling, TelegramPoller};
 use crate::actors::session_manager::SessionManager;
 use crate::actors::turns::TurnBatcher;
 use crate::catalog::ModelCatalog;
-use crate::config::Config;
+use crate::config::{Config, ProcessRole};
 use crate::health::Health;
 use crate::llm::LlmClient;
 use crate::metrics::Metrics;
@@ -163,9 +163,14 @@ impl Actor for RootSupervisor {
             self.metrics.clone(),
         );
         let fatal = ctx.address().recipient();
-        self.poller = Some(Supervisor::start(move |_| {
-            TelegramPoller::new(config, queue, health, metrics, fatal)
-        }));
+        if config.process_role == ProcessRole::Worker {
+            // PROCESS_ROLE=worker: another process polls.
+            health.set_role("worker");
+        } else {
+            self.poller = Some(Supervisor::start(move |_| {
+                TelegramPoller::new(config, queue, health, metrics, fatal)
+            }));
+        }
         log::info!(
             "started: {} workers, up to {} jobs at once, model {} at {}",
             self.config.workers,

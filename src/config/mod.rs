@@ -83,6 +83,15 @@ pub struct RedisConfig {
     pub key_prefix: String,
 }
 
+/// What a process does (`PROCESS_ROLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessRole {
+    /// Workers, and polling while it holds the poller role (one process at a time does).
+    All,
+    /// Workers only: never polls.
+    Worker,
+}
+
 /// Usage and budgets: the users' token limits and the models' prices.
 #[derive(Debug, Clone, Default)]
 pub struct UsageConfig {
@@ -129,6 +138,8 @@ pub struct Config {
     pub api_host: String,
     pub api_port: u16,
     pub workers: usize,
+    /// `PROCESS_ROLE`.
+    pub process_role: ProcessRole,
     pub max_concurrent_jobs: usize,
     pub job_timeout: Duration,
     pub background_threshold_tokens: usize,
@@ -272,6 +283,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let api_host = r.read(&API_HOST);
     let api_port = r.read(&API_PORT);
     let workers = r.read(&WORKERS);
+    let process_role = r.read(&PROCESS_ROLE);
     let max_concurrent_jobs = r.read(&MAX_CONCURRENT_JOBS);
     let job_timeout = r.read(&JOB_TIMEOUT);
     let background_threshold_tokens = r.read(&BACKGROUND_THRESHOLD_TOKENS);
@@ -324,6 +336,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         api_host: api_host?,
         api_port: api_port?,
         workers: workers?,
+        process_role: process_role?,
         max_concurrent_jobs: max_concurrent_jobs?,
         job_timeout: job_timeout?,
         background_threshold_tokens: background_threshold_tokens?,

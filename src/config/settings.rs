@@ -218,4 +218,5 @@ pub static ALL: &[&dyn Entry] = &[
     &USER_MONTHLY_TOKENS,
     &USER_LIMITS,
     &MODEL_PRICES,
+    &PROCESS_ROLE,
 ];

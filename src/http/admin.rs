@@ -137,7 +137,7 @@ impl ApiError {
         let text = state.redactor.redact(&e.to_string()).into_owned();
         log::error!("admin API: {what} failed: {text}");
         let status = match e {
-            QueueError::Protocol(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueueError::Protocol(_) | QueueError::NotThePoller => StatusCode::INTERNAL_SERVER_ERROR,
             QueueError::Redis(_) | QueueError::Timeout(_) | QueueError::Batch(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

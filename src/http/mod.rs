@@ -91,6 +91,7 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.health.uptime().as_secs(),
         "restarts": state.health.restarts(),
+        "role": state.health.poll_state().role,
     }))
 }
 
@@ -122,6 +123,8 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let (sqlite, (redis, queue)) = tokio::join!(sqlite_check, redis_check);
     let poll = state.health.poll_state();
     let telegram = match (&poll.last_error, poll.last_ok) {
+        // Another process polls (or none of this one's business): Telegram is not this process's to check.
+        _ if matches!(poll.role, Some("standby" | "worker")) => Ok(()),
         (Some(e), _) => Err(e.clone()),
         (None, None) => Err("waiting for the first getUpdates".to_string()),
         (None, Some(at)) if at.elapsed() > state.poll_timeout + POLL_GRACE + CHECK_TIMEOUT => Err(
@@ -152,6 +155,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             "telegram": check(&telegram),
         },
         "bot": poll.bot_username,
+        "role": poll.role,
         "queue": queue,
     });
     if all_ok {

@@ -8,6 +8,7 @@
 //! per chat, across its topics).
 
 use super::job::Priority;
+use super::poller_role::Fence;
 use super::redis_queue::{bounded, Queue, CALL_TIMEOUT};
 use super::types::QueueError;
 use super::Job;
@@ -58,16 +59,19 @@ impl GroupMemory<'_> {
 
 impl Queue {
     /// Like [`Queue::enqueue_updates`], and keeps `kept` in their groups' memory (the last `keep` of each
-    /// group), in the same atomic step: nothing is kept for a batch that was not queued.
+    /// group), in the same atomic step: nothing is kept for a batch that was not queued. With a `fence`, only
+    /// while it holds the poller role (else [`QueueError::NotThePoller`], nothing queued).
     pub async fn enqueue_updates_keeping(
         &self,
         jobs: &[(UpdateId, Priority, Job)],
         kept: &[KeptMessage],
         keep: usize,
+        fence: Option<&Fence>,
     ) -> Result<usize, QueueError> {
         let items: Vec<(Option<UpdateId>, Priority, &Job)> =
             jobs.iter().map(|(u, p, j)| (Some(*u), *p, j)).collect();
-        self.enqueue_all(&items, &GroupMemory { kept, keep }).await
+        self.enqueue_all(&items, &GroupMemory { kept, keep }, fence)
+            .await
     }
 
     /// The texts kept in the memory of `conversation` (a group or its topic) that came before the message

@@ -21,7 +21,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// This process as a lease holder.
 #[derive(Debug)]
 pub(super) struct Holder {
-    /// Unique per process start: the pid and the start time (a restarted process is a new holder).
+    /// Unique per process start: the pid, the start time (a restarted process is a new holder) and a count
+    /// of the queues the process made.
     pub(super) id: String,
     /// Since when (Unix ms) the heartbeat has been renewed without a break; 0: not renewed lately.
     alive_since_ms: AtomicI64,
@@ -29,9 +30,12 @@ pub(super) struct Holder {
 
 impl Holder {
     pub(super) fn new() -> Self {
+        // Several queues of one process (tests) are several holders.
+        static MADE: AtomicI64 = AtomicI64::new(0);
         let started = crate::text::now_unix_ms();
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
         Self {
-            id: format!("{}-{started}", std::process::id()),
+            id: format!("{}-{started}-{n}", std::process::id()),
             alive_since_ms: AtomicI64::new(0),
         }
     }

@@ -15,6 +15,7 @@ mod dead;
 pub mod group_context;
 pub mod holders;
 pub mod job;
+pub mod poller_role;
 pub mod redis_queue;
 mod scripts;
 mod taker;

@@ -27,6 +27,7 @@ use super::batch::{apply_batches, Op, Pending};
 use super::group_context::GroupMemory;
 use super::holders::Holder;
 use super::job::{Job, Priority};
+use super::poller_role::Fence;
 use super::scripts::Scripts;
 use super::types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};
 use crate::ids::{ChatId, JobId, MessageId, UpdateId};
@@ -208,13 +209,13 @@ impl Queue {
     ) -> Result<usize, QueueError> {
         let items: Vec<(Option<UpdateId>, Priority, &Job)> =
             jobs.iter().map(|(u, p, j)| (Some(*u), *p, j)).collect();
-        self.enqueue_all(&items, &GroupMemory::NONE).await
+        self.enqueue_all(&items, &GroupMemory::NONE, None).await
     }
 
     /// Queues one job the bot made itself. A job with the same id still queued is not queued again.
     pub async fn enqueue(&self, priority: Priority, job: &Job) -> Result<bool, QueueError> {
         Ok(self
-            .enqueue_all(&[(None, priority, job)], &GroupMemory::NONE)
+            .enqueue_all(&[(None, priority, job)], &GroupMemory::NONE, None)
             .await?
             > 0)
     }
@@ -224,12 +225,16 @@ impl Queue {
         &self,
         items: &[(Option<UpdateId>, Priority, &Job)],
         memory: &GroupMemory<'_>,
+        fence: Option<&Fence>,
     ) -> Result<usize, QueueError> {
         if items.is_empty() && memory.kept.is_empty() {
             return Ok(0);
         }
         let mut inv = self.scripts.enqueue.prepare_invoke();
-        inv.arg(&self.prefix).arg(now_ms()).arg(SEEN_TTL.as_secs());
+        inv.arg(&self.prefix)
+            .arg(now_ms())
+            .arg(SEEN_TTL.as_secs())
+            .arg(fence.map_or("", |f| f.0.as_str()));
         memory.args(&mut inv);
         for (update, priority, job) in items {
             inv.arg(update.map(|u| u.0.to_string()).unwrap_or_default())
@@ -244,7 +249,8 @@ impl Queue {
                 .arg(job.encode());
         }
         let mut conn = self.conn.clone();
-        bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await
+        let queued: i64 = bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;
+        usize::try_from(queued).map_err(|_| QueueError::NotThePoller)
     }
 
     /// Takes up to `count` jobs in one step, without waiting. A chat job absorbs its chat's messages waiting

@@ -22,6 +22,8 @@ pub(super) struct Scripts {
     pub(super) requeue: Script,
     pub(super) drop: Script,
     pub(super) forget: Script,
+    pub(super) claim: Script,
+    pub(super) unclaim: Script,
 }
 
 impl Scripts {
@@ -39,6 +41,8 @@ impl Scripts {
             requeue: s(include_str!("lua/requeue.lua")),
             drop: s(include_str!("lua/drop.lua")),
             forget: s(include_str!("lua/forget.lua")),
+            claim: s(include_str!("lua/claim.lua")),
+            unclaim: s(include_str!("lua/unclaim.lua")),
         }
     }
 
@@ -56,6 +60,8 @@ impl Scripts {
             &self.requeue,
             &self.drop,
             &self.forget,
+            &self.claim,
+            &self.unclaim,
         ] {
             bounded(CALL_TIMEOUT, script.load_async(conn)).await?;
         }

@@ -15,6 +15,9 @@ pub enum QueueError {
     Timeout(Duration),
     #[error("unexpected answer from a queue script: {0}")]
     Protocol(String),
+    /// A batch queued under a poller token that does not hold the role any more: nothing was queued.
+    #[error("this process does not hold the poller role any more")]
+    NotThePoller,
     /// A batch of operations failed as a whole (see `APPLY_BATCH` in `batch.rs`); the first error, as text.
     #[error("{0}")]
     Batch(String),

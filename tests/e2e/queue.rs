@@ -7,7 +7,8 @@ use crate::support::TakeOne;
 use aichat_telegram_bot::commands::BotCommand;
 use aichat_telegram_bot::ids::{ChatId, JobId, MessageId, TopicId, UpdateId, UserId};
 use aichat_telegram_bot::queue::{
-    ChatRef, FailOutcome, Job, JobKind, Lease, Priority, Progress, Queue, QueueSettings, Taken,
+    ChatRef, FailOutcome, Job, JobKind, Lease, Priority, Progress, Queue, QueueError,
+    QueueSettings, Taken,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -1052,5 +1053,59 @@ async fn a_worker_whose_lease_expired_cannot_make_its_job_run_twice_at_once_by_f
         1,
         "after fail() by the expired holder returned {outcome:?}, the job was leased by attempts \
          {leases_of_long:?} within 250 ms of each other, while a 300 ms lease was still held"
+    );
+}
+
+#[actix_web::test]
+async fn a_poller_that_lost_its_role_can_queue_nothing_and_the_new_one_can() {
+    let redis = RedisServer::start();
+    let (q1, q2) = (
+        queue(&redis, "q-role", settings()),
+        queue(&redis, "q-role", settings()),
+    );
+    let f1 = q1
+        .claim_poller()
+        .await
+        .unwrap()
+        .expect("the first claim wins");
+    assert_eq!(
+        q2.claim_poller().await.unwrap(),
+        None,
+        "one poller at a time"
+    );
+    assert_eq!(
+        q1.claim_poller().await.unwrap(),
+        Some(f1.clone()),
+        "renewed"
+    );
+
+    // q1 is cut off long enough for its role to expire; q2 claims it.
+    redis.cmd(&["DEL", "q-role:poller"]);
+    let f2 = q2.claim_poller().await.unwrap().expect("free again");
+    assert_ne!(f1, f2, "a new claim, a new token");
+    let batch = [(UpdateId(1), Priority::High, text_job(1, 10, "hi"))];
+
+    let stale = q1.enqueue_updates_keeping(&batch, &[], 0, Some(&f1)).await;
+    assert!(matches!(stale, Err(QueueError::NotThePoller)), "{stale:?}");
+    assert_eq!(
+        redis.cmd_int(&["EXISTS", "q-role:job:u1"]),
+        0,
+        "nothing queued"
+    );
+    assert_eq!(
+        q2.enqueue_updates_keeping(&batch, &[], 0, Some(&f2))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(q1.claim_poller().await.unwrap(), None);
+    assert!(
+        !q1.release_poller(&f1).await.unwrap(),
+        "not its role to give up"
+    );
+    assert!(q2.release_poller(&f2).await.unwrap());
+    assert!(
+        q1.claim_poller().await.unwrap().is_some(),
+        "free at once after a release"
     );
 }

@@ -151,3 +151,95 @@ async fn after_a_kill_9_the_restarted_bot_takes_the_dead_ones_jobs_back_at_once_
         "{ready}"
     );
 }
+
+/// `/health`'s role of a process.
+async fn role(bot: &BotProcess) -> String {
+    let (_, health) = bot.get_json("/health").await;
+    health["role"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until one of the two processes polls and the other stands by; returns (poller, standby).
+async fn roles<'a>(
+    a: &'a mut BotProcess,
+    b: &'a mut BotProcess,
+) -> (&'a mut BotProcess, &'a mut BotProcess) {
+    let deadline = Instant::now() + T;
+    loop {
+        match (role(a).await.as_str(), role(b).await.as_str()) {
+            ("poller", "standby") => return (a, b),
+            ("standby", "poller") => return (b, a),
+            other => assert!(Instant::now() < deadline, "roles never settled: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn of_two_processes_exactly_one_polls_and_when_it_dies_the_other_takes_over_within_seconds() {
+    let mut env = TestEnv::start();
+    env.set("ALLOWED_USER_IDS", "*");
+    let mut first = env.spawn_bot().await;
+    let mut second = env.spawn_bot().await;
+    let (poller, standby) = roles(&mut first, &mut second).await;
+
+    for c in 7301..=7310_i64 {
+        env.telegram.push_text(c, c, &format!("hello from {c}"));
+    }
+    for c in 7301..=7310_i64 {
+        env.telegram.wait_for_messages(c, 1, T).await;
+    }
+    let (status, ready) = standby.get_json("/ready").await;
+    assert_eq!(status, 200, "a standby is ready: {ready}");
+    assert_eq!(ready["role"], "standby");
+
+    poller.kill();
+    let died = Instant::now();
+    env.telegram.push_text(7311, 7311, "who polls now?");
+    env.telegram.wait_for_messages(7311, 1, T).await;
+    let took_over = died.elapsed();
+
+    assert_eq!(role(standby).await, "poller");
+    assert!(
+        took_over < Duration::from_secs(10),
+        "answered {took_over:?} after the poller died (the role lasts 5 s)"
+    );
+    let conflicts = env
+        .telegram
+        .calls_of("getUpdates")
+        .iter()
+        .filter(|c| c.status == 409)
+        .count();
+    assert_eq!(conflicts, 0, "no two getUpdates at once");
+    for c in 7301..=7311_i64 {
+        assert_eq!(env.telegram.count_to(c), 1, "chat {c}: answered once");
+    }
+}
+
+#[actix_web::test]
+async fn a_clean_stop_hands_polling_over_at_once_and_a_worker_process_only_works() {
+    let mut env = TestEnv::start();
+    env.set("ALLOWED_USER_IDS", "*");
+    let mut first = env.spawn_bot().await;
+    let mut second = env.spawn_bot().await;
+    let worker = env.spawn_bot_with(&[("PROCESS_ROLE", "worker")]).await;
+    let (poller, standby) = roles(&mut first, &mut second).await;
+    assert_eq!(role(&worker).await, "worker");
+
+    poller.terminate(T).await.expect("a clean stop");
+    let stopped = Instant::now();
+    env.telegram.push_text(7401, 7401, "after the handover");
+    env.telegram.wait_for_messages(7401, 1, T).await;
+
+    assert_eq!(role(standby).await, "poller");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(4),
+        "handed over at once, not after the role expired: {:?}",
+        stopped.elapsed()
+    );
+    let (status, ready) = worker.get_json("/ready").await;
+    assert_eq!(
+        (status, ready["role"].as_str()),
+        (200, Some("worker")),
+        "{ready}"
+    );
+}

@@ -2,6 +2,7 @@
 
 use super::parse::{seconds, whole};
 use super::{Fallback, Legacy, Setting};
+use crate::config::ProcessRole;
 use std::time::Duration;
 
 /// Workers take jobs from Redis; each runs many jobs at once, so one per CPU core is plenty: more threads than
@@ -18,6 +19,23 @@ pub static WORKERS: Setting<usize> = Setting {
     default: Fallback::Value(default_workers),
     parse: |name, s| whole(name, s, 1..=64, "workers"),
     show: |c| c.workers.to_string(),
+};
+
+/// What this process does: `all` (workers, and polling when it holds the poller role) or `worker` (workers
+/// only, never polls). `all`: a single process needs both.
+pub static PROCESS_ROLE: Setting<ProcessRole> = Setting {
+    name: "PROCESS_ROLE",
+    legacy: Legacy::None,
+    default: Fallback::Value(|| ProcessRole::All),
+    parse: |name, s| match s.to_ascii_lowercase().as_str() {
+        "all" => Ok(ProcessRole::All),
+        "worker" => Ok(ProcessRole::Worker),
+        _ => Err(format!("{name} must be all or worker, not {s:?}.")),
+    },
+    show: |c| match c.process_role {
+        ProcessRole::All => "all".into(),
+        ProcessRole::Worker => "worker".into(),
+    },
 };
 
 /// Jobs in flight at once across all workers.

@@ -1,13 +1,18 @@
--- Queues a batch atomically. ARGV: prefix, now_ms, seen_ttl_s, then the group memory: how many messages a
+-- Queues a batch atomically. ARGV: prefix, now_ms, seen_ttl_s, fence (the poller role's token the batch is
+-- queued under: refused with -1 unless it holds `p:poller` now; '' = no check), then the group memory: how many messages a
 -- group keeps, its expiry in seconds, the number m of kept messages, then per kept message: update_id,
 -- conversation (`{chat}` or `{chat}/{topic}`), entry ('{message_id} {Name: text}'); then per job:
 --   update_id ('' if none), priority, chat ('' = no per-chat order), job id, merge key ('0' = merges with
 --   nothing; see `Job::merge_key`), payload.
 -- An update already queued once (Telegram redelivered it) and a job id already present are skipped; so is a
--- kept message already kept once. Returns the number of jobs newly queued.
-local now, ttl = ARGV[2], ARGV[3]
-local keep, memory_ttl, kept = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-local i = 7
+-- kept message already kept once. Returns the number of jobs newly queued, or -1 (nothing queued) for a fence
+-- that does not hold the role.
+local now, ttl, fence = ARGV[2], ARGV[3], ARGV[4]
+if fence ~= '' and redis.call('GET', k('poller')) ~= fence then
+  return -1
+end
+local keep, memory_ttl, kept = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local i = 8
 for _ = 1, kept do
   local update, conversation, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3

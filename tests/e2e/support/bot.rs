@@ -487,6 +487,21 @@ impl TestEnv {
         PathBuf::from(self.var("DATABASE_URL").unwrap_or_default())
     }
 
+    /// Spawns another bot process on the same Redis, fakes and database, with `extra` settings on top of
+    /// this environment's, and waits until `/ready` answers 200.
+    pub async fn spawn_bot_with(&self, extra: &[(&str, &str)]) -> BotProcess {
+        let mut vars = self.vars.clone();
+        for (key, value) in extra {
+            match vars.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => vars.push((key.to_string(), value.to_string())),
+            }
+        }
+        let mut bot = BotProcess::spawn(&vars, self.dir.path());
+        bot.wait_ready(STARTUP_TIMEOUT).await;
+        bot
+    }
+
     /// Spawns the bot and waits until `/ready` answers 200.
     pub async fn spawn_bot(&self) -> BotProcess {
         let mut bot = self.spawn_bot_unready();
