@@ -243,3 +243,37 @@ async fn a_clean_stop_hands_polling_over_at_once_and_a_worker_process_only_works
         "{ready}"
     );
 }
+
+#[actix_web::test]
+async fn after_a_kill_9_a_second_process_finishes_the_dead_ones_answers_once() {
+    let mut env = TestEnv::start();
+    env.set("ALLOWED_USER_IDS", "*");
+    let mut first = env.spawn_bot().await;
+    env.llm.set_behaviour(crate::support::Behaviour::Echo);
+    for _ in 0..3 {
+        env.llm
+            .push_once(crate::support::Behaviour::Delay(Duration::from_secs(300)));
+    }
+    let chats = [7501_i64, 7502, 7503];
+    for c in chats {
+        env.telegram.push_text(c, c, &format!("question of {c}"));
+    }
+    env.llm.wait_for_requests(chats.len(), T).await;
+    // Started after the jobs were taken: they are all the first process's.
+    let _second = env.spawn_bot().await;
+    first.kill();
+
+    for c in chats {
+        env.telegram.wait_for_messages(c, 1, T).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for c in chats {
+        let texts: Vec<String> = env
+            .telegram
+            .messages_to(c)
+            .into_iter()
+            .map(|m| m.plain)
+            .collect();
+        assert_eq!(texts, [format!("echo: question of {c}")], "chat {c}: once");
+    }
+}
