@@ -49,6 +49,8 @@ pub struct Metrics {
     pub sessions: IntGauge,
     /// This process's heartbeats in Redis, by result (`ok`, `failed`).
     pub heartbeats: IntCounterVec,
+    /// The poller role changing hands in this process: `claimed`, `lost`, `released`.
+    pub poller_role: IntCounterVec,
     /// Jobs taken back at once from crashed processes, by every process of this queue (mirrors the queue's
     /// total at scrape time).
     queue_reclaimed: IntGauge,
@@ -147,6 +149,11 @@ impl Metrics {
             "This process's heartbeats in Redis, by result",
             &["result"],
         )?;
+        let poller_role = counter_vec(
+            "poller_role_changes_total",
+            "The poller role taken, lost or given up by this process",
+            &["change"],
+        )?;
         let queue_reclaimed = IntGauge::new(
             "queue_reclaimed_jobs",
             "Jobs taken back at once from crashed processes (the queue's total)",
@@ -168,6 +175,7 @@ impl Metrics {
             queue_oldest_seconds,
             sessions,
             heartbeats,
+            poller_role,
             queue_reclaimed,
         })
     }

@@ -228,6 +228,10 @@ impl Handler<StopPolling> for TelegramPoller {
         }
         // Another process polls at once, not when the role expires.
         if let Some(fence) = self.fence.take() {
+            self.metrics
+                .poller_role
+                .with_label_values(&["released"])
+                .inc();
             let queue = self.queue.clone();
             ctx.spawn(
                 async move {
@@ -262,6 +266,10 @@ impl TelegramPoller {
                     log::info!("this process polls Telegram now (poller role {})", fence.0);
                     act.fence = Some(fence);
                     act.health.set_role("poller");
+                    act.metrics
+                        .poller_role
+                        .with_label_values(&["claimed"])
+                        .inc();
                     // The previous poller may have left updates unconfirmed: ask at once.
                     act.first_poll_done = false;
                     ctx.notify(Poll);
@@ -308,6 +316,7 @@ impl TelegramPoller {
     /// The role is gone: the poll in flight stops (its updates stay unconfirmed) and the role is claimed anew.
     fn lose_role(&mut self, ctx: &mut Context<Self>) {
         log::warn!("this process lost the poller role; it stops polling");
+        self.metrics.poller_role.with_label_values(&["lost"]).inc();
         self.fence = None;
         if let Some(handle) = self.in_flight.take() {
             ctx.cancel_future(handle);

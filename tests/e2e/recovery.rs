@@ -236,6 +236,13 @@ async fn a_clean_stop_hands_polling_over_at_once_and_a_worker_process_only_works
         "handed over at once, not after the role expired: {:?}",
         stopped.elapsed()
     );
+    let (_, metrics) = standby.get_json("/metrics").await;
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        metrics.contains("aichat_bot_poller_role_changes_total{change=\"claimed\"} 1"),
+        "the hand-over is counted: {metrics}"
+    );
+    assert!(metrics.contains("aichat_bot_heartbeats_total{result=\"ok\"}"), "{metrics}");
     let (status, ready) = worker.get_json("/ready").await;
     assert_eq!(
         (status, ready["role"].as_str()),
