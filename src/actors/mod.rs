@@ -17,6 +17,7 @@
 pub mod chat_worker;
 pub mod compressor;
 pub mod generations;
+mod job_budget;
 mod job_choices;
 mod job_commands;
 mod job_groups;

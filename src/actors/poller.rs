@@ -21,7 +21,7 @@ use crate::telegram::{BotApi, TelegramError};
 use crate::tokens;
 use actix::prelude::*;
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,15 @@ use std::time::{Duration, Instant};
 /// Wait before retrying after a failed poll: doubles up to the cap.
 pub const POLL_RETRY_BASE: Duration = Duration::from_millis(500);
 pub const POLL_RETRY_MAX: Duration = DEPENDENCY_RETRY_MAX;
+
+/// Whom the poller told lately (strangers, groups with `GROUP_MODE=off`), so each is told once.
+#[path = "poller_told.rs"]
+mod poller_told;
+pub use poller_told::{GroupsTold, Refusals};
+
+/// Claiming, renewing and losing the poller role: an `impl TelegramPoller` block of its own.
+#[path = "poller_role.rs"]
+mod poller_role;
 
 // ---- Messages ----------------------------------------------------------------------------------------------
 
@@ -248,82 +257,6 @@ impl Handler<StopPolling> for TelegramPoller {
 // ---- Helpers -----------------------------------------------------------------------------------------------
 
 impl TelegramPoller {
-    /// Claims the poller role; polls once it holds it, else waits as a standby and tries again.
-    fn claim_role(&mut self, ctx: &mut Context<Self>) {
-        if self.claiming {
-            return;
-        }
-        self.claiming = true;
-        let queue = self.queue.clone();
-        let claim = async move { queue.claim_poller().await };
-        ctx.spawn(claim.into_actor(self).map(|result, act, ctx| {
-            act.claiming = false;
-            if act.stopping {
-                return;
-            }
-            match result {
-                Ok(Some(fence)) => {
-                    log::info!("this process polls Telegram now (poller role {})", fence.0);
-                    act.fence = Some(fence);
-                    act.health.set_role("poller");
-                    act.metrics
-                        .poller_role
-                        .with_label_values(&["claimed"])
-                        .inc();
-                    // The previous poller may have left updates unconfirmed: ask at once.
-                    act.first_poll_done = false;
-                    ctx.notify(Poll);
-                }
-                Ok(None) => {
-                    if act.health.poll_state().role != Some("standby") {
-                        log::info!("another process polls Telegram; this one stands by");
-                    }
-                    act.health.set_role("standby");
-                    ctx.run_later(POLLER_ROLE_EVERY, |_, ctx| ctx.notify(Poll));
-                }
-                Err(e) => {
-                    let delay = act.backoff.fail();
-                    log::warn!("cannot claim the poller role ({e}); retrying in {delay:?}");
-                    ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
-                }
-            }
-        }));
-    }
-
-    /// Renews the role this process holds (every `POLLER_ROLE_EVERY`). Lost (another process claimed it after
-    /// it expired): the poll in flight stops, unconfirmed, and this process stands by.
-    fn renew_role(&mut self, ctx: &mut Context<Self>) {
-        let Some(fence) = self.fence.clone() else {
-            return;
-        };
-        if self.claiming || self.stopping {
-            return;
-        }
-        self.claiming = true;
-        let queue = self.queue.clone();
-        let claim = async move { queue.claim_poller().await };
-        ctx.spawn(claim.into_actor(self).map(move |result, act, ctx| {
-            act.claiming = false;
-            match result {
-                Ok(Some(now)) if now == fence => {}
-                Ok(_) => act.lose_role(ctx),
-                // Redis is away: the role may expire meanwhile; the fence tells when queueing.
-                Err(e) => log::debug!("cannot renew the poller role: {e}"),
-            }
-        }));
-    }
-
-    /// The role is gone: the poll in flight stops (its updates stay unconfirmed) and the role is claimed anew.
-    fn lose_role(&mut self, ctx: &mut Context<Self>) {
-        log::warn!("this process lost the poller role; it stops polling");
-        self.metrics.poller_role.with_label_values(&["lost"]).inc();
-        self.fence = None;
-        if let Some(handle) = self.in_flight.take() {
-            ctx.cancel_future(handle);
-        }
-        ctx.run_later(POLLER_ROLE_EVERY, |_, ctx| ctx.notify(Poll));
-    }
-
     fn after_poll(&mut self, result: Result<Polled, PollError>, ctx: &mut Context<Self>) {
         match result {
             Ok(polled) => {
@@ -415,79 +348,6 @@ async fn introduce(api: &BotApi) -> Result<BotIdentity, TelegramError> {
         id: me.id,
         username: me.username.unwrap_or_default(),
     })
-}
-
-/// Strangers lately told "Access denied.", so that each is told once per `REFUSAL_NOTICE_INTERVAL`
-/// however many messages they send; the rest are only counted (`refused_quiet` in `/metrics`).
-#[derive(Debug)]
-pub struct Refusals {
-    interval: Duration,
-    told: HashMap<UserId, Instant>,
-}
-
-/// Above this many strangers remembered, those told longer ago than the interval are forgotten (keeps the map
-/// small under a flood of new accounts; forgetting one too early only costs one more notice).
-const REFUSALS_REMEMBERED: usize = 10_000;
-
-impl Refusals {
-    /// `interval` zero: every message of a stranger is answered.
-    pub fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            told: HashMap::new(),
-        }
-    }
-
-    /// Whether `user` may be told again at `now`, when `telling` are being told already (in this batch).
-    pub fn due(&self, user: UserId, now: Instant, telling: &[UserId]) -> bool {
-        self.interval.is_zero()
-            || (!telling.contains(&user)
-                && self
-                    .told
-                    .get(&user)
-                    .is_none_or(|at| now.saturating_duration_since(*at) >= self.interval))
-    }
-
-    /// `users` were told at `now` (their notices are queued).
-    pub fn remember(&mut self, users: &[UserId], now: Instant) {
-        if self.interval.is_zero() {
-            return;
-        }
-        for user in users {
-            self.told.insert(*user, now);
-        }
-        if self.told.len() > REFUSALS_REMEMBERED {
-            let interval = self.interval;
-            self.told
-                .retain(|_, at| now.saturating_duration_since(*at) < interval);
-        }
-    }
-}
-
-/// Groups lately told that the bot works in private chats only (`GROUP_MODE=off`), so that each is told once
-/// while the process runs, however often its members address the bot.
-#[derive(Debug, Default)]
-pub struct GroupsTold {
-    told: HashSet<ChatId>,
-}
-
-/// Above this many groups remembered, all are forgotten (a bot in that many groups with `GROUP_MODE=off` is
-/// unusual; forgetting costs each group one more notice).
-const GROUPS_REMEMBERED: usize = 10_000;
-
-impl GroupsTold {
-    /// Whether `chat` may be told, when `telling` are being told already (in this batch).
-    pub fn due(&self, chat: ChatId, telling: &[ChatId]) -> bool {
-        !self.told.contains(&chat) && !telling.contains(&chat)
-    }
-
-    /// `chats` were told (their notices are queued).
-    pub fn remember(&mut self, chats: &[ChatId]) {
-        if self.told.len() + chats.len() > GROUPS_REMEMBERED {
-            self.told.clear();
-        }
-        self.told.extend(chats);
-    }
 }
 
 /// The rules an update is judged by, from the configuration.
@@ -884,6 +744,7 @@ const UNKNOWN_BOT: BotIdentity = BotIdentity {
 
 #[cfg(test)]
 mod tests {
+    use super::poller_told::REFUSALS_REMEMBERED;
     use super::*;
     use crate::commands::BotCommand;
     use crate::ids::{ChatId, MessageId, UserId};

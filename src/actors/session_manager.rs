@@ -16,7 +16,7 @@ use crate::context::{select_for_compression, StoredContext};
 use crate::db::backup;
 use crate::db::models::{ChatStats, NewChat, NewSummary};
 use crate::db::queries::Scope;
-use crate::db::spending::{self, Spend, Totals, UserSpending};
+use crate::db::spending::{Spend, Totals, UserSpending};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, Conversation, MessageId, UserId};
@@ -39,6 +39,11 @@ pub use crate::db::backup::BackupOutcome;
 pub use crate::db::models::ConversationSettings;
 pub use crate::db::models::{ChatDetail, ChatList, MessageList};
 pub use crate::db::SessionError;
+
+/// The handlers of a conversation's settings (`GetSettings`, `SetModel`, `SetRole`) and of what model
+/// requests used (`RecordSpend`, `GetUserSpending`, `GetTopUsers`).
+#[path = "session_settings.rs"]
+mod session_settings;
 
 /// The `Turns` handler's work (`BeginTurn`, `FinishTurn`): an `impl SessionManager` block of its own.
 #[path = "session_turns.rs"]
@@ -553,73 +558,6 @@ impl Handler<GetSystemPrompt> for SessionManager {
         Ok(SystemPrompt {
             own,
             default: self.default_system_prompt.clone(),
-        })
-    }
-}
-
-impl Handler<RecordSpend> for SessionManager {
-    type Result = Result<(), SessionError>;
-
-    fn handle(&mut self, msg: RecordSpend, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.write(ctx, "RecordSpend", |conn| spending::record(conn, &msg.0))
-    }
-}
-
-impl Handler<GetUserSpending> for SessionManager {
-    type Result = Result<UserSpending, SessionError>;
-
-    fn handle(&mut self, msg: GetUserSpending, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.read(ctx, "GetUserSpending", |conn| {
-            let p = &msg.periods;
-            spending::user_spending(conn, msg.user, &p.day, &p.month_start)
-        })
-    }
-}
-
-impl Handler<GetTopUsers> for SessionManager {
-    type Result = Result<Vec<(UserId, BTreeMap<String, Totals>)>, SessionError>;
-
-    fn handle(&mut self, msg: GetTopUsers, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.read(ctx, "GetTopUsers", |conn| {
-            spending::top_users(conn, &msg.from_day, msg.limit)
-        })
-    }
-}
-
-impl Handler<GetSettings> for SessionManager {
-    type Result = Result<ConversationSettings, SessionError>;
-
-    fn handle(&mut self, msg: GetSettings, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.read(ctx, "GetSettings", |conn| {
-            queries::settings(conn, msg.conversation)
-        })
-    }
-}
-
-impl Handler<SetModel> for SessionManager {
-    type Result = Result<(), SessionError>;
-
-    fn handle(&mut self, msg: SetModel, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.write(ctx, "SetModel", |conn| {
-            queries::upsert_chat(conn, &new_chat(&msg.chat, now_unix()))?;
-            queries::set_model(conn, msg.chat.conversation(), msg.model.as_deref())
-        })
-    }
-}
-
-impl Handler<SetRole> for SessionManager {
-    type Result = Result<(), SessionError>;
-
-    fn handle(&mut self, msg: SetRole, ctx: &mut SyncContext<Self>) -> Self::Result {
-        self.write(ctx, "SetRole", |conn| {
-            queries::upsert_chat(conn, &new_chat(&msg.chat, now_unix()))?;
-            let conversation = msg.chat.conversation();
-            let role = msg.role.as_ref().map(|(n, p)| (n.as_str(), p.as_str()));
-            queries::set_role(conn, conversation, role)?;
-            match &msg.model {
-                Some(model) => queries::set_model(conn, conversation, Some(model)),
-                None => Ok(()),
-            }
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The model's context window, shared by everything that sizes prompts: `CONTEXT_WINDOW_TOKENS` when set,
 //! else what the server's `/v1/models` reports for the model (aichat reports `max_input_tokens`), else the
 //! default. `AICHAT_MODEL`'s is learned once at start and read everywhere (atomics, no lock); another model's
-//! comes from its figures ([`ContextWindow::size_for`], see [`crate::catalog`]).
+//! comes from its figures ([`ContextWindow::size_for`], used by the `ModelCatalog`).
 
 use crate::config::ContextConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};

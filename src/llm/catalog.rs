@@ -6,7 +6,7 @@
 //! rather than losing the whole list. A server without roles (a plain OpenAI-compatible server answers 404)
 //! is the typed [`CatalogError::RolesUnavailable`], not an error text.
 
-use super::client::{error_from_body, LlmClient};
+use super::client::{error_from_body, send_failed, LlmClient};
 use super::error::LlmError;
 use serde_json::Value;
 use std::time::Duration;
@@ -89,10 +89,7 @@ impl LlmClient {
                 .get_v1(path, timeout)
                 .send()
                 .await
-                .map_err(|e| match e {
-                    awc::error::SendRequestError::Timeout => LlmError::Timeout,
-                    other => LlmError::Unreachable(other.to_string()),
-                })?;
+                .map_err(send_failed)?;
             let status = response.status().as_u16();
             let body = response
                 .body()

@@ -90,10 +90,7 @@ impl LlmClient {
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key.expose());
         }
-        let mut response = req.send().await.map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => LlmError::Timeout,
-            other => LlmError::Unreachable(other.to_string()),
-        })?;
+        let mut response = req.send().await.map_err(send_failed)?;
         let status = response.status().as_u16();
         let body = response
             .body()
@@ -139,10 +136,7 @@ impl LlmClient {
             if let Some(key) = &self.api_key {
                 req = req.bearer_auth(key.expose());
             }
-            let mut response = req.send_json(&request).await.map_err(|e| match e {
-                awc::error::SendRequestError::Timeout => LlmError::Timeout,
-                other => LlmError::Unreachable(other.to_string()),
-            })?;
+            let mut response = req.send_json(&request).await.map_err(send_failed)?;
             let status = response.status().as_u16();
             let body = response
                 .body()
@@ -206,10 +200,7 @@ impl LlmClient {
             let mut response = tokio::time::timeout(idle_timeout, req.send_json(&request))
                 .await
                 .map_err(|_| LlmError::Timeout)?
-                .map_err(|e| match e {
-                    awc::error::SendRequestError::Timeout => LlmError::Timeout,
-                    other => LlmError::Unreachable(other.to_string()),
-                })?;
+                .map_err(send_failed)?;
             let status = response.status().as_u16();
             if response.status().is_success()
                 && unreadable_over_tls(response.version(), response.status(), response.headers())
@@ -375,6 +366,14 @@ pub(crate) fn error_from_body(status: u16, body: &[u8]) -> LlmError {
         Err(_) => String::from_utf8_lossy(body).chars().take(500).collect(),
     };
     classify(status, message)
+}
+
+/// A request that could not be sent (or got no answer head in time), as an [`LlmError`].
+pub(super) fn send_failed(e: awc::error::SendRequestError) -> LlmError {
+    match e {
+        awc::error::SendRequestError::Timeout => LlmError::Timeout,
+        other => LlmError::Unreachable(other.to_string()),
+    }
 }
 
 #[cfg(test)]

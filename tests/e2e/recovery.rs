@@ -242,7 +242,10 @@ async fn a_clean_stop_hands_polling_over_at_once_and_a_worker_process_only_works
         metrics.contains("aichat_bot_poller_role_changes_total{change=\"claimed\"} 1"),
         "the hand-over is counted: {metrics}"
     );
-    assert!(metrics.contains("aichat_bot_heartbeats_total{result=\"ok\"}"), "{metrics}");
+    assert!(
+        metrics.contains("aichat_bot_heartbeats_total{result=\"ok\"}"),
+        "{metrics}"
+    );
     let (status, ready) = worker.get_json("/ready").await;
     assert_eq!(
         (status, ready["role"].as_str()),
