@@ -76,17 +76,18 @@ impl Application {
             health.clone(),
         );
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let catalog = Arc::new(ModelCatalog::new(
+            &config.llm.model,
+            config.llm.allowed_models.clone(),
+            Arc::new(ContextWindow::new(&config.context)),
+        ));
         let services = Services {
             config: config.clone(),
             health: health.clone(),
             queue: queue.clone(),
             sessions: sessions.clone(),
             tokens,
-            catalog: Arc::new(ModelCatalog::new(
-                &config.llm.model,
-                config.llm.allowed_models.clone(),
-                Arc::new(ContextWindow::new(&config.context)),
-            )),
+            catalog: catalog.clone(),
             pacer: Arc::new(Pacer::new(config.pacing())),
             metrics: metrics.clone(),
             activity: activity.clone(),
@@ -104,6 +105,8 @@ impl Application {
             api_token: config.api_token.clone(),
             database_path: config.database_path.clone(),
             activity,
+            catalog,
+            prices: config.usage.prices.clone(),
         };
         let addr = format!("{}:{}", config.api_host, config.api_port);
         let server = HttpServer::new(move || {

@@ -8,6 +8,7 @@ use crate::choice::{offered_models, AllowedModels};
 use crate::context::{ContextWindow, WindowSize};
 use crate::llm::catalog::Model;
 use crate::llm::{LlmClient, LlmError};
+use crate::usage::{ModelPrices, Price};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +67,18 @@ impl ModelCatalog {
     pub fn known(&self, model: &str) -> Option<Model> {
         let cached = self.cached.lock().ok()?;
         cached.as_ref()?.iter().find(|m| m.id == model).cloned()
+    }
+
+    /// The price of `model`: `MODEL_PRICES`' (`prices`) when it names the model, else what the last list said
+    /// (aichat's `input_price`/`output_price`), else unknown.
+    pub fn price_of(&self, model: &str, prices: &ModelPrices) -> Option<Price> {
+        let server = self.known(model).and_then(|m| {
+            Some(Price {
+                input: m.input_price?,
+                output: m.output_price?,
+            })
+        });
+        prices.price_of(model, server)
     }
 
     /// The context window of `model`: `CONTEXT_WINDOW_TOKENS` when set; else the server's figures for it
@@ -155,5 +168,24 @@ mod tests {
         let c = catalog(false);
         assert_eq!(c.model_of(None), "a:big");
         assert_eq!(c.model_of(Some("a:small")), "a:small");
+    }
+
+    #[test]
+    fn a_models_price_is_model_prices_else_the_servers_else_unknown() {
+        let c = catalog(false);
+        let priced = Model {
+            input_price: Some(0.15),
+            output_price: Some(0.6),
+            ..model("a:small", None)
+        };
+        c.remember(vec![priced, model("a:free", None)]);
+        let prices = ModelPrices::parse("a:big=2/8").unwrap();
+
+        let input = |m: &str| c.price_of(m, &prices).map(|p| p.input);
+
+        assert_eq!(input("a:small"), Some(0.15), "the server's");
+        assert_eq!(input("a:big"), Some(2.0), "MODEL_PRICES'");
+        assert_eq!(input("a:free"), None, "listed without prices");
+        assert_eq!(input("a:unknown"), None);
     }
 }

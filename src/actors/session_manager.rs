@@ -16,7 +16,7 @@ use crate::context::{select_for_compression, StoredContext};
 use crate::db::backup;
 use crate::db::models::{ChatStats, NewChat, NewSummary};
 use crate::db::queries::Scope;
-use crate::db::spending::{self, Spend, Totals, UserSpending};
+use crate::db::spending::{self, Spend, Totals, UsageQuery, UsageReport, UserSpending};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, Conversation, MessageId, UserId};
@@ -131,6 +131,11 @@ pub struct GetTopUsers {
     pub from_day: String,
     pub limit: usize,
 }
+
+/// From the admin API (`GET /api/usage`): one page of the usage report the query asks for.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UsageReport, SessionError>")]
+pub struct GetUsageReport(pub UsageQuery);
 
 /// `/clear`: forgets the conversation's (the chat's, or the topic's) history, summaries and usage. Replies with the number of messages deleted.
 #[derive(Debug, Message)]
@@ -582,6 +587,16 @@ impl Handler<GetTopUsers> for SessionManager {
     fn handle(&mut self, msg: GetTopUsers, ctx: &mut SyncContext<Self>) -> Self::Result {
         self.read(ctx, "GetTopUsers", |conn| {
             spending::top_users(conn, &msg.from_day, msg.limit)
+        })
+    }
+}
+
+impl Handler<GetUsageReport> for SessionManager {
+    type Result = Result<UsageReport, SessionError>;
+
+    fn handle(&mut self, msg: GetUsageReport, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.read(ctx, "GetUsageReport", |conn| {
+            spending::usage_report(conn, &msg.0)
         })
     }
 }

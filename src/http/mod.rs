@@ -36,6 +36,11 @@ pub struct AppState {
     pub database_path: PathBuf,
     /// What the workers are doing (dashboard).
     pub activity: Arc<crate::activity::Activity>,
+    /// The workers' model catalog (the same `Arc`): the server's prices, from its last model list, for
+    /// `GET /api/usage`.
+    pub catalog: Arc<crate::catalog::ModelCatalog>,
+    /// `MODEL_PRICES`: they set or override the server's prices in `GET /api/usage`.
+    pub prices: crate::usage::ModelPrices,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
