@@ -76,18 +76,19 @@ impl Application {
             health.clone(),
         );
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let catalog = Arc::new(ModelCatalog::new(
+            &config.llm.model,
+            config.llm.allowed_models.clone(),
+            config.usage.prices.clone(),
+            Arc::new(ContextWindow::new(&config.context)),
+        ));
         let services = Services {
             config: config.clone(),
             health: health.clone(),
             queue: queue.clone(),
             sessions: sessions.clone(),
             tokens,
-            catalog: Arc::new(ModelCatalog::new(
-                &config.llm.model,
-                config.llm.allowed_models.clone(),
-                config.usage.prices.clone(),
-                Arc::new(ContextWindow::new(&config.context)),
-            )),
+            catalog: catalog.clone(),
             pacer: Arc::new(Pacer::new(config.pacing())),
             metrics: metrics.clone(),
             activity: activity.clone(),
@@ -105,6 +106,7 @@ impl Application {
             api_token: config.api_token.clone(),
             database_path: config.database_path.clone(),
             activity,
+            catalog,
         };
         let addr = format!("{}:{}", config.api_host, config.api_port);
         let server = HttpServer::new(move || {

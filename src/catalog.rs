@@ -182,4 +182,24 @@ mod tests {
         assert_eq!(c.model_of(None), "a:big");
         assert_eq!(c.model_of(Some("a:small")), "a:small");
     }
+
+    #[test]
+    fn a_models_price_is_model_prices_else_the_servers_else_unknown() {
+        let c = catalog(false);
+        let priced = Model {
+            input_price: Some(0.15),
+            output_price: Some(0.6),
+            ..model("a:small", None)
+        };
+        let prices = ModelPrices::parse("a:big=2/8").unwrap();
+        let c = ModelCatalog::new("a:big", AllowedModels::all(), prices, c.window.clone());
+        c.remember(vec![priced, model("a:free", None)]);
+
+        let input = |m: &str| c.price_of(m).map(|p| p.input);
+
+        assert_eq!(input("a:small"), Some(0.15), "the server's");
+        assert_eq!(input("a:big"), Some(2.0), "MODEL_PRICES'");
+        assert_eq!(input("a:free"), None, "listed without prices");
+        assert_eq!(input("a:unknown"), None);
+    }
 }

@@ -16,7 +16,7 @@ use crate::context::{select_for_compression, StoredContext};
 use crate::db::backup;
 use crate::db::models::{ChatStats, NewChat, NewSummary};
 use crate::db::queries::Scope;
-use crate::db::spending::{Spend, Totals, UserSpending};
+use crate::db::spending::{Spend, Totals, UsageQuery, UsageReport, UserSpending};
 use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, Conversation, MessageId, UserId};
@@ -136,6 +136,11 @@ pub struct GetTopUsers {
     pub from_day: String,
     pub limit: usize,
 }
+
+/// From the admin API (`GET /api/usage`): one page of the usage report the query asks for.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UsageReport, SessionError>")]
+pub struct GetUsageReport(pub UsageQuery);
 
 /// `/clear`: forgets the conversation's (the chat's, or the topic's) history, summaries and usage. Replies with the number of messages deleted.
 #[derive(Debug, Message)]

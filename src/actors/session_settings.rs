@@ -4,11 +4,11 @@
 //! keep that file short.
 
 use super::{
-    new_chat, ConversationSettings, GetSettings, GetTopUsers, GetUserSpending, RecordSpend,
-    SessionError, SessionManager, SetModel, SetRole,
+    new_chat, ConversationSettings, GetSettings, GetTopUsers, GetUsageReport, GetUserSpending,
+    RecordSpend, SessionError, SessionManager, SetModel, SetRole,
 };
 use crate::db::queries;
-use crate::db::spending::{self, Totals, UserSpending};
+use crate::db::spending::{self, Totals, UsageReport, UserSpending};
 use crate::ids::UserId;
 use crate::text::now_unix;
 use actix::prelude::*;
@@ -77,6 +77,16 @@ impl Handler<SetRole> for SessionManager {
                 Some(model) => queries::set_model(conn, conversation, Some(model)),
                 None => Ok(()),
             }
+        })
+    }
+}
+
+impl Handler<GetUsageReport> for SessionManager {
+    type Result = Result<UsageReport, SessionError>;
+
+    fn handle(&mut self, msg: GetUsageReport, ctx: &mut SyncContext<Self>) -> Self::Result {
+        self.read(ctx, "GetUsageReport", |conn| {
+            spending::usage_report(conn, &msg.0)
         })
     }
 }

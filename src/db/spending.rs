@@ -1,9 +1,10 @@
 //! What the model requests used (`usage_daily`): recorded per UTC day, user, chat, model, kind and source;
-//! read for the limits, `/usage` and the admin API. Each function takes a connection, so callers choose the
-//! transaction.
+//! read for the limits, `/usage` and the admin API (`GET /api/usage`: [`usage_report`]). Each function takes
+//! a connection, so callers choose the transaction.
 
 use super::schema::usage_daily;
 use crate::ids::{ChatId, UserId};
+use crate::paging::Page;
 use diesel::prelude::*;
 use diesel::SqliteConnection;
 use std::collections::BTreeMap;
@@ -199,6 +200,168 @@ pub fn top_users(
     Ok(users)
 }
 
+// ---- The admin API's report ----------------------------------------------------------------------------
+
+/// How `GET /api/usage` groups its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// One row per UTC day, oldest first.
+    Day,
+    /// One row per user, the most tokens first; the bot's summaries (user 0) are no user's row.
+    User,
+    /// One row per model, the most tokens first.
+    Model,
+}
+
+impl GroupBy {
+    /// The name `group_by=` takes and the answer repeats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Day => "day",
+            GroupBy::User => "user",
+            GroupBy::Model => "model",
+        }
+    }
+}
+
+/// What a report covers: the days `from..=to` (`YYYY-MM-DD`, already valid), one user or everyone, grouped
+/// one way, and which page of its groups to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub from: String,
+    pub to: String,
+    /// Only this user's answers (then no summaries: they are no user's).
+    pub user: Option<UserId>,
+    pub group_by: GroupBy,
+    pub page: Page,
+}
+
+/// A group's key: the day, the user or the model its figures belong to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GroupKey {
+    Day(String),
+    User(UserId),
+    Model(String),
+}
+
+/// Totals of one kind of request, with how many of their tokens are the bot's own count (`source =
+/// 'estimate'`) rather than the server's report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub totals: Totals,
+    pub estimated_tokens: i64,
+}
+
+impl Figures {
+    fn add(&mut self, source: &str, requests: i64, prompt: i64, completion: i64) {
+        self.totals.add(requests, prompt, completion);
+        if source == Source::Estimate.as_str() {
+            self.estimated_tokens += prompt + completion;
+        }
+    }
+}
+
+/// One model's figures within a group: the users' answers and the bot's summaries apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelFigures {
+    pub answers: Figures,
+    pub summaries: Figures,
+}
+
+/// One row of the report, per model so that each model can be priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageGroup {
+    pub key: GroupKey,
+    pub models: BTreeMap<String, ModelFigures>,
+}
+
+impl UsageGroup {
+    /// The answers' tokens: what the `user` and `model` groupings sort by.
+    pub fn tokens(&self) -> i64 {
+        self.models
+            .values()
+            .map(|m| m.answers.totals.tokens())
+            .sum()
+    }
+}
+
+/// A page of a report's groups, how many groups there are, and the summaries of the whole range per model
+/// (empty when the report is one user's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageReport {
+    pub total: u64,
+    pub groups: Vec<UsageGroup>,
+    pub summaries: BTreeMap<String, Figures>,
+}
+
+/// The report `GET /api/usage` shows: `usage_daily` from `q.from` to `q.to` (both included), grouped by
+/// `q.group_by`, one page of it. Summaries are counted in their day's or model's group (apart from the
+/// answers) and in [`UsageReport::summaries`], never in a user's group.
+pub fn usage_report(conn: &mut SqliteConnection, q: &UsageQuery) -> QResult<UsageReport> {
+    let mut query = usage_daily::table
+        .filter(usage_daily::day.ge(&q.from))
+        .filter(usage_daily::day.le(&q.to))
+        .select((
+            usage_daily::day,
+            usage_daily::user_id,
+            usage_daily::model,
+            usage_daily::kind,
+            usage_daily::source,
+            usage_daily::requests,
+            usage_daily::prompt_tokens,
+            usage_daily::completion_tokens,
+        ))
+        .into_boxed();
+    if let Some(user) = q.user {
+        query = query
+            .filter(usage_daily::user_id.eq(user.0))
+            .filter(usage_daily::kind.eq(SpendKind::Chat.as_str()));
+    }
+    type Row = (String, i64, String, String, String, i64, i64, i64);
+    let rows: Vec<Row> = query.load(conn)?;
+    let mut groups: BTreeMap<GroupKey, BTreeMap<String, ModelFigures>> = BTreeMap::new();
+    let mut summaries: BTreeMap<String, Figures> = BTreeMap::new();
+    for (day, user, model, kind, source, requests, prompt, completion) in rows {
+        let summary = kind == SpendKind::Summary.as_str();
+        if summary {
+            summaries
+                .entry(model.clone())
+                .or_default()
+                .add(&source, requests, prompt, completion);
+        }
+        let key = match q.group_by {
+            GroupBy::Day => GroupKey::Day(day),
+            GroupBy::User if summary => continue,
+            GroupBy::User => GroupKey::User(UserId(user)),
+            GroupBy::Model => GroupKey::Model(model.clone()),
+        };
+        let figures = groups.entry(key).or_default().entry(model).or_default();
+        let part = if summary {
+            &mut figures.summaries
+        } else {
+            &mut figures.answers
+        };
+        part.add(&source, requests, prompt, completion);
+    }
+    let mut groups: Vec<UsageGroup> = groups
+        .into_iter()
+        .map(|(key, models)| UsageGroup { key, models })
+        .collect();
+    if q.group_by != GroupBy::Day {
+        // Stable: equal tokens stay in key order.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.tokens()));
+    }
+    let total = u64::try_from(groups.len()).unwrap_or(u64::MAX);
+    let skip = usize::try_from(q.page.offset()).unwrap_or(usize::MAX);
+    let take = usize::try_from(q.page.per_page()).unwrap_or(usize::MAX);
+    let groups = groups.into_iter().skip(skip).take(take).collect();
+    Ok(UsageReport {
+        total,
+        groups,
+        summaries,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +412,128 @@ mod tests {
         let top = top_users(&mut conn, "2026-12-01", 10).unwrap();
         let order: Vec<i64> = top.iter().map(|(u, _)| u.0).collect();
         assert_eq!(order, [7, 8], "the bot's summaries are no user's");
+    }
+
+    fn report(conn: &mut SqliteConnection, group_by: GroupBy, user: Option<i64>) -> UsageReport {
+        let q = UsageQuery {
+            from: "2026-12-01".into(),
+            to: "2026-12-03".into(),
+            user: user.map(UserId),
+            group_by,
+            page: Page::default(),
+        };
+        usage_report(conn, &q).unwrap()
+    }
+
+    fn report_fixture() -> (tempfile::TempDir, db::DbPool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&dir.path().join("t.db"), 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let mut estimated = spend("2026-12-02", 8, "b", SpendKind::Chat, (40, 4));
+        estimated.source = Source::Estimate;
+        for r in [
+            spend("2026-11-30", 7, "a", SpendKind::Chat, (1000, 1000)),
+            spend("2026-12-01", 7, "a", SpendKind::Chat, (100, 10)),
+            spend("2026-12-03", 7, "a", SpendKind::Chat, (30, 5)),
+            spend("2026-12-03", 8, "a", SpendKind::Chat, (5, 5)),
+            estimated,
+            spend("2026-12-03", 0, "c", SpendKind::Summary, (500, 50)),
+            spend("2026-12-04", 9, "a", SpendKind::Chat, (9, 9)),
+        ] {
+            record(&mut conn, &r).unwrap();
+        }
+        drop(conn);
+        (dir, pool)
+    }
+
+    #[test]
+    fn a_report_by_day_covers_its_range_oldest_first_with_the_summaries_apart() {
+        let (_dir, pool) = report_fixture();
+        let mut conn = pool.get().unwrap();
+
+        let r = report(&mut conn, GroupBy::Day, None);
+
+        let days: Vec<(&GroupKey, i64)> = r.groups.iter().map(|g| (&g.key, g.tokens())).collect();
+        assert_eq!(
+            days,
+            [
+                (&GroupKey::Day("2026-12-01".into()), 110),
+                (&GroupKey::Day("2026-12-02".into()), 44),
+                (&GroupKey::Day("2026-12-03".into()), 45),
+            ],
+            "November 30th and December 4th are outside"
+        );
+        assert_eq!(r.total, 3);
+        let third = &r.groups[2].models;
+        assert_eq!(third["c"].summaries.totals.tokens(), 550);
+        assert_eq!(third["c"].answers, Figures::default());
+        assert_eq!(r.groups[1].models["b"].answers.estimated_tokens, 44);
+        assert_eq!(r.summaries["c"].totals.requests, 1);
+    }
+
+    #[test]
+    fn a_report_by_user_or_model_puts_the_most_tokens_first_and_summaries_in_no_users_row() {
+        let (_dir, pool) = report_fixture();
+        let mut conn = pool.get().unwrap();
+
+        let users = report(&mut conn, GroupBy::User, None);
+        let models = report(&mut conn, GroupBy::Model, None);
+        let one = report(&mut conn, GroupBy::Model, Some(8));
+
+        let keys =
+            |r: &UsageReport| -> Vec<GroupKey> { r.groups.iter().map(|g| g.key.clone()).collect() };
+        assert_eq!(
+            keys(&users),
+            [GroupKey::User(UserId(7)), GroupKey::User(UserId(8))]
+        );
+        assert_eq!(users.groups[0].tokens(), 145);
+        assert_eq!(
+            users.summaries["c"].totals.tokens(),
+            550,
+            "apart from the users"
+        );
+        assert_eq!(
+            keys(&models),
+            [
+                GroupKey::Model("a".into()),
+                GroupKey::Model("b".into()),
+                GroupKey::Model("c".into())
+            ],
+            "a summaries-only model has no answer tokens: last"
+        );
+        assert_eq!(
+            keys(&one),
+            [GroupKey::Model("b".into()), GroupKey::Model("a".into())],
+            "user 8's own: 44 tokens of b, 10 of a"
+        );
+        assert_eq!(one.groups[0].tokens(), 44);
+        assert!(one.summaries.is_empty(), "a user's report has no summaries");
+    }
+
+    #[test]
+    fn a_report_returns_one_page_of_its_groups_and_counts_them_all() {
+        let (_dir, pool) = report_fixture();
+        let mut conn = pool.get().unwrap();
+        let q = |number| UsageQuery {
+            from: "2026-11-01".into(),
+            to: "2026-12-31".into(),
+            user: None,
+            group_by: GroupBy::Day,
+            page: Page::new(Some(number), Some(2)).unwrap(),
+        };
+
+        let second = usage_report(&mut conn, &q(2)).unwrap();
+        let fourth = usage_report(&mut conn, &q(4)).unwrap();
+
+        let days: Vec<&GroupKey> = second.groups.iter().map(|g| &g.key).collect();
+        assert_eq!(
+            days,
+            [
+                &GroupKey::Day("2026-12-02".into()),
+                &GroupKey::Day("2026-12-03".into())
+            ]
+        );
+        assert_eq!((second.total, fourth.total), (5, 5));
+        assert!(fourth.groups.is_empty());
     }
 }

@@ -1,5 +1,5 @@
 //! The admin API under `/api`: sessions (list, show, messages, delete), the queue's figures, dead letters
-//! (list, re-queue, drop) and database backups. See `docs/api.md`.
+//! (list, re-queue, drop), database backups and the usage report. See `docs/api.md`.
 //!
 //! It answers only when `API_TOKEN` is set (otherwise every `/api/...` path is 404, as if it did not exist),
 //! and only to `Authorization: Bearer <API_TOKEN>` (otherwise 401), compared in constant time. Every answer,
@@ -10,14 +10,15 @@
 
 use super::views::{
     ActivityView, BackupView, DeadListView, DroppedView, ErrorView, MessagesView, RequeuedView,
-    SessionDeletedView, SessionView, SessionsView,
+    SessionDeletedView, SessionView, SessionsView, UsageReportView,
 };
 use super::AppState;
 use crate::actors::session_manager::{
-    Backup, BackupOutcome, DeleteChat, GetChat, ListChats, ListMessages, SessionError,
-    SessionManager,
+    Backup, BackupOutcome, DeleteChat, GetChat, GetUsageReport, ListChats, ListMessages,
+    SessionError, SessionManager,
 };
-use crate::ids::{ChatId, JobId};
+use crate::db::spending::{GroupBy, UsageQuery};
+use crate::ids::{ChatId, JobId, UserId};
 use crate::paging::Page;
 use crate::queue::{QueueError, Requeued};
 use actix::dev::ToEnvelope;
@@ -28,6 +29,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpResponse, ResponseError};
+use jiff::civil::Date;
+use jiff::ToSpan;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -45,6 +48,10 @@ const MAX_BODY_BYTES: usize = 4096;
 const MAX_BACKUP_NAME: usize = 100;
 /// The longest job id accepted in a path; the bot's own are `u{update_id}` and `compress-{chat}`.
 const MAX_JOB_ID: usize = 200;
+/// The longest range `GET /api/usage` reports on, in days, both ends included: a year, a leap one too.
+const MAX_USAGE_DAYS: i32 = 366;
+/// The range `GET /api/usage` reports on without `from`: 30 days ending with `to` (the dashboard's chart).
+const DEFAULT_USAGE_DAYS: i32 = 30;
 /// Files SQLite keeps next to the database: a backup must never take one of these names.
 const SQLITE_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
@@ -78,6 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/dead/{id}").route(web::delete().to(drop_dead)))
             .service(resource("/dead/{id}/retry").route(web::post().to(retry_dead)))
             .service(resource("/backup").route(web::post().to(backup)))
+            .service(resource("/usage").route(web::get().to(usage)))
             .default_service(web::to(|| async {
                 ApiError::not_found("no such endpoint")
             })),
@@ -536,6 +544,105 @@ fn backup_target(database: &Path, name: &str) -> Result<PathBuf, ApiError> {
     Ok(dir.join(name))
 }
 
+// ---- Usage -------------------------------------------------------------------------------------------------
+
+/// `?from=&to=&user_id=&group_by=&page=&per_page=`, all optional, checked by [`usage_query`]. Read as text
+/// so that each bad value gets its own message.
+#[derive(Debug, Default, Deserialize)]
+struct UsageParams {
+    from: Option<String>,
+    to: Option<String>,
+    user_id: Option<String>,
+    group_by: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+/// `GET /api/usage`: what the model requests used, grouped by day, user or model, priced.
+async fn usage(
+    state: web::Data<AppState>,
+    params: web::Query<UsageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let query = usage_query(&params, today)?;
+    let report = ask(&state, "reading the usage", GetUsageReport(query.clone())).await?;
+    let price = |model: &str| state.catalog.price_of(model);
+    Ok(HttpResponse::Ok().json(UsageReportView::new(&query, &report, &price)))
+}
+
+/// The report `params` ask for, `today` (UTC) being the default `to`; a 400 naming the first bad value.
+fn usage_query(params: &UsageParams, today: Date) -> Result<UsageQuery, ApiError> {
+    let to = match &params.to {
+        Some(raw) => day("to", raw)?,
+        None => today,
+    };
+    let from = match &params.from {
+        Some(raw) => day("from", raw)?,
+        None => to
+            .checked_sub((DEFAULT_USAGE_DAYS - 1).days())
+            .map_err(|_| ApiError::bad_request("to is too early to count 30 days back from"))?,
+    };
+    if from > to {
+        return Err(ApiError::bad_request(format!(
+            "from ({from}) is after to ({to})"
+        )));
+    }
+    let days = from
+        .until(to)
+        .map(|span| span.get_days() + 1)
+        .unwrap_or(i32::MAX);
+    if days > MAX_USAGE_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "the range is {days} days; at most {MAX_USAGE_DAYS} are reported at once"
+        )));
+    }
+    let user = match params.user_id.as_deref() {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Some(UserId(id)),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "user_id must be a Telegram user id, a whole number above 0",
+                ))
+            }
+        },
+    };
+    let group_by = match params.group_by.as_deref() {
+        None | Some("day") => GroupBy::Day,
+        Some("user") => GroupBy::User,
+        Some("model") => GroupBy::Model,
+        Some(_) => return Err(ApiError::bad_request("group_by must be day, user or model")),
+    };
+    let page = Page::new(params.page, params.per_page)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(UsageQuery {
+        from: from.to_string(),
+        to: to.to_string(),
+        user,
+        group_by,
+        page,
+    })
+}
+
+/// A `YYYY-MM-DD` date (exactly that shape, and a real day) from the parameter `name`.
+fn day(name: &str, raw: &str) -> Result<Date, ApiError> {
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| raw.parse::<Date>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be a date YYYY-MM-DD (UTC), e.g. 2026-12-03"
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,5 +748,87 @@ mod tests {
             unauthorized.headers().get(header::WWW_AUTHENTICATE),
             Some(&HeaderValue::from_static("Bearer"))
         );
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> UsageParams {
+        let encoded: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        web::Query::<UsageParams>::from_query(&encoded.join("&"))
+            .unwrap()
+            .into_inner()
+    }
+
+    fn date(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_usage_report_defaults_to_the_30_days_ending_today_by_day() {
+        let q = usage_query(&UsageParams::default(), date("2026-12-03")).unwrap();
+        assert_eq!(
+            q,
+            UsageQuery {
+                from: "2026-11-04".into(),
+                to: "2026-12-03".into(),
+                user: None,
+                group_by: GroupBy::Day,
+                page: Page::default(),
+            }
+        );
+        let q = usage_query(
+            &params(&[
+                ("to", "2026-02-10"),
+                ("user_id", "42"),
+                ("group_by", "model"),
+                ("page", "2"),
+                ("per_page", "5"),
+            ]),
+            date("2026-12-03"),
+        )
+        .unwrap();
+        assert_eq!(
+            (q.from.as_str(), q.to.as_str(), q.user, q.group_by),
+            ("2026-01-12", "2026-02-10", Some(UserId(42)), GroupBy::Model)
+        );
+        assert_eq!(q.page, Page::new(Some(2), Some(5)).unwrap());
+    }
+
+    #[test]
+    fn a_usage_report_takes_at_most_366_days_in_order() {
+        let today = date("2026-12-03");
+        let leap = params(&[("from", "2024-01-01"), ("to", "2024-12-31")]);
+        assert!(usage_query(&leap, today).is_ok(), "a leap year: 366 days");
+        let one = params(&[("from", "2026-12-03"), ("to", "2026-12-03")]);
+        assert!(usage_query(&one, today).is_ok());
+        for (from, to) in [("2024-01-01", "2025-01-01"), ("2026-12-04", "2026-12-03")] {
+            let err = usage_query(&params(&[("from", from), ("to", to)]), today).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{from}..{to}");
+        }
+    }
+
+    #[test]
+    fn a_bad_date_user_grouping_or_page_is_a_400_that_names_it() {
+        let today = date("2026-12-03");
+        for (name, value, says) in [
+            ("from", "2026-2-01", "from must be a date"),
+            ("to", "2026-02-30", "to must be a date"),
+            ("to", "20261203", "to must be a date"),
+            ("to", "+2026-12-0", "to must be a date"),
+            ("from", "yesterday", "from must be a date"),
+            ("user_id", "0", "user_id must be"),
+            ("user_id", "-5", "user_id must be"),
+            ("user_id", "abc", "user_id must be"),
+            ("group_by", "chat", "group_by must be"),
+            ("group_by", "", "group_by must be"),
+            ("per_page", "0", "per_page must be"),
+            ("page", "0", "page must be"),
+        ] {
+            let err = usage_query(&params(&[(name, value)]), today).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{name}={value}");
+            assert!(
+                err.message.starts_with(says),
+                "{name}={value}: {}",
+                err.message
+            );
+        }
     }
 }

@@ -36,6 +36,9 @@ pub struct AppState {
     pub database_path: PathBuf,
     /// What the workers are doing (dashboard).
     pub activity: Arc<crate::activity::Activity>,
+    /// The workers' model catalog (the same `Arc`): the models' prices (`MODEL_PRICES`, else the server's, from
+    /// its last model list), for `GET /api/usage`.
+    pub catalog: Arc<crate::catalog::ModelCatalog>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

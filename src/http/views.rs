@@ -7,9 +7,11 @@
 use crate::activity::{EndedJob, RunningJob};
 use crate::actors::session_manager::{ChatDetail, ChatList, MessageList};
 use crate::db::models::{ChatOverview, ChatRow, ChatStats, MessageRow, SummaryRow};
+use crate::db::spending::{Figures, GroupKey, Totals, UsageGroup, UsageQuery, UsageReport};
 use crate::ids::{ChatId, Conversation, JobId, TopicId};
 use crate::paging::Page;
 use crate::queue::{DeadJob, DeadPage, Priority};
+use crate::usage::Price;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -520,10 +522,170 @@ impl<'a> BackupView<'a> {
     }
 }
 
+// ---- Usage -------------------------------------------------------------------------------------------------
+
+/// A usage row's key, as a field of its own: `day` (`YYYY-MM-DD`), `user_id` or `model`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum UsageKeyView<'a> {
+    Day(&'a str),
+    UserId(i64),
+    Model(&'a str),
+}
+
+impl<'a> From<&'a GroupKey> for UsageKeyView<'a> {
+    fn from(key: &'a GroupKey) -> Self {
+        match key {
+            GroupKey::Day(day) => Self::Day(day),
+            GroupKey::User(user) => Self::UserId(user.0),
+            GroupKey::Model(model) => Self::Model(model),
+        }
+    }
+}
+
+/// Requests and tokens of some models, with what they cost.
+#[derive(Debug, Serialize)]
+pub struct UsageFiguresView {
+    /// Model requests made.
+    requests: i64,
+    /// Tokens sent to the model.
+    prompt_tokens: i64,
+    /// Tokens the model answered with.
+    completion_tokens: i64,
+    /// The two together: what limits count and the lists sort by.
+    tokens: i64,
+    /// How many of `tokens` are the bot's own count (the server reported no usage), not the server's.
+    estimated_tokens: i64,
+    /// In the prices' currency (aichat's: USD), for the models whose price is known (`MODEL_PRICES`, else the
+    /// server's list); `null` when none of them has one.
+    cost: Option<f64>,
+    /// `true` when `cost` leaves out some models whose price is unknown.
+    cost_partial: bool,
+}
+
+impl UsageFiguresView {
+    /// Sums `parts` (a model and its figures each), pricing each model with `price`. A model without
+    /// requests here takes no part (its price does not matter).
+    fn new<'m>(
+        parts: impl IntoIterator<Item = (&'m str, &'m Figures)>,
+        price: &dyn Fn(&str) -> Option<Price>,
+    ) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let mut totals = Totals::default();
+        let (mut estimated, mut cost, mut unpriced) = (0, None, false);
+        for (model, figures) in parts {
+            let t = &figures.totals;
+            if t.requests == 0 && t.tokens() == 0 {
+                continue;
+            }
+            totals.requests += t.requests;
+            totals.prompt_tokens += t.prompt_tokens;
+            totals.completion_tokens += t.completion_tokens;
+            estimated += figures.estimated_tokens;
+            match price(model) {
+                Some(p) => {
+                    let c = p.cost(count(t.prompt_tokens), count(t.completion_tokens));
+                    cost = Some(cost.unwrap_or(0.0) + c);
+                }
+                None => unpriced = true,
+            }
+        }
+        Self {
+            requests: totals.requests,
+            prompt_tokens: totals.prompt_tokens,
+            completion_tokens: totals.completion_tokens,
+            tokens: totals.tokens(),
+            estimated_tokens: estimated,
+            cost,
+            cost_partial: cost.is_some() && unpriced,
+        }
+    }
+}
+
+/// One row of `GET /api/usage`: its key, its users' answers, and the bot's summaries apart.
+#[derive(Debug, Serialize)]
+pub struct UsageRowView<'a> {
+    /// `day`, `user_id` or `model`, as grouped.
+    #[serde(flatten)]
+    key: UsageKeyView<'a>,
+    /// The answers to users (what limits and `/usage` count), at the same level as the key.
+    #[serde(flatten)]
+    answers: UsageFiguresView,
+    /// The Compressor's summary requests in this day or model (always 0 in a user's row: they are the
+    /// bot's own, not a user's); their cost is in the report's `summaries`.
+    summary_requests: i64,
+    /// Their tokens, prompt and completion together.
+    summary_tokens: i64,
+}
+
+impl<'a> UsageRowView<'a> {
+    fn new(group: &'a UsageGroup, price: &dyn Fn(&str) -> Option<Price>) -> Self {
+        let answers = group
+            .models
+            .iter()
+            .map(|(model, f)| (model.as_str(), &f.answers));
+        let summaries = group.models.values().map(|f| &f.summaries.totals);
+        Self {
+            key: UsageKeyView::from(&group.key),
+            answers: UsageFiguresView::new(answers, price),
+            summary_requests: summaries.clone().map(|t| t.requests).sum(),
+            summary_tokens: summaries.map(Totals::tokens).sum(),
+        }
+    }
+}
+
+/// `GET /api/usage`: a page of a usage report, with what it covers.
+#[derive(Debug, Serialize)]
+pub struct UsageReportView<'a> {
+    /// `page` and `per_page`, repeated so a script paging through needs no state of its own.
+    #[serde(flatten)]
+    page: Page,
+    /// All rows, not only this page's.
+    total: u64,
+    /// The first day counted (`YYYY-MM-DD`, UTC), the default filled in.
+    from: &'a str,
+    /// The last day counted, included.
+    to: &'a str,
+    /// `day`, `user` or `model`.
+    group_by: &'static str,
+    /// The one user counted; `null` for everyone.
+    user_id: Option<i64>,
+    /// All the summaries from `from` to `to` (none when the report is one user's: they are no user's),
+    /// priced: with the rows of a `user` report, the whole bill.
+    summaries: UsageFiguresView,
+    /// This page's rows: by day oldest first, by user or model the most tokens first.
+    rows: Vec<UsageRowView<'a>>,
+}
+
+impl<'a> UsageReportView<'a> {
+    pub fn new(
+        query: &'a UsageQuery,
+        report: &'a UsageReport,
+        price: &dyn Fn(&str) -> Option<Price>,
+    ) -> Self {
+        let summaries = report.summaries.iter().map(|(m, f)| (m.as_str(), f));
+        Self {
+            page: query.page,
+            total: report.total,
+            from: &query.from,
+            to: &query.to,
+            group_by: query.group_by.as_str(),
+            user_id: query.user.map(|u| u.0),
+            summaries: UsageFiguresView::new(summaries, price),
+            rows: report
+                .groups
+                .iter()
+                .map(|g| UsageRowView::new(g, price))
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::MessageId;
+    use crate::db::spending::{GroupBy, ModelFigures};
+    use crate::ids::{MessageId, UserId};
     use serde_json::json;
 
     fn to_json(view: &impl Serialize) -> Value {
@@ -933,6 +1095,124 @@ mod tests {
         assert_eq!(
             to_json(&BackupView::new("b.db", path, 4096)),
             json!({"name": "b.db", "path": "/var/lib/bot/b.db", "bytes": 4096})
+        );
+    }
+
+    fn figures(requests: i64, prompt: i64, completion: i64, estimated: i64) -> Figures {
+        Figures {
+            totals: Totals {
+                requests,
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+            },
+            estimated_tokens: estimated,
+        }
+    }
+
+    /// `a` costs 1/2 per million tokens (input/output), `b` has no known price.
+    fn price(model: &str) -> Option<Price> {
+        (model == "a").then_some(Price {
+            input: 1.0,
+            output: 2.0,
+        })
+    }
+
+    fn usage_query(group_by: GroupBy, user: Option<i64>) -> UsageQuery {
+        UsageQuery {
+            from: "2026-12-01".into(),
+            to: "2026-12-30".into(),
+            user: user.map(UserId),
+            group_by,
+            page: page(),
+        }
+    }
+
+    #[test]
+    fn a_usage_row_is_its_key_its_answers_priced_and_its_summaries_apart() {
+        let mut models = std::collections::BTreeMap::new();
+        models.insert(
+            "a".to_string(),
+            ModelFigures {
+                answers: figures(2, 1_000_000, 500_000, 300),
+                summaries: figures(1, 40, 10, 0),
+            },
+        );
+        models.insert(
+            "b".to_string(),
+            ModelFigures {
+                answers: figures(1, 10, 5, 15),
+                summaries: Figures::default(),
+            },
+        );
+        let report = UsageReport {
+            total: 11,
+            groups: vec![UsageGroup {
+                key: GroupKey::Day("2026-12-02".into()),
+                models,
+            }],
+            summaries: [("a".to_string(), figures(1, 500_000, 0, 0))].into(),
+        };
+        let query = usage_query(GroupBy::Day, None);
+
+        let json = to_json(&UsageReportView::new(&query, &report, &price));
+
+        assert_eq!(
+            json,
+            json!({"page": 2, "per_page": 10, "total": 11, "from": "2026-12-01", "to": "2026-12-30",
+                   "group_by": "day", "user_id": null,
+                   "summaries": {"requests": 1, "prompt_tokens": 500_000, "completion_tokens": 0,
+                                 "tokens": 500_000, "estimated_tokens": 0, "cost": 0.5,
+                                 "cost_partial": false},
+                   "rows": [{"day": "2026-12-02", "requests": 3, "prompt_tokens": 1_000_010,
+                             "completion_tokens": 500_005, "tokens": 1_500_015, "estimated_tokens": 315,
+                             "cost": 2.0, "cost_partial": true,
+                             "summary_requests": 1, "summary_tokens": 50}]})
+        );
+    }
+
+    #[test]
+    fn a_usage_cost_is_null_when_no_model_has_a_price_and_the_key_follows_the_grouping() {
+        let only_b = |key| UsageGroup {
+            key,
+            models: [(
+                "b".to_string(),
+                ModelFigures {
+                    answers: figures(1, 10, 5, 0),
+                    summaries: Figures::default(),
+                },
+            )]
+            .into(),
+        };
+        let report = UsageReport {
+            total: 2,
+            groups: vec![
+                only_b(GroupKey::User(UserId(7))),
+                only_b(GroupKey::Model("b".into())),
+            ],
+            summaries: Default::default(),
+        };
+        let query = usage_query(GroupBy::User, Some(7));
+
+        let json = to_json(&UsageReportView::new(&query, &report, &price));
+
+        assert_eq!(
+            (&json["group_by"], &json["user_id"]),
+            (&json!("user"), &json!(7))
+        );
+        assert_eq!(
+            json["summaries"],
+            json!({"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "tokens": 0,
+                   "estimated_tokens": 0, "cost": null, "cost_partial": false})
+        );
+        let row = &json["rows"][0];
+        assert_eq!(
+            (&row["user_id"], &row["cost"], &row["cost_partial"]),
+            (&json!(7), &Value::Null, &json!(false))
+        );
+        assert_eq!(json["rows"][1]["model"], "b");
+        assert!(
+            row.get("day").is_none() && row.get("model").is_none(),
+            "{row}"
         );
     }
 }

@@ -753,3 +753,273 @@ async fn dead_jobs_come_newest_first_and_a_requeued_one_waits_behind_its_chats_r
     };
     assert_eq!(live.id.0, "u1");
 }
+
+// ---- Usage -------------------------------------------------------------------------------------------------
+
+/// `GET path` once its answer satisfies `done` (usage is stored a moment after the user saw the answer).
+async fn usage_when(bot: &BotProcess, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let (status, body) = api(bot, "GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        if done(&body) || std::time::Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Adds one request's usage to the bot's database (before the bot starts, or beside it).
+fn record_usage(
+    env: &TestEnv,
+    day: &str,
+    user: i64,
+    model: &str,
+    summary: bool,
+    tokens: (i64, i64),
+) {
+    use aichat_telegram_bot::db::spending::{record, Source, Spend, SpendKind};
+    let pool = aichat_telegram_bot::db::open(&env.database_path(), 1).unwrap();
+    let spend = Spend {
+        day: day.into(),
+        user: UserId(user),
+        chat: ChatId(if summary { ALLOWED_USER } else { user }),
+        model: model.into(),
+        kind: if summary {
+            SpendKind::Summary
+        } else {
+            SpendKind::Chat
+        },
+        source: Source::Server,
+        prompt_tokens: tokens.0,
+        completion_tokens: tokens.1,
+    };
+    record(&mut pool.get().unwrap(), &spend).unwrap();
+}
+
+fn rows(report: &Value) -> &Vec<Value> {
+    report["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows: {report}"))
+}
+
+fn n(v: &Value) -> i64 {
+    v.as_i64()
+        .unwrap_or_else(|| panic!("not a whole number: {v}"))
+}
+
+#[actix_web::test]
+async fn the_usage_report_groups_by_user_and_model_with_the_servers_prices_and_the_summaries_apart()
+{
+    let env = env_with_api().with("AICHAT_MODEL", "openai:gpt-4o");
+    let mut unpriced = aichat_model("claude:sonnet", "chat");
+    for price in ["input_price", "output_price"] {
+        unpriced.as_object_mut().unwrap().remove(price);
+    }
+    env.llm
+        .set_models(vec![aichat_model("openai:gpt-4o", "chat"), unpriced]);
+    let today = aichat_telegram_bot::usage::Periods::at(aichat_telegram_bot::text::now_unix()).day;
+    record_usage(&env, &today, 0, "openai:gpt-4o", true, (300, 30));
+    let bot = env.spawn_bot().await;
+    ask(&env, ALLOWED_USER, "a short one on the default model").await;
+    ask(&env, ALLOWED_USER, "/model sonnet").await;
+    let long = format!("a long one: {}", "lorem ipsum dolor sit amet ".repeat(20));
+    ask(&env, ALLOWED_USER, &long).await;
+    ask(&env, OTHER_USER, "hello").await;
+
+    let all_three = |r: &Value| rows(r).iter().map(|row| n(&row["requests"])).sum::<i64>() == 3;
+    let users = usage_when(&bot, "/api/usage?group_by=user", all_three).await;
+    let (_, models) = api(&bot, "GET", "/api/usage?group_by=model", None).await;
+    let (_, days) = api(&bot, "GET", "/api/usage", None).await;
+    let (_, other) = api(
+        &bot,
+        "GET",
+        &format!("/api/usage?group_by=model&user_id={OTHER_USER}"),
+        None,
+    )
+    .await;
+
+    let ids: Vec<&Value> = rows(&users).iter().map(|r| &r["user_id"]).collect();
+    assert_eq!(
+        ids,
+        [&json!(ALLOWED_USER), &json!(OTHER_USER)],
+        "the most tokens first, no user 0: {users}"
+    );
+    let mine = &rows(&users)[0];
+    assert_eq!(
+        (
+            &mine["requests"],
+            &mine["cost_partial"],
+            &mine["summary_tokens"]
+        ),
+        (&json!(2), &json!(true), &json!(0)),
+        "one answer priced by the server, one not: {mine}"
+    );
+    assert_eq!(
+        n(&mine["estimated_tokens"]),
+        n(&mine["tokens"]),
+        "streamed: the bot's own count"
+    );
+    assert_eq!(
+        users["summaries"]["tokens"], 330,
+        "the summary, apart: {users}"
+    );
+    assert_eq!(
+        (&users["group_by"], &users["to"]),
+        (&json!("user"), &json!(today))
+    );
+
+    let names: Vec<&Value> = rows(&models).iter().map(|r| &r["model"]).collect();
+    assert_eq!(
+        names,
+        [&json!("claude:sonnet"), &json!("openai:gpt-4o")],
+        "{models}"
+    );
+    let (sonnet, gpt) = (&rows(&models)[0], &rows(&models)[1]);
+    assert_eq!(
+        (&sonnet["cost"], &sonnet["cost_partial"]),
+        (&Value::Null, &json!(false)),
+        "{sonnet}"
+    );
+    let expected =
+        (n(&gpt["prompt_tokens"]) as f64 * 0.15 + n(&gpt["completion_tokens"]) as f64 * 0.6) / 1e6;
+    let cost = gpt["cost"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("priced: {gpt}"));
+    assert!(
+        (cost - expected).abs() < 1e-12,
+        "the server's prices: {cost} vs {expected}"
+    );
+    assert_eq!(
+        (
+            &gpt["requests"],
+            &gpt["summary_requests"],
+            &gpt["summary_tokens"]
+        ),
+        (&json!(2), &json!(1), &json!(330))
+    );
+
+    let day_rows = rows(&days);
+    assert_eq!(day_rows.len(), 1, "{days}");
+    assert_eq!(day_rows[0]["day"], json!(today));
+    assert_eq!(
+        n(&day_rows[0]["tokens"]),
+        n(&mine["tokens"]) + n(&rows(&users)[1]["tokens"])
+    );
+    assert_eq!(day_rows[0]["summary_tokens"], 330);
+
+    assert_eq!(other["user_id"], OTHER_USER);
+    assert_eq!(rows(&other).len(), 1, "{other}");
+    assert_eq!(rows(&other)[0]["model"], "openai:gpt-4o");
+    assert_eq!(
+        other["summaries"]["tokens"], 0,
+        "summaries are no user's: {other}"
+    );
+}
+
+#[actix_web::test]
+async fn the_usage_report_by_day_is_oldest_first_over_the_range_priced_by_model_prices_and_paged() {
+    let env = env_with_api().with("MODEL_PRICES", "priced=1000/2000");
+    for (day, tokens) in [
+        ("2026-03-31", (1, 1)),
+        ("2026-04-03", (30, 3)),
+        ("2026-04-01", (10, 1)),
+        ("2026-04-02", (20, 2)),
+        ("2026-04-06", (5, 5)),
+    ] {
+        record_usage(&env, day, ALLOWED_USER, "priced", false, tokens);
+    }
+    let bot = env.spawn_bot().await;
+    let path =
+        |page: u32| format!("/api/usage?from=2026-04-01&to=2026-04-05&per_page=2&page={page}");
+
+    let (status, first) = api(&bot, "GET", &path(1), None).await;
+    let (_, second) = api(&bot, "GET", &path(2), None).await;
+    let (_, third) = api(&bot, "GET", &path(3), None).await;
+
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (
+            &first["page"],
+            &first["per_page"],
+            &first["total"],
+            &first["from"],
+            &first["to"],
+            &first["group_by"]
+        ),
+        (
+            &json!(1),
+            &json!(2),
+            &json!(3),
+            &json!("2026-04-01"),
+            &json!("2026-04-05"),
+            &json!("day")
+        )
+    );
+    let days: Vec<(&Value, &Value)> = rows(&first)
+        .iter()
+        .chain(rows(&second))
+        .map(|r| (&r["day"], &r["tokens"]))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (&json!("2026-04-01"), &json!(11)),
+            (&json!("2026-04-02"), &json!(22)),
+            (&json!("2026-04-03"), &json!(33))
+        ],
+        "March 31st and April 6th are outside"
+    );
+    assert_eq!(second["total"], 3);
+    assert!(rows(&third).is_empty(), "{third}");
+    let cost = rows(&first)[0]["cost"].as_f64().unwrap();
+    assert!(
+        (cost - (10.0 * 1000.0 + 1.0 * 2000.0) / 1e6).abs() < 1e-12,
+        "MODEL_PRICES: {cost}"
+    );
+    assert_eq!(
+        rows(&first)[0]["estimated_tokens"],
+        0,
+        "the server's figures"
+    );
+}
+
+#[actix_web::test]
+async fn a_bad_usage_query_is_a_400_in_json() {
+    let env = env_with_api();
+    let bot = env.spawn_bot().await;
+
+    for query in [
+        "from=2026-13-01",
+        "to=2026-02-30",
+        "from=03/04/2026",
+        "from=2026-04-02&to=2026-04-01",
+        "from=2025-01-01&to=2026-01-02",
+        "user_id=abc",
+        "user_id=0",
+        "group_by=chat",
+        "page=0",
+        "per_page=501",
+        "per_page=many",
+    ] {
+        let answer = api(&bot, "GET", &format!("/api/usage?{query}"), None).await;
+        assert_error(&answer, 400, query);
+    }
+    let (status, year) = api(
+        &bot,
+        "GET",
+        "/api/usage?from=2024-01-01&to=2024-12-31",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &year["total"]),
+        (200, &json!(0)),
+        "366 days, none used: {year}"
+    );
+    assert_error(
+        &api(&bot, "POST", "/api/usage", None).await,
+        405,
+        "read only",
+    );
+}

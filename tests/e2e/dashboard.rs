@@ -1,5 +1,5 @@
-//! The dashboard in a real headless browser (Debian's chromium): the page renders the live figures and each
-//! session's model and role.
+//! The dashboard in a real headless browser (Debian's chromium): the page renders the live figures, each
+//! session's model and role, and the usage panel (a bar per day with usage, the top users of the month).
 
 use crate::support::bot::ALLOWED_USER;
 use crate::support::fake_llm::{aichat_model, aichat_role};
@@ -172,4 +172,129 @@ async fn the_dashboard_asks_for_the_token_and_shows_no_data_without_it() {
         "{dom:.2000}"
     );
     assert!(!dom.contains(">1001<"));
+}
+
+/// Adds one request's usage to the bot's database before the bot starts.
+fn record_usage(env: &TestEnv, day: &str, user: i64, summary: bool, tokens: i64) {
+    use aichat_telegram_bot::db::spending::{record, Source, Spend, SpendKind};
+    use aichat_telegram_bot::ids::{ChatId, UserId};
+    let pool = aichat_telegram_bot::db::open(&env.database_path(), 1).unwrap();
+    let spend = Spend {
+        day: day.into(),
+        user: UserId(user),
+        chat: ChatId(if summary { ALLOWED_USER } else { user }),
+        model: "test-model".into(),
+        kind: if summary {
+            SpendKind::Summary
+        } else {
+            SpendKind::Chat
+        },
+        source: Source::Server,
+        prompt_tokens: tokens - tokens / 4,
+        completion_tokens: tokens / 4,
+    };
+    record(&mut pool.get().unwrap(), &spend).unwrap();
+}
+
+/// The value of `name="…"` in an element's opening tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> &'a str {
+    let start = tag
+        .find(&format!(" {name}=\""))
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        + name.len()
+        + 3;
+    let end = tag[start..].find('"').unwrap() + start;
+    &tag[start..end]
+}
+
+#[actix_web::test]
+async fn the_usage_panel_draws_a_bar_per_day_with_usage_and_lists_the_months_top_users() {
+    use jiff::ToSpan;
+    const OTHER_USER: i64 = 1002;
+    let mut env = TestEnv::start();
+    env.set("API_TOKEN", TOKEN);
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let day = |back: i32| today.checked_sub(back.days()).unwrap().to_string();
+    // Tokens per day: 300 ten days ago, 150 five days ago (100 of them a summary's), 190 today; and a day
+    // outside the 30 days drawn. This month (whatever its day): user 1001 has 150 or more, user 1002 140 or
+    // less; the summaries are no user's.
+    for (back, user, summary, tokens) in [
+        (40, ALLOWED_USER, false, 5000),
+        (10, ALLOWED_USER, false, 300),
+        (5, OTHER_USER, false, 100),
+        (5, 0, true, 50),
+        (0, ALLOWED_USER, false, 150),
+        (0, OTHER_USER, false, 40),
+    ] {
+        record_usage(&env, &day(back), user, summary, tokens);
+    }
+    let bot = env.spawn_bot().await;
+
+    let dom = tokio::task::spawn_blocking({
+        let url = dashboard_url(&bot);
+        move || render(&url)
+    })
+    .await
+    .unwrap();
+
+    let start = dom
+        .find("<svg id=\"usage-chart\"")
+        .unwrap_or_else(|| panic!("no chart: {dom:.3000}"));
+    let chart = &dom[start..start + dom[start..].find("</svg>").unwrap()];
+    let bars: Vec<(String, String, f64)> = chart
+        .split("<rect")
+        .skip(1)
+        .filter(|tag| tag.contains(" data-day="))
+        .map(|tag| {
+            (
+                attribute(tag, "data-day").to_string(),
+                attribute(tag, "data-tokens").to_string(),
+                attribute(tag, "height").parse().unwrap(),
+            )
+        })
+        .collect();
+    let days: Vec<(&str, &str)> = bars
+        .iter()
+        .map(|(d, t, _)| (d.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (day(10).as_str(), "300"),
+            (day(5).as_str(), "150"),
+            (day(0).as_str(), "190")
+        ],
+        "one bar per day with usage, oldest first: {chart}"
+    );
+    let heights: Vec<f64> = bars.iter().map(|b| b.2).collect();
+    assert!(
+        heights[1] > 0.0 && heights[1] < heights[2] && heights[2] < heights[0],
+        "heights as the tokens: {heights:?}"
+    );
+
+    let start = dom.find("<tbody id=\"top-users\">").expect("the top users");
+    let table = &dom[start..start + dom[start..].find("</tbody>").unwrap()];
+    let users: Vec<&str> = table
+        .split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td>")
+                .nth(1)
+                .unwrap()
+                .split("</td>")
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [ALLOWED_USER.to_string(), OTHER_USER.to_string()],
+        "the most tokens first, no user 0: {table}"
+    );
+    assert!(
+        dom.contains("<span id=\"error\" class=\"bad\"></span>"),
+        "no error shown"
+    );
 }
