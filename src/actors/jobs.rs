@@ -150,6 +150,16 @@ impl JobRunner {
                 self.acknowledge(&lease).await;
                 "blocked"
             }
+            Ok(Ok(Err(JobError::Telegram(TelegramError::TopicGone { description, .. })))) => {
+                // The forum topic was closed or deleted: nobody can read an answer there; end quietly.
+                let conversation = lease.job.conversation();
+                log::info!(
+                    "chat {conversation}: the topic is closed or gone ({description}); job {} ends",
+                    lease.id
+                );
+                self.acknowledge(&lease).await;
+                "topic_gone"
+            }
             Ok(Ok(Err(e))) => {
                 self.failed(&lease, &e.to_string(), e.retryable(), e.user_message())
                     .await

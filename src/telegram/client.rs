@@ -302,6 +302,15 @@ fn classify(
                     description,
                 }
             }
+            None if says("topic_closed")
+                || says("topic_deleted")
+                || says("message thread not found") =>
+            {
+                TelegramError::TopicGone {
+                    method,
+                    description,
+                }
+            }
             None if says("can't parse entities") => TelegramError::CantParseEntities {
                 method,
                 description,

@@ -56,6 +56,13 @@ pub enum TelegramError {
         method: &'static str,
         description: String,
     },
+    /// 400 "TOPIC_CLOSED", "TOPIC_DELETED" or "message thread not found": the forum topic was closed or deleted
+    /// meanwhile. Nothing can be delivered there (the rest of the forum is fine).
+    #[error("Telegram rejected {method} (400): {description}")]
+    TopicGone {
+        method: &'static str,
+        description: String,
+    },
     /// 400 "can't parse entities": the HTML was refused; the text can still go as plain text.
     #[error("Telegram rejected {method} (400): {description}")]
     CantParseEntities {

@@ -2151,3 +2151,36 @@ async fn fakes_llm_lists_models_like_aichat_or_plain_openai_and_roles_or_404() {
         "{unavailable:?}"
     );
 }
+
+#[actix_web::test]
+async fn fakes_telegram_refuses_messages_into_a_closed_topic_like_telegram() {
+    let tg = FakeTelegram::start(TOKEN);
+    let forum = -1_009_001;
+    let topic = tg.open_topic(USER, forum, "Team", "Plans");
+    tg.close_topic(forum, topic);
+
+    let sent = call(
+        &tg,
+        "sendMessage",
+        json!({ "chat_id": forum, "message_thread_id": topic, "text": "x" }),
+    )
+    .await;
+    let general = call(&tg, "sendMessage", json!({ "chat_id": forum, "text": "y" })).await;
+
+    assert_bad_request(&sent, "Bad Request: TOPIC_CLOSED");
+    assert_eq!(general.0, 200, "the rest of the forum is open");
+    let api = BotApi::new(&tg.url(), &Secret::new(TOKEN));
+    let typed = api
+        .send_chat_action(
+            Conversation {
+                chat: ChatId(forum),
+                topic: Some(aichat_telegram_bot::ids::TopicId(topic)),
+            },
+            "typing",
+        )
+        .await;
+    assert!(
+        matches!(typed, Err(TelegramError::TopicGone { .. })),
+        "{typed:?}"
+    );
+}

@@ -139,3 +139,29 @@ async fn the_general_topic_of_a_forum_is_the_chats_own_conversation() {
         "{general:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_topic_closed_while_its_answer_is_written_ends_the_job_quietly_and_the_forum_goes_on() {
+    let env = TestEnv::start();
+    let bot = env.spawn_bot().await;
+    let tg = &env.telegram;
+    let plans = tg.open_topic(ANN, FORUM, "Team", "Plans");
+    let food = tg.open_topic(ANN, FORUM, "Team", "Food");
+    env.llm.set_first_token_delay(Duration::from_millis(800));
+
+    tg.push_topic_text(ANN, FORUM, plans, "@test_bot a slow question");
+    env.llm.wait_for_requests(1, T).await;
+    tg.close_topic(FORUM, plans);
+    bot.wait_for_log("the topic is closed or gone", T).await;
+    env.llm.set_first_token_delay(Duration::ZERO);
+    tg.push_topic_text(ANN, FORUM, food, "@test_bot still here?");
+    let sent = tg.wait_for_messages(FORUM, 1, T).await;
+
+    assert_eq!(sent[0].thread, Some(food));
+    assert_eq!(
+        tg.count_to(FORUM),
+        1,
+        "nothing went to the closed topic, no failure notice either"
+    );
+    assert!(!bot.logs().contains("dead-lettered"), "{}", bot.logs());
+}

@@ -219,6 +219,13 @@ impl FakeTelegram {
         topic
     }
 
+    /// An admin closes the topic `topic` of the forum `chat_id`: from now on the bot's messages and chat
+    /// actions there get 400 "Bad Request: TOPIC_CLOSED", as on Telegram for a bot that is not an admin.
+    pub fn close_topic(&self, chat_id: i64, topic: i64) {
+        let mut st = lock(&self.shared.state);
+        st.chat(chat_id).closed_topics.insert(topic);
+    }
+
     /// Queues a text from `user_id` in the topic `topic` of the forum `chat_id` (opened with
     /// [`open_topic`](Self::open_topic)), as Telegram sends it: `message_thread_id`,
     /// `is_topic_message`, and — as for every message of a topic that replies to nothing — the

@@ -257,6 +257,8 @@ fn send_message(shared: &Shared, params: &Params) -> ApiResult {
         None => None,
     };
     let thread = named_topic.or(reply_target.as_ref().and_then(|r| r.3));
+    st.check_open(chat_id, thread)
+        .map_err(|e| ApiError::bad_request(&e))?;
     st.check_rate(chat_id)?;
     let chat = st.chat(chat_id);
     let message_id = chat.take_message_id();
@@ -394,6 +396,8 @@ fn send_chat_action(shared: &Shared, params: &Params) -> ApiResult {
     let chat_id = params.chat_id(&st)?;
     let topic = st
         .topic_in(chat_id, params.int("message_thread_id")?)
+        .map_err(|e| ApiError::bad_request(&e))?;
+    st.check_open(chat_id, topic)
         .map_err(|e| ApiError::bad_request(&e))?;
     let action = params.string("action").unwrap_or_default();
     if action.is_empty() {

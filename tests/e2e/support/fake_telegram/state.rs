@@ -93,6 +93,8 @@ pub(super) struct Chat {
     /// In a forum (a supergroup with `is_forum`): its topics, by their `message_thread_id` (the id
     /// of the service message that created each).
     pub(super) topics: HashSet<i64>,
+    /// Its topics an admin closed: only admins may write there (the bot is none here).
+    pub(super) closed_topics: HashSet<i64>,
 }
 
 pub(super) struct StoredMessage {
@@ -124,6 +126,7 @@ impl State {
             user: json!({ "id": chat_id, "type": "private" }),
             messages: HashMap::new(),
             topics: HashSet::new(),
+            closed_topics: HashSet::new(),
         })
     }
 
@@ -160,6 +163,14 @@ impl State {
         );
         if message.get("forum_topic_created").is_some() {
             chat.topics.insert(message_id);
+        }
+    }
+
+    /// "TOPIC_CLOSED" when `thread` is a closed topic of `chat_id`, as Telegram refuses a non-admin's message.
+    pub(super) fn check_open(&self, chat_id: i64, thread: Option<i64>) -> Result<(), String> {
+        match (self.chats.get(&chat_id), thread) {
+            (Some(chat), Some(t)) if chat.closed_topics.contains(&t) => Err("TOPIC_CLOSED".into()),
+            _ => Ok(()),
         }
     }
 
