@@ -154,7 +154,13 @@ impl Checked {
 }
 
 pub(super) fn valid(html: &str) -> Checked {
-    validate(html).unwrap_or_else(|e| panic!("invalid Telegram HTML ({e}):\n{html}"))
+    let checked = validate(html);
+    assert!(
+        checked.is_ok(),
+        "invalid Telegram HTML ({:?}):\n{html}",
+        checked.as_ref().err()
+    );
+    checked.unwrap_or_default()
 }
 
 fn without_whitespace(s: &str) -> String {
