@@ -73,8 +73,13 @@ impl ModelCatalog {
 
     /// What the last list said of `model`, without asking the server.
     pub fn known(&self, model: &str) -> Option<Model> {
+        self.with_known(model, Model::clone)
+    }
+
+    /// `read` of what the last list said of `model` (no copy of the entry: a turn asks this for its window).
+    fn with_known<T>(&self, model: &str, read: impl FnOnce(&Model) -> T) -> Option<T> {
         let cached = self.cached.lock().ok()?;
-        cached.as_ref()?.iter().find(|m| m.id == model).cloned()
+        cached.as_ref()?.iter().find(|m| m.id == model).map(read)
     }
 
     /// The context window of `model`: `CONTEXT_WINDOW_TOKENS` when set; else the server's figures for it
@@ -84,10 +89,9 @@ impl ModelCatalog {
         if self.window.is_explicit() {
             return self.window.size();
         }
-        let reported = self.known(model).and_then(|m| {
-            self.window
-                .size_for(m.max_input_tokens, m.max_output_tokens)
-        });
+        let reported = self
+            .with_known(model, |m| (m.max_input_tokens, m.max_output_tokens))
+            .and_then(|(input, output)| self.window.size_for(input, output));
         match reported {
             Some(size) => size,
             None if model == self.default_model => self.window.size(),
@@ -98,12 +102,14 @@ impl ModelCatalog {
     /// The price of `model`: `MODEL_PRICES`' entry for it, else what the server's last list says, else
     /// unknown.
     pub fn price_of(&self, model: &str) -> Option<Price> {
-        let server = self.known(model).and_then(|m| {
-            Some(Price {
-                input: m.input_price?,
-                output: m.output_price?,
+        let server = self
+            .with_known(model, |m| {
+                Some(Price {
+                    input: m.input_price?,
+                    output: m.output_price?,
+                })
             })
-        });
+            .flatten();
         self.prices.price_of(model, server)
     }
 

@@ -3,7 +3,7 @@
 
 use crate::actors::compressor::{CompressChat, CompressOutcome};
 use crate::actors::jobs::{JobError, JobRunner};
-use crate::actors::session_manager::{GetSettings, TurnContext};
+use crate::actors::session_manager::TurnContext;
 use crate::context::PromptBudget;
 use crate::db::spending::{Source, Spend, SpendKind};
 use crate::ids::{Conversation, UserId};
@@ -48,8 +48,7 @@ impl JobRunner {
         conversation: Conversation,
     ) -> Result<(), JobError> {
         // Summarised by the conversation's own model, within its window.
-        let settings = self.sessions.send(GetSettings { conversation }).await??;
-        let model = self.catalog.model_of(settings.model.as_deref()).to_string();
+        let model = self.model_of(conversation).await?;
         let outcome = self
             .compressor
             .send(CompressChat {
@@ -71,8 +70,9 @@ impl JobRunner {
         Ok(())
     }
 
-    /// What an answer used, for the day's record: the server's figures when it reported them, else our count
-    /// of the prompt and the answer, corrected to the model's tokens.
+    /// What an answer (`content`: as stored, without its notes) used, for the day's record: the server's
+    /// figures when it reported them, else our count of the prompt and the answer, corrected to the model's
+    /// tokens.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn spend_of(
         &self,
@@ -81,7 +81,7 @@ impl JobRunner {
         conversation: Conversation,
         model: &str,
         context: &TurnContext,
-        shown: &str,
+        content: &str,
         usage: Option<Usage>,
     ) -> Spend {
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -91,7 +91,7 @@ impl JobRunner {
             Some(u) => (Source::Server, u.prompt_tokens, u.completion_tokens),
             None => {
                 let count = |n: usize| u64::try_from(self.tokens.corrected(model, n)).unwrap_or(0);
-                let answer = self.tokens.count(texts::answer_for_history(shown).as_str());
+                let answer = self.tokens.count(content);
                 (Source::Estimate, count(context.tokens), count(answer))
             }
         };

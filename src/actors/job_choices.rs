@@ -51,8 +51,8 @@ impl JobRunner {
         let text = match (choice, offered.is_empty()) {
             (_, true) => texts::no_models(default),
             (None, false) => {
-                let settings = self.sessions.send(GetSettings { conversation }).await??;
-                let current = self.catalog.model_of(settings.model.as_deref());
+                let current = self.model_of(conversation).await?;
+                let current = current.as_str();
                 let page = offered
                     .iter()
                     .position(|m| m.id == current)
@@ -152,9 +152,11 @@ impl JobRunner {
         let (outcome, answer) = match decode(data) {
             Callback::ModelPage(page) => match self.offered_models().await {
                 Ok(offered) => {
-                    let settings = self.sessions.send(GetSettings { conversation }).await??;
-                    let current = self.catalog.model_of(settings.model.as_deref());
-                    (Outcome::Page(model_keyboard(&offered, current, page)), None)
+                    let current = self.model_of(conversation).await?;
+                    (
+                        Outcome::Page(model_keyboard(&offered, &current, page)),
+                        None,
+                    )
                 }
                 Err(text) => failed(text),
             },

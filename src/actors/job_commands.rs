@@ -8,7 +8,7 @@ use crate::actors::session_manager::{
     SetSystemPrompt,
 };
 use crate::commands::BotCommand;
-use crate::ids::{MessageId, UserId};
+use crate::ids::{Conversation, MessageId, UserId};
 use crate::queue::{ChatRef, Lease};
 use crate::texts;
 
@@ -24,9 +24,6 @@ impl JobRunner {
         command: &BotCommand,
     ) -> Result<(), JobError> {
         let conversation = chat.conversation();
-        let settings = self.sessions.send(GetSettings { conversation }).await??;
-        let model = self.catalog.model_of(settings.model.as_deref()).to_string();
-        let model = model.as_str();
         let text = match command {
             BotCommand::Retry => {
                 let again = self
@@ -40,7 +37,9 @@ impl JobRunner {
                     return self.chat_turn(lease, chat.clone(), user, again).await;
                 }
             }
-            BotCommand::Start | BotCommand::Help => texts::help(model),
+            BotCommand::Start | BotCommand::Help => {
+                texts::help(&self.model_of(conversation).await?)
+            }
             BotCommand::Clear => {
                 let n = self.sessions.send(ClearHistory { conversation }).await??;
                 log::info!("chat {conversation}: cleared {n} messages");
@@ -62,6 +61,8 @@ impl JobRunner {
                 texts::stats(&self.sessions.send(GetStats { conversation }).await??)
             }
             BotCommand::Context => {
+                let model = self.model_of(conversation).await?;
+                let model = model.as_str();
                 let usage = self
                     .sessions
                     .send(GetContextUsage { conversation })
@@ -114,5 +115,12 @@ impl JobRunner {
         };
         self.reply(lease, conversation, Some(message_id), &text)
             .await
+    }
+
+    /// The model the conversation uses (its own, else `AICHAT_MODEL`), read when a command shows it or a
+    /// compression needs it.
+    pub(super) async fn model_of(&self, conversation: Conversation) -> Result<String, JobError> {
+        let settings = self.sessions.send(GetSettings { conversation }).await??;
+        Ok(self.catalog.model_of(settings.model.as_deref()).to_string())
     }
 }

@@ -453,13 +453,15 @@ impl JobRunner {
         let first = delivery.finish(&shown).await?;
         // Where the answer went: the supergroup, if the group became one on the way (the conversation moved).
         let conversation = delivery.conversation();
+        // The answer as stored (without its notes): what the history keeps and what is counted as used.
+        let content = texts::answer_for_history(&shown);
         let spend = self.spend_of(
             &periods,
             user,
             conversation,
             &model,
             &context,
-            &shown,
+            &content,
             usage,
         );
         if fresh {
@@ -467,7 +469,7 @@ impl JobRunner {
         }
         let finish = |conversation| FinishTurn {
             conversation,
-            content: texts::answer_for_history(&shown),
+            content: content.clone(),
             telegram_message_id: first,
             usage,
             spend: Some(spend.clone()),
