@@ -4,12 +4,13 @@
 
 use crate::activity::Activity;
 use crate::actors::session_manager::{self, SessionManager};
-use crate::actors::supervisor::{ExitRequest, RootSupervisor, Services, Shutdown};
+use crate::actors::supervisor::{ExitRequest, GetPoller, RootSupervisor, Services, Shutdown};
 use crate::catalog::ModelCatalog;
 use crate::config::Config;
 use crate::context::ContextWindow;
 use crate::db::{self, DbError, DbPool};
 use crate::health::Health;
+use crate::http::webhook::WebhookState;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError};
@@ -37,9 +38,11 @@ pub enum StartError {
     Metrics(#[from] crate::metrics::MetricsError),
     #[error("cannot set up the Redis client: {0}")]
     Redis(#[from] QueueError),
-    #[error("cannot listen on {addr} (API_HOST/API_PORT): {source}")]
+    #[error("cannot listen on {addr} ({settings}): {source}")]
     Bind {
         addr: String,
+        /// The settings that chose the address.
+        settings: &'static str,
         source: std::io::Error,
     },
 }
@@ -47,6 +50,8 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: ServerHandle,
+    /// The webhook's own server (`WEBHOOK_PORT`) and its port.
+    webhook_server: Option<(ServerHandle, u16)>,
     root: Addr<RootSupervisor>,
     exit: mpsc::UnboundedReceiver<ExitRequest>,
     pool: DbPool,
@@ -94,6 +99,22 @@ impl Application {
             activity: activity.clone(),
         };
         let root = RootSupervisor::new(services, exit_tx).start();
+        // Webhook mode: the endpoint hands updates to the poller (none with PROCESS_ROLE=worker: no endpoint).
+        let webhook = match (&config.webhook, root.send(GetPoller).await) {
+            (Some(w), Ok(Some(poller))) => Some((
+                w.clone(),
+                WebhookState {
+                    poller,
+                    secret: w.secret.clone(),
+                    metrics: metrics.clone(),
+                },
+            )),
+            _ => None,
+        };
+        let (webhook_on_api, webhook_apart) = match webhook {
+            Some((w, state)) if w.port.is_none() => (Some((w.url.path, state)), None),
+            other => (None, other),
+        };
 
         let state = AppState {
             health,
@@ -110,9 +131,15 @@ impl Application {
         };
         let addr = format!("{}:{}", config.api_host, config.api_port);
         let server = HttpServer::new(move || {
+            let webhook = webhook_on_api.clone();
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .configure(http::routes)
+                .configure(move |cfg| {
+                    if let Some((path, state)) = webhook {
+                        http::webhook::routes(cfg, &path, state);
+                    }
+                })
         })
         .workers(1)
         .disable_signals()
@@ -120,6 +147,7 @@ impl Application {
         .bind((config.api_host.as_str(), config.api_port))
         .map_err(|source| StartError::Bind {
             addr: addr.clone(),
+            settings: "API_HOST/API_PORT",
             source,
         })?;
         let bound = server.addrs();
@@ -134,9 +162,14 @@ impl Application {
                 log::error!("the HTTP server stopped: {e}");
             }
         });
+        let webhook_server = match webhook_apart {
+            Some((w, state)) => Some(serve_webhook(&config.api_host, &w, state)?),
+            None => None,
+        };
         Ok(Application {
             port,
             server: handle,
+            webhook_server,
             root,
             exit: exit_rx,
             pool,
@@ -147,6 +180,11 @@ impl Application {
     /// The HTTP port actually bound (useful with `API_PORT=0`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The webhook's own port (`WEBHOOK_PORT`, useful with 0), when it has one.
+    pub fn webhook_port(&self) -> Option<u16> {
+        self.webhook_server.as_ref().map(|(_, port)| *port)
     }
 
     /// Runs until SIGTERM/SIGINT (exit code 0 after a graceful shutdown) or a fatal error (its exit code).
@@ -182,6 +220,9 @@ impl Application {
             Err(e) => log::warn!("shutdown could not reach the supervisor: {e}"),
         }
         self.server.stop(true).await;
+        if let Some((server, _)) = &self.webhook_server {
+            server.stop(true).await;
+        }
         let pool = self.pool.clone();
         let closed =
             actix_web::rt::task::spawn_blocking(move || session_manager::close(&pool)).await;
@@ -190,6 +231,42 @@ impl Application {
         }
         log::info!("stopped");
     }
+}
+
+/// Serves the webhook alone on `host`:`WEBHOOK_PORT`; returns its handle and the port bound.
+fn serve_webhook(
+    host: &str,
+    webhook: &crate::config::WebhookConfig,
+    state: WebhookState,
+) -> Result<(ServerHandle, u16), StartError> {
+    let port = webhook.port.unwrap_or(0);
+    let path = webhook.url.path.clone();
+    let server = HttpServer::new(move || {
+        let (path, state) = (path.clone(), state.clone());
+        App::new().configure(move |cfg| http::webhook::routes(cfg, &path, state))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(HTTP_SHUTDOWN_TIMEOUT_SECS)
+    .bind((host, port))
+    .map_err(|source| StartError::Bind {
+        addr: format!("{host}:{port}"),
+        settings: "API_HOST/WEBHOOK_PORT",
+        source,
+    })?;
+    let bound = server.addrs();
+    for a in &bound {
+        log::info!("webhook listening on {a}{}", webhook.url.path);
+    }
+    let port = bound.first().map_or(port, |a| a.port());
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        if let Err(e) = server.await {
+            log::error!("the webhook's HTTP server stopped: {e}");
+        }
+    });
+    Ok((handle, port))
 }
 
 /// Resolves with the signal's name on SIGTERM or SIGINT.

@@ -54,6 +54,10 @@ pub struct Metrics {
     /// Jobs taken back at once from crashed processes, by every process of this queue (mirrors the queue's
     /// total at scrape time).
     queue_reclaimed: IntGauge,
+    /// Webhook requests by outcome: `queued`, `duplicate` (a redelivery of an update already queued),
+    /// `unauthorized` (wrong or missing secret), `malformed`, `too_large`, `unavailable` (Redis away, or the
+    /// process stopping: Telegram delivers it again).
+    pub webhook_requests: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -159,6 +163,11 @@ impl Metrics {
             "Jobs taken back at once from crashed processes (the queue's total)",
         )?;
         registry.register(Box::new(queue_reclaimed.clone()))?;
+        let webhook_requests = counter_vec(
+            "webhook_requests_total",
+            "Webhook requests from Telegram, by outcome",
+            &["outcome"],
+        )?;
         Ok(Metrics {
             registry,
             updates,
@@ -177,6 +186,7 @@ impl Metrics {
             heartbeats,
             poller_role,
             queue_reclaimed,
+            webhook_requests,
         })
     }
 

@@ -39,12 +39,41 @@ pub use poller_told::{GroupsTold, Refusals};
 #[path = "poller_role.rs"]
 mod poller_role;
 
+/// Webhook mode (`TELEGRAM_WEBHOOK_URL`): setting the webhook, watching it, taking its updates.
+#[path = "poller_webhook.rs"]
+mod poller_webhook;
+
 // ---- Messages ----------------------------------------------------------------------------------------------
 
 /// Sent by the poller to itself: fetch and queue the next batch.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 struct Poll;
+
+/// From the webhook endpoint (webhook mode): one update Telegram POSTed. Answered once the update is durably
+/// queued (then the endpoint answers 200 and Telegram forgets it), or with why it is not (then 503, and
+/// Telegram delivers it again).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Delivered, Undelivered>")]
+pub struct Deliver(pub IncomingUpdate);
+
+/// A webhook update taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Queued, or judged to need nothing (a malformed or unhandled update, a stranger told lately).
+    Queued,
+    /// Already queued once (Telegram delivered it again): nothing new was queued.
+    Duplicate,
+}
+
+/// Why a webhook update could not be taken now; Telegram delivers it again.
+#[derive(Debug, thiserror::Error)]
+pub enum Undelivered {
+    #[error("this process is stopping or does not serve the webhook")]
+    NotServing,
+    #[error(transparent)]
+    Poll(#[from] PollError),
+}
 
 /// From the RootSupervisor at shutdown: fetch nothing more.
 #[derive(Debug, Message)]
@@ -60,7 +89,7 @@ pub struct Fatal {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum PollError {
+pub enum PollError {
     #[error(transparent)]
     Telegram(#[from] TelegramError),
     #[error("cannot queue updates: {0}")]
@@ -105,6 +134,8 @@ pub struct TelegramPoller {
     fence: Option<Fence>,
     /// A claim or renewal of the role is on its way to Redis (one at a time).
     claiming: bool,
+    /// Webhook mode: the date of the last delivery error Telegram reported that was logged (each is logged once).
+    webhook_error_seen: Option<i64>,
 }
 
 impl TelegramPoller {
@@ -134,6 +165,7 @@ impl TelegramPoller {
             stopping: false,
             fence: None,
             claiming: false,
+            webhook_error_seen: None,
         }
     }
 }
@@ -142,6 +174,11 @@ impl Actor for TelegramPoller {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.config.webhook.is_some() {
+            // Telegram POSTs the updates: nothing to poll, no poller role to hold.
+            ctx.run_later(self.backoff.delay(), |act, ctx| act.set_up_webhook(ctx));
+            return;
+        }
         ctx.run_later(self.backoff.delay(), |_, ctx| ctx.notify(Poll));
         // The holder renews the role; a lost role stops the poll in flight.
         ctx.run_interval(POLLER_ROLE_EVERY, |act, ctx| act.renew_role(ctx));
@@ -162,7 +199,7 @@ impl Handler<Poll> for TelegramPoller {
     type Result = ();
 
     fn handle(&mut self, _: Poll, ctx: &mut Context<Self>) {
-        if self.stopping || self.in_flight.is_some() {
+        if self.stopping || self.in_flight.is_some() || self.config.webhook.is_some() {
             return;
         }
         let Some(fence) = self.fence.clone() else {
@@ -226,11 +263,22 @@ impl Handler<Poll> for TelegramPoller {
     }
 }
 
+impl Handler<Deliver> for TelegramPoller {
+    type Result = ResponseActFuture<Self, Result<Delivered, Undelivered>>;
+
+    fn handle(&mut self, Deliver(update): Deliver, _: &mut Context<Self>) -> Self::Result {
+        self.deliver(update)
+    }
+}
+
 impl Handler<StopPolling> for TelegramPoller {
     type Result = ();
 
     fn handle(&mut self, _: StopPolling, ctx: &mut Context<Self>) {
         self.stopping = true;
+        if self.config.webhook.is_some() {
+            self.leave_webhook(ctx);
+        }
         // Cancels a long poll in flight: its updates are not confirmed, so Telegram keeps them.
         if let Some(handle) = self.in_flight.take() {
             ctx.cancel_future(handle);
@@ -281,17 +329,9 @@ impl TelegramPoller {
                 self.backoff.reset();
                 ctx.notify(Poll);
             }
-            Err(PollError::Telegram(TelegramError::Unauthorized { .. })) => {
-                let reason = "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): the token is wrong or was \
-                              revoked. Get the current token from @BotFather (/mybots → your bot → API Token)."
-                    .to_string();
-                log::error!("{reason}");
-                self.health.poll_failed(reason.clone());
-                self.stopping = true;
-                self.fatal.do_send(Fatal {
-                    reason,
-                    exit_code: 2,
-                });
+            Err(PollError::Telegram(TelegramError::Unauthorized { .. })) => self.token_rejected(),
+            Err(PollError::Telegram(TelegramError::WebhookActive { .. })) => {
+                self.webhook_in_the_way(ctx)
             }
             Err(PollError::Panic(p)) => {
                 log::error!("telegram poller panicked: {p}");
@@ -322,6 +362,29 @@ impl TelegramPoller {
                 ctx.run_later(delay, |_, ctx| ctx.notify(Poll));
             }
         }
+    }
+}
+
+impl TelegramPoller {
+    /// Telegram refused the token: no restart can help; the process stops with exit code 2.
+    fn token_rejected(&mut self) {
+        self.stop_for_good(
+            "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): the token is wrong or was revoked. Get the \
+             current token from @BotFather (/mybots → your bot → API Token)."
+                .to_string(),
+        );
+    }
+
+    /// A failure no restart can fix (a configuration Telegram refuses): reported, and the process stops with
+    /// exit code 2 (which systemd does not restart).
+    fn stop_for_good(&mut self, reason: String) {
+        log::error!("{reason}");
+        self.health.poll_failed(reason.clone());
+        self.stopping = true;
+        self.fatal.do_send(Fatal {
+            reason,
+            exit_code: 2,
+        });
     }
 }
 

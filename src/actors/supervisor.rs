@@ -39,6 +39,12 @@ pub struct Shutdown {
     pub grace: Duration,
 }
 
+/// From the application once everything is started: the poller's address (`None` with `PROCESS_ROLE=worker`),
+/// for the webhook endpoint.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<Addr<TelegramPoller>>")]
+pub struct GetPoller;
+
 /// Why the process should end, sent to the application.
 #[derive(Debug, Clone)]
 pub struct ExitRequest {
@@ -284,6 +290,14 @@ impl Handler<Fatal> for RootSupervisor {
             );
             System::current().stop_with_code(msg.exit_code);
         }
+    }
+}
+
+impl Handler<GetPoller> for RootSupervisor {
+    type Result = Option<Addr<TelegramPoller>>;
+
+    fn handle(&mut self, _: GetPoller, _: &mut Context<Self>) -> Self::Result {
+        self.poller.clone()
     }
 }
 

@@ -92,6 +92,27 @@ pub enum ProcessRole {
     Worker,
 }
 
+/// `TELEGRAM_WEBHOOK_URL`: the public URL Telegram delivers updates to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl {
+    /// As the operator wrote it: what `setWebhook` is given.
+    pub url: String,
+    /// Its path (`/` when it has none): what the bot serves (a reverse proxy forwards the URL unchanged).
+    pub path: String,
+}
+
+/// Webhook mode: Telegram POSTs each update to `url`, with `secret`; the bot serves `url.path`.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: WebhookUrl,
+    pub secret: Secret,
+    /// `WEBHOOK_PORT`: a server of its own for the webhook; `None`: the API server serves it too.
+    pub port: Option<u16>,
+}
+
+/// Paths the API server serves: a webhook on the API server's port may not take them.
+const API_PATHS: &[&str] = &["/", "/health", "/ready", "/metrics"];
+
 /// Usage and budgets: the users' token limits and the models' prices.
 #[derive(Debug, Clone, Default)]
 pub struct UsageConfig {
@@ -161,6 +182,8 @@ pub struct Config {
     pub llm_idle_timeout: Duration,
     /// Enables the admin API (`/api/…`) and the dashboard; every call must carry it as a bearer token.
     pub api_token: Option<Secret>,
+    /// Webhook mode (`TELEGRAM_WEBHOOK_URL`, `WEBHOOK_SECRET`, `WEBHOOK_PORT`); `None`: the bot polls.
+    pub webhook: Option<WebhookConfig>,
 }
 
 /// Every problem found in the environment, reported together.
@@ -230,6 +253,7 @@ impl Config {
         let mut secrets = vec![self.telegram.token.clone()];
         secrets.extend(self.llm.api_key.clone());
         secrets.extend(self.api_token.clone());
+        secrets.extend(self.webhook.as_ref().map(|w| w.secret.clone()));
         if let Some(password) = redis_password(self.redis.url.expose()) {
             secrets.push(Secret::new(password));
         }
@@ -308,6 +332,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let monthly_tokens = r.read(&USER_MONTHLY_TOKENS);
     let user_limits = r.read(&USER_LIMITS);
     let prices = r.read(&MODEL_PRICES);
+    let webhook = read_webhook(r);
     // Read last, as before the table, so its problem comes last.
     let api_token = r.read(&API_TOKEN);
 
@@ -369,7 +394,43 @@ fn build(r: &mut Reader) -> Option<Config> {
         telegram_chat_gap: telegram_chat_gap?,
         llm_idle_timeout: llm_idle_timeout?,
         api_token: api_token?,
+        webhook: webhook?,
     })
+}
+
+/// The webhook settings, checked together: a URL needs a secret, and on the API server's port its path must be
+/// one the API does not serve.
+fn read_webhook(r: &mut Reader) -> Option<Option<WebhookConfig>> {
+    use settings::*;
+    let (url, secret, port) = (
+        r.read(&TELEGRAM_WEBHOOK_URL),
+        r.read(&WEBHOOK_SECRET),
+        r.read(&WEBHOOK_PORT),
+    );
+    let (url, secret, port) = (url?, secret?, port?);
+    let Some(url) = url else {
+        return Some(None);
+    };
+    let Some(secret) = secret else {
+        r.problems.push(
+            "WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL: the bot gives it to Telegram and accepts only \
+             the requests that carry it. Generate one with e.g. `openssl rand -hex 32`."
+                .into(),
+        );
+        return None;
+    };
+    let taken = API_PATHS.contains(&url.path.as_str())
+        || url.path == "/api"
+        || url.path.starts_with("/api/");
+    if port.is_none() && taken {
+        r.problems.push(format!(
+            "TELEGRAM_WEBHOOK_URL's path {} is one the API server serves: give the webhook a path of its own \
+             (e.g. https://bot.example.org/telegram/webhook), or its own port with WEBHOOK_PORT.",
+            url.path
+        ));
+        return None;
+    }
+    Some(Some(WebhookConfig { url, secret, port }))
 }
 
 /// `123456:ABC…` → `123456:<redacted>`: the bot id is public, the rest is the secret.
@@ -643,6 +704,58 @@ mod tests {
                 )]
             );
         }
+    }
+
+    #[test]
+    fn a_webhook_needs_its_secret_and_a_path_the_api_server_does_not_serve() {
+        assert!(Config::from_vars(minimal()).unwrap().webhook.is_none());
+        let with = |pairs: &[(&str, &str)]| {
+            let mut v = minimal();
+            v.extend(vars(pairs));
+            Config::from_vars(v)
+        };
+        let url = ("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/tg/hook");
+        let secret = ("WEBHOOK_SECRET", "abc_DEF-123456");
+        let c = with(&[url, secret]).unwrap();
+        let w = c.webhook.as_ref().unwrap();
+        assert_eq!((w.url.path.as_str(), w.port), ("/tg/hook", None));
+        assert!(!c.describe().contains("abc_DEF-123456"), "{}", c.describe());
+        assert_eq!(c.redactor().redact("x abc_DEF-123456 y"), "x <redacted> y");
+
+        let e = with(&[url]).unwrap_err();
+        assert!(
+            e.problems[0].starts_with("WEBHOOK_SECRET is required"),
+            "{e}"
+        );
+        let e = with(&[url, ("WEBHOOK_SECRET", "has space")]).unwrap_err();
+        assert!(
+            e.problems[0].starts_with("WEBHOOK_SECRET must be 1 to 256"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("has space"), "{e}");
+        for taken in [
+            "https://b.example.org",
+            "https://b.example.org/health",
+            "https://b.example.org/api/x",
+        ] {
+            let e = with(&[("TELEGRAM_WEBHOOK_URL", taken), secret]).unwrap_err();
+            assert!(
+                e.problems[0].contains("is one the API server serves"),
+                "{e}"
+            );
+            let c = with(&[
+                ("TELEGRAM_WEBHOOK_URL", taken),
+                secret,
+                ("WEBHOOK_PORT", "8443"),
+            ])
+            .unwrap();
+            assert_eq!(c.webhook.unwrap().port, Some(8443));
+        }
+        // Without a URL the other two change nothing.
+        assert!(with(&[secret, ("WEBHOOK_PORT", "9000")])
+            .unwrap()
+            .webhook
+            .is_none());
     }
 
     #[test]

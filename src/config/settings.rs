@@ -7,7 +7,7 @@
 //! this table. Before any parser sees a value it is trimmed, and an empty value counts as unset.
 //!
 //! This file holds the machinery and [`ALL`]; the settings themselves are written in one file per group
-//! (`telegram`, `model`, `storage`, `http`, `work`, `context`, `queue`, `pacing`, in the order of [`ALL`]) and
+//! (`telegram`, `model`, `storage`, `http`, `work`, `context`, `queue`, `pacing`, `usage`, `webhook`, roughly in the order of [`ALL`]) and
 //! re-exported here, so each is reached as `settings::NAME`; `parse` holds the parsers they share.
 
 mod context;
@@ -19,6 +19,7 @@ mod queue;
 mod storage;
 mod telegram;
 mod usage;
+mod webhook;
 mod work;
 
 pub use context::*;
@@ -29,6 +30,7 @@ pub use queue::*;
 pub use storage::*;
 pub use telegram::*;
 pub use usage::*;
+pub use webhook::*;
 pub use work::*;
 
 use super::Config;
@@ -219,4 +221,7 @@ pub static ALL: &[&dyn Entry] = &[
     &USER_LIMITS,
     &MODEL_PRICES,
     &PROCESS_ROLE,
+    &TELEGRAM_WEBHOOK_URL,
+    &WEBHOOK_SECRET,
+    &WEBHOOK_PORT,
 ];

@@ -1,8 +1,10 @@
 //! The HTTP server for operators: `GET /health` (the process runs), `GET /ready` (it can do its work),
-//! `GET /metrics` (Prometheus), and the admin API under `/api` ([`admin`], only with `API_TOKEN`).
+//! `GET /metrics` (Prometheus), and the admin API under `/api` ([`admin`], only with `API_TOKEN`); in webhook mode
+//! also the endpoint Telegram POSTs updates to ([`webhook`]), here or on a port of its own.
 
 pub mod admin;
 mod views;
+pub mod webhook;
 
 use crate::actors::session_manager::CountChats;
 use crate::actors::session_manager::{Ping, SessionManager};
@@ -129,9 +131,11 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         // Another process polls (or none of this one's business): Telegram is not this process's to check.
         _ if matches!(poll.role, Some("standby" | "worker")) => Ok(()),
         (Some(e), _) => Err(e.clone()),
+        // Webhook mode: `setWebhook`, then `getWebhookInfo` every few seconds.
+        (None, None) if poll.role == Some("webhook") => Err("waiting for setWebhook".to_string()),
         (None, None) => Err("waiting for the first getUpdates".to_string()),
         (None, Some(at)) if at.elapsed() > state.poll_timeout + POLL_GRACE + CHECK_TIMEOUT => Err(
-            format!("no getUpdates answer for {} s", at.elapsed().as_secs()),
+            format!("no answer from Telegram for {} s", at.elapsed().as_secs()),
         ),
         (None, Some(_)) => Ok(()),
     };

@@ -24,6 +24,7 @@ pub(super) struct Scripts {
     pub(super) forget: Script,
     pub(super) claim: Script,
     pub(super) unclaim: Script,
+    pub(super) webhooks: Script,
 }
 
 impl Scripts {
@@ -43,6 +44,7 @@ impl Scripts {
             forget: s(include_str!("lua/forget.lua")),
             claim: s(include_str!("lua/claim.lua")),
             unclaim: s(include_str!("lua/unclaim.lua")),
+            webhooks: s(include_str!("lua/webhooks.lua")),
         }
     }
 
@@ -62,6 +64,7 @@ impl Scripts {
             &self.forget,
             &self.claim,
             &self.unclaim,
+            &self.webhooks,
         ] {
             bounded(CALL_TIMEOUT, script.load_async(conn)).await?;
         }

@@ -13,6 +13,8 @@
 //! Inline keyboards: [`keyboard`] (the markup), [`callbacks`] (the methods that send and edit it, and the
 //! `callback_query` update of a tap).
 //!
+//! Webhooks: [`webhook`] (`setWebhook`, `deleteWebhook`, `getWebhookInfo`, and the secret Telegram sends back).
+//!
 //! Incoming messages: [`addressing`] (whether a message mentions or replies to the bot, who wrote it, what it
 //! replies to).
 
@@ -31,6 +33,7 @@ pub mod markdown;
 pub mod pacing;
 pub mod split;
 pub mod types;
+pub mod webhook;
 
 pub use client::BotApi;
 pub use error::TelegramError;

@@ -1109,3 +1109,31 @@ async fn a_poller_that_lost_its_role_can_queue_nothing_and_the_new_one_can() {
         "free at once after a release"
     );
 }
+
+#[actix_web::test]
+async fn a_webhook_process_counts_while_its_heartbeat_lives_and_leaves_at_a_clean_stop() {
+    let redis = RedisServer::start();
+    let (q1, q2, poller) = (
+        queue(&redis, "q-hook", settings()),
+        queue(&redis, "q-hook", settings()),
+        queue(&redis, "q-hook", settings()),
+    );
+    assert_eq!(poller.webhooks_alive().await.unwrap(), 0);
+    assert!(!poller.poller_held().await.unwrap());
+    q1.heartbeat().await.unwrap();
+    q2.heartbeat().await.unwrap();
+    assert_eq!(q1.announce_webhook().await.unwrap(), 1);
+    assert_eq!(q2.announce_webhook().await.unwrap(), 2);
+    assert_eq!(q2.announce_webhook().await.unwrap(), 2, "listed once");
+
+    // q1 crashes: its heartbeat is gone, so it no longer counts (and is dropped from the list).
+    redis.cmd(&["DEL", &format!("q-hook:holder:{}", q1.holder_id())]);
+    assert_eq!(poller.webhooks_alive().await.unwrap(), 1);
+    assert_eq!(redis.cmd_int(&["SCARD", "q-hook:webhooks"]), 1);
+    // q2 stops cleanly.
+    q2.withdraw_webhook().await.unwrap();
+    assert_eq!(poller.webhooks_alive().await.unwrap(), 0);
+
+    poller.claim_poller().await.unwrap().expect("free");
+    assert!(q1.poller_held().await.unwrap(), "seen by every process");
+}
