@@ -64,6 +64,8 @@ pub enum Delivered {
     Queued,
     /// Already queued once (Telegram delivered it again): nothing new was queued.
     Duplicate,
+    /// JSON, but not an update the bot can read: logged and skipped (Telegram would send it forever).
+    Malformed,
 }
 
 /// Why a webhook update could not be taken now; Telegram delivers it again.

@@ -256,6 +256,8 @@ impl TelegramPoller {
             groups_told.borrow_mut().remember(&plan.told_groups);
             let outcome = if queued == 0 && !plan.jobs.is_empty() {
                 Delivered::Duplicate
+            } else if plan.kinds == ["malformed"] {
+                Delivered::Malformed
             } else {
                 Delivered::Queued
             };
@@ -273,7 +275,7 @@ impl TelegramPoller {
                 act.bot = Some(bot);
             }
             // A redelivery was counted when it first came.
-            if outcome == Delivered::Queued {
+            if outcome != Delivered::Duplicate {
                 for kind in &kinds {
                     act.metrics.updates.with_label_values(&[kind]).inc();
                 }

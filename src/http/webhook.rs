@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | without the right `X-Telegram-Bot-Api-Secret-Token` | 401 | not from Telegram (checked in constant time) |
 //! | a body over [`MAX_UPDATE_BYTES`] | 413 | no update is that big |
-//! | not JSON | 200, logged | Telegram would deliver it again and again; nothing can read it |
+//! | not JSON, or not an update | 200, logged | Telegram would deliver it again and again; nothing can read it |
 //! | an update, durably queued (or already queued once) | 200 | Telegram forgets it only now |
 //! | an update while Redis is away, or the process stops | 503 | Telegram delivers it again later |
 
@@ -101,6 +101,10 @@ async fn receive(
         }
         Ok(Ok(Ok(Delivered::Duplicate))) => {
             count("duplicate");
+            HttpResponse::Ok().finish()
+        }
+        Ok(Ok(Ok(Delivered::Malformed))) => {
+            count("malformed");
             HttpResponse::Ok().finish()
         }
         failed => {
