@@ -29,10 +29,37 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message of a prompt. Without images its `content` is a string; with images it is OpenAI's list of
+/// content parts: the text first, then one `image_url` part per image, as a `data:` URL (the model server is
+/// given the bytes, never a Telegram URL, which would carry the token).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// Images that go with the text (a user's photo, for a model that sees images).
+    #[serde(skip)]
+    pub images: Vec<Image>,
+}
+
+/// An image as a prompt carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// `image/jpeg`, `image/png`, …
+    pub mime: String,
+    /// Shared, not copied, between the turns that show it.
+    pub bytes: std::sync::Arc<Vec<u8>>,
+}
+
+impl Image {
+    /// `data:{mime};base64,…`.
+    pub fn data_url(&self) -> String {
+        use base64::Engine;
+        format!(
+            "data:{};base64,{}",
+            self.mime,
+            base64::engine::general_purpose::STANDARD.encode(self.bytes.as_slice())
+        )
+    }
 }
 
 impl ChatMessage {
@@ -40,7 +67,27 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            images: Vec::new(),
         }
+    }
+}
+
+impl Serialize for ChatMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut message = serializer.serialize_struct("ChatMessage", 2)?;
+        message.serialize_field("role", &self.role)?;
+        if self.images.is_empty() {
+            message.serialize_field("content", &self.content)?;
+        } else {
+            let mut parts = Vec::with_capacity(self.images.len() + 1);
+            parts.push(serde_json::json!({"type": "text", "text": self.content}));
+            parts.extend(self.images.iter().map(|image| {
+                serde_json::json!({"type": "image_url", "image_url": {"url": image.data_url()}})
+            }));
+            message.serialize_field("content", &parts)?;
+        }
+        message.end()
     }
 }
 
@@ -167,4 +214,27 @@ pub struct ModelInfo {
     pub max_input_tokens: Option<u64>,
     #[serde(default)]
     pub max_output_tokens: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_a_string_without_images_and_content_parts_with_them() {
+        let plain = serde_json::to_value(ChatMessage::new(Role::User, "hi")).unwrap();
+        assert_eq!(plain, serde_json::json!({"role": "user", "content": "hi"}));
+        let mut with = ChatMessage::new(Role::User, "what is this?");
+        with.images.push(Image {
+            mime: "image/png".into(),
+            bytes: std::sync::Arc::new(vec![1, 2, 3]),
+        });
+        assert_eq!(
+            serde_json::to_value(&with).unwrap(),
+            serde_json::json!({"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AQID"}}
+            ]})
+        );
+    }
 }

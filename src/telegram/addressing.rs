@@ -217,6 +217,9 @@ mod tests {
             message_thread_id: None,
             is_topic_message: false,
             forum_topic_created: None,
+            photo: Vec::new(),
+            document: None,
+            media_group_id: None,
         }
     }
 

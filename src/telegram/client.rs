@@ -31,11 +31,13 @@ pub type CallObserver = std::sync::Arc<dyn Fn(&'static str, &'static str) + Send
 
 #[derive(Clone)]
 pub struct BotApi {
-    http: awc::Client,
+    pub(super) http: awc::Client,
     /// `{api_url}/bot{token}/`; never logged.
     base: String,
-    redactor: Redactor,
-    observer: Option<CallObserver>,
+    /// `{api_url}/file/bot{token}/`, where files are downloaded from; never logged.
+    pub(super) file_base: String,
+    pub(super) redactor: Redactor,
+    pub(super) observer: Option<CallObserver>,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -53,6 +55,11 @@ impl BotApi {
         Self {
             http,
             base: format!("{}/bot{}/", api_url.trim_end_matches('/'), token.expose()),
+            file_base: format!(
+                "{}/file/bot{}/",
+                api_url.trim_end_matches('/'),
+                token.expose()
+            ),
             redactor: Redactor::new([token.clone()]),
             observer: None,
         }
@@ -321,6 +328,10 @@ fn classify(
                     description,
                 }
             }
+            None if says("file is too big") => TelegramError::FileTooBig {
+                method,
+                description,
+            },
             None if says("message is too long") || says("message_too_long") => {
                 TelegramError::MessageTooLong {
                     method,

@@ -82,6 +82,13 @@ pub enum TelegramError {
         method: &'static str,
         description: String,
     },
+    /// 400 "file is too big" from `getFile`: over the 20 MB a bot may download; or a download over the size the
+    /// bot takes. Asking again will not help.
+    #[error("Telegram refused {method}: {description}")]
+    FileTooBig {
+        method: &'static str,
+        description: String,
+    },
     /// Any other 4xx: this request will not succeed as it is.
     #[error("Telegram rejected {method} ({code}): {description}")]
     Rejected {

@@ -13,6 +13,8 @@
 //! Inline keyboards: [`keyboard`] (the markup), [`callbacks`] (the methods that send and edit it, and the
 //! `callback_query` update of a tap).
 //!
+//! Files: [`files`] (photos and documents as messages carry them, `getFile`, the download).
+//!
 //! Webhooks: [`webhook`] (`setWebhook`, `deleteWebhook`, `getWebhookInfo`, and the secret Telegram sends back).
 //!
 //! Incoming messages: [`addressing`] (whether a message mentions or replies to the bot, who wrote it, what it
@@ -24,6 +26,7 @@ pub mod client;
 mod cut;
 pub mod delivery;
 pub mod error;
+pub mod files;
 pub mod html;
 #[cfg(test)]
 mod html_check;

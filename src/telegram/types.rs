@@ -94,6 +94,13 @@ pub struct Message {
     pub is_topic_message: bool,
     /// Service message: a forum topic was created (this message starts it, and its id is the topic's id).
     pub forum_topic_created: Option<serde_json::Value>,
+    /// A photo, in the sizes Telegram made of it (smallest first); empty when none.
+    #[serde(default)]
+    pub photo: Vec<super::files::PhotoSize>,
+    /// A general file.
+    pub document: Option<super::files::Document>,
+    /// Shared by the messages of one album (photos sent together), each of which comes as its own update.
+    pub media_group_id: Option<String>,
 }
 
 impl Message {
