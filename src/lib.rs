@@ -40,6 +40,7 @@ pub mod http;
 pub mod ids;
 pub mod llm;
 pub mod logging;
+pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod paging;
