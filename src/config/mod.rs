@@ -92,6 +92,16 @@ pub enum ProcessRole {
     Worker,
 }
 
+/// Photos and files (`VISION_MODELS`, `MAX_IMAGE_BYTES`, `MAX_DOCUMENT_BYTES`, `IMAGE_CACHE_MB`).
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Models that see images besides those the server marks `supports_vision`; `None`: only those.
+    pub vision_models: Option<crate::choice::AllowedModels>,
+    pub max_image_bytes: u64,
+    pub max_document_bytes: u64,
+    pub image_cache_mb: u64,
+}
+
 /// `TELEGRAM_WEBHOOK_URL`: the public URL Telegram delivers updates to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl {
@@ -184,6 +194,7 @@ pub struct Config {
     pub api_token: Option<Secret>,
     /// Webhook mode (`TELEGRAM_WEBHOOK_URL`, `WEBHOOK_SECRET`, `WEBHOOK_PORT`); `None`: the bot polls.
     pub webhook: Option<WebhookConfig>,
+    pub media: MediaConfig,
 }
 
 /// Every problem found in the environment, reported together.
@@ -333,6 +344,10 @@ fn build(r: &mut Reader) -> Option<Config> {
     let user_limits = r.read(&USER_LIMITS);
     let prices = r.read(&MODEL_PRICES);
     let webhook = read_webhook(r);
+    let vision_models = r.read(&VISION_MODELS);
+    let max_image_bytes = r.read(&MAX_IMAGE_BYTES);
+    let max_document_bytes = r.read(&MAX_DOCUMENT_BYTES);
+    let image_cache_mb = r.read(&IMAGE_CACHE_MB);
     // Read last, as before the table, so its problem comes last.
     let api_token = r.read(&API_TOKEN);
 
@@ -395,6 +410,12 @@ fn build(r: &mut Reader) -> Option<Config> {
         llm_idle_timeout: llm_idle_timeout?,
         api_token: api_token?,
         webhook: webhook?,
+        media: MediaConfig {
+            vision_models: vision_models?,
+            max_image_bytes: max_image_bytes?,
+            max_document_bytes: max_document_bytes?,
+            image_cache_mb: image_cache_mb?,
+        },
     })
 }
 

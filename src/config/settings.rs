@@ -7,11 +7,12 @@
 //! this table. Before any parser sees a value it is trimmed, and an empty value counts as unset.
 //!
 //! This file holds the machinery and [`ALL`]; the settings themselves are written in one file per group
-//! (`telegram`, `model`, `storage`, `http`, `work`, `context`, `queue`, `pacing`, `usage`, `webhook`, roughly in the order of [`ALL`]) and
+//! (`telegram`, `model`, `storage`, `http`, `work`, `context`, `queue`, `pacing`, `usage`, `webhook`, `media`, roughly in the order of [`ALL`]) and
 //! re-exported here, so each is reached as `settings::NAME`; `parse` holds the parsers they share.
 
 mod context;
 mod http;
+mod media;
 mod model;
 mod pacing;
 mod parse;
@@ -24,6 +25,7 @@ mod work;
 
 pub use context::*;
 pub use http::*;
+pub use media::*;
 pub use model::*;
 pub use pacing::*;
 pub use queue::*;
@@ -224,4 +226,8 @@ pub static ALL: &[&dyn Entry] = &[
     &TELEGRAM_WEBHOOK_URL,
     &WEBHOOK_SECRET,
     &WEBHOOK_PORT,
+    &VISION_MODELS,
+    &MAX_IMAGE_BYTES,
+    &MAX_DOCUMENT_BYTES,
+    &IMAGE_CACHE_MB,
 ];
