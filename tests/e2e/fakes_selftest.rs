@@ -2184,3 +2184,230 @@ async fn fakes_telegram_refuses_messages_into_a_closed_topic_like_telegram() {
         "{typed:?}"
     );
 }
+
+/// A stand-in for the bot's webhook endpoint: records each request (its secret header and body) and answers
+/// with the statuses queued (200 once they run out), after `delay` for the first request if set.
+#[derive(Default)]
+struct Receiver {
+    answers: std::collections::VecDeque<u16>,
+    delay_first: Option<Duration>,
+    /// Answers a message with this text only after this long.
+    slow: Option<(String, Duration)>,
+    got: Vec<(Option<String>, Value)>,
+}
+
+type SharedReceiver = std::sync::Mutex<Receiver>;
+
+async fn receive(
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Json<Value>,
+    receiver: actix_web::web::Data<SharedReceiver>,
+) -> actix_web::HttpResponse {
+    let (status, delay) = {
+        let mut r = receiver.lock().unwrap();
+        let secret = req
+            .headers()
+            .get("X-Telegram-Bot-Api-Secret-Token")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = body.into_inner();
+        let slow = r
+            .slow
+            .clone()
+            .filter(|(text, _)| body["message"]["text"] == text.as_str())
+            .map(|(_, delay)| delay);
+        r.got.push((secret, body));
+        (
+            r.answers.pop_front().unwrap_or(200),
+            r.delay_first.take().or(slow),
+        )
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+}
+
+fn start_receiver(receiver: Receiver) -> (String, actix_web::web::Data<SharedReceiver>) {
+    let data = actix_web::web::Data::new(std::sync::Mutex::new(receiver));
+    let (port, _handle) =
+        crate::support::serve_on_loopback("receiver", data.clone(), 1 << 20, |cfg| {
+            cfg.route("/hook", actix_web::web::post().to(receive));
+        });
+    (format!("http://127.0.0.1:{port}"), data)
+}
+
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_web::test]
+async fn fakes_telegram_checks_set_webhook_like_telegram() {
+    let tg = FakeTelegram::start(TOKEN);
+    let refused = |url: &str, secret: &str| {
+        let params = json!({"url": url, "secret_token": secret});
+        let tg = &tg;
+        async move { call(tg, "setWebhook", params).await }
+    };
+    let (status, body) = refused("http://bot.example.org/hook", "s").await;
+    assert_eq!(status, 400);
+    assert!(body["description"]
+        .as_str()
+        .unwrap()
+        .contains("HTTPS URL must be provided"));
+    let (status, body) = refused("https://bot.example.org:8080/hook", "s").await;
+    assert_eq!(status, 400);
+    assert!(body["description"]
+        .as_str()
+        .unwrap()
+        .contains("ports 80, 88, 443 or 8443"));
+    let (status, body) = refused("https://bot.example.org/hook", "not allowed!").await;
+    assert_eq!(status, 400);
+    assert!(body["description"]
+        .as_str()
+        .unwrap()
+        .contains("unallowed characters"));
+    assert!(tg.webhook().is_none());
+
+    let (status, _) = call(
+        &tg,
+        "setWebhook",
+        json!({"url": "https://bot.example.org:8443/hook", "secret_token": "abc_-1",
+               "max_connections": 500, "allowed_updates": ["message"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let set = tg.webhook().unwrap();
+    assert_eq!(
+        (set.secret.as_deref(), set.max_connections),
+        (Some("abc_-1"), 100)
+    );
+    let (_, info) = call(&tg, "getWebhookInfo", json!({})).await;
+    assert_eq!(info["result"]["url"], "https://bot.example.org:8443/hook");
+    assert_eq!(info["result"]["max_connections"], 100);
+    assert_eq!(info["result"]["allowed_updates"], json!(["message"]));
+    assert!(info["result"].get("last_error_message").is_none());
+    assert_eq!(call(&tg, "getUpdates", json!({})).await.0, 409);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_delivers_each_update_with_the_secret_and_again_after_a_failure_or_a_timeout(
+) {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.set_webhook_retry(Duration::from_millis(50), Duration::from_millis(200));
+    tg.set_webhook_timeout(Duration::from_millis(300));
+    let (base, receiver) = start_receiver(Receiver {
+        answers: [503].into(),
+        ..Receiver::default()
+    });
+    call(
+        &tg,
+        "setWebhook",
+        json!({"url": "https://bot.example.org/hook", "secret_token": "sec"}),
+    )
+    .await;
+    let first = tg.push_text(USER, USER, "one");
+    // No route yet: like a proxy that cannot be reached.
+    wait_for("a refused delivery", || !tg.webhook_deliveries().is_empty()).await;
+    assert_eq!(
+        tg.webhook_deliveries()[0].error.as_deref(),
+        Some("Connection refused")
+    );
+    tg.route_webhooks_to(&base);
+    wait_for("the update confirmed", || tg.pending_update_count() == 0).await;
+
+    let got = receiver.lock().unwrap().got.clone();
+    assert_eq!(got.len(), 2, "503, then again: {got:?}");
+    for (secret, body) in &got {
+        assert_eq!(secret.as_deref(), Some("sec"));
+        assert_eq!(body["update_id"], first);
+        assert_eq!(body["message"]["text"], "one");
+    }
+    let statuses: Vec<_> = tg.webhook_deliveries().iter().map(|d| d.status).collect();
+    assert_eq!(statuses, [None, Some(503), Some(200)]);
+    let info = tg.webhook_info();
+    assert_eq!(
+        info["last_error_message"],
+        "Wrong response from the webhook: 503 Service Unavailable"
+    );
+    assert_eq!(info["pending_update_count"], 0);
+
+    // No answer within the timeout: delivered again.
+    receiver.lock().unwrap().delay_first = Some(Duration::from_millis(600));
+    tg.push_text(USER, USER, "two");
+    wait_for("the slow one confirmed", || tg.pending_update_count() == 0).await;
+    assert!(tg
+        .webhook_deliveries()
+        .iter()
+        .any(|d| d.error.as_deref() == Some("Read timeout expired")));
+    assert_eq!(receiver.lock().unwrap().got.len(), 4);
+}
+
+#[actix_web::test]
+async fn fakes_telegram_delivers_a_chats_updates_in_order_while_other_chats_go_on() {
+    let tg = FakeTelegram::start(TOKEN);
+    let (base, receiver) = start_receiver(Receiver {
+        slow: Some(("a1".into(), Duration::from_millis(500))),
+        ..Receiver::default()
+    });
+    tg.route_webhooks_to(&base);
+    let a1 = tg.push_text(1, 1, "a1");
+    let a2 = tg.push_text(1, 1, "a2");
+    let b1 = tg.push_text(2, 2, "b1");
+    call(
+        &tg,
+        "setWebhook",
+        json!({"url": "https://bot.example.org/hook"}),
+    )
+    .await;
+    wait_for("all confirmed", || tg.pending_update_count() == 0).await;
+    let arrived: Vec<i64> = receiver
+        .lock()
+        .unwrap()
+        .got
+        .iter()
+        .map(|(_, body)| body["update_id"].as_i64().unwrap())
+        .collect();
+    let confirmed: Vec<i64> = tg
+        .webhook_deliveries()
+        .iter()
+        .map(|d| d.update_id)
+        .collect();
+    // a1 is slow: b1 does not wait for it, a2 does.
+    assert_eq!(arrived.last(), Some(&a2), "{arrived:?}");
+    assert_eq!(confirmed, [b1, a1, a2], "{confirmed:?}");
+    assert!(receiver
+        .lock()
+        .unwrap()
+        .got
+        .iter()
+        .all(|(secret, _)| secret.is_none()));
+}
+
+#[actix_web::test]
+async fn fakes_telegram_keeps_the_pending_updates_for_get_updates_when_the_webhook_is_deleted() {
+    let tg = FakeTelegram::start(TOKEN);
+    call(
+        &tg,
+        "setWebhook",
+        json!({"url": "https://bot.example.org/hook"}),
+    )
+    .await;
+    let id = tg.push_text(USER, USER, "waits");
+    call(&tg, "deleteWebhook", json!({})).await;
+    let (_, polled) = call(&tg, "getUpdates", json!({})).await;
+    assert_eq!(polled["result"][0]["update_id"], id);
+
+    call(
+        &tg,
+        "setWebhook",
+        json!({"url": "https://bot.example.org/hook"}),
+    )
+    .await;
+    call(&tg, "deleteWebhook", json!({"drop_pending_updates": true})).await;
+    let (_, polled) = call(&tg, "getUpdates", json!({})).await;
+    assert_eq!(polled["result"], json!([]));
+}

@@ -21,3 +21,4 @@ mod streaming;
 mod support;
 mod topics;
 mod usage;
+mod webhook;

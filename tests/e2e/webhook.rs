@@ -80,7 +80,8 @@ async fn wait_for_deliveries(env: &TestEnv, status: Option<u16>, n: usize) {
 }
 
 #[actix_web::test]
-async fn in_webhook_mode_telegram_delivers_each_update_with_the_secret_and_the_bot_answers_without_polling() {
+async fn in_webhook_mode_telegram_delivers_each_update_with_the_secret_and_the_bot_answers_without_polling(
+) {
     let env = webhook_env();
     let bot = spawn_webhook_bot(&env).await;
 
@@ -93,7 +94,10 @@ async fn in_webhook_mode_telegram_delivers_each_update_with_the_secret_and_the_b
         assert!(allowed.iter().any(|a| a == kind), "{allowed:?}");
     }
     let set_calls = env.telegram.calls_of("setWebhook");
-    assert_eq!(set_calls[0].params["drop_pending_updates"], false, "{set_calls:?}");
+    assert_eq!(
+        set_calls[0].params["drop_pending_updates"], false,
+        "{set_calls:?}"
+    );
 
     env.telegram.push_text(8001, 8001, "hello by webhook");
     env.telegram.push_text(8002, 8002, "and another");
@@ -103,7 +107,11 @@ async fn in_webhook_mode_telegram_delivers_each_update_with_the_secret_and_the_b
     assert_eq!(env.telegram.count_to(8001), 1);
     assert_eq!(env.telegram.count_to(8002), 1);
 
-    assert_eq!(env.telegram.get_updates_count(), 0, "nothing polls in webhook mode");
+    assert_eq!(
+        env.telegram.get_updates_count(),
+        0,
+        "nothing polls in webhook mode"
+    );
     assert!(
         env.redis.keys("*:poller").is_empty(),
         "the poller role is unused: {:?}",
@@ -121,12 +129,17 @@ async fn in_webhook_mode_telegram_delivers_each_update_with_the_secret_and_the_b
     let (_, health) = bot.get_json("/health").await;
     assert_eq!(health["role"], "webhook", "{health}");
     let (status, ready) = bot.get_json("/ready").await;
-    assert_eq!((status, ready["role"].as_str()), (200, Some("webhook")), "{ready}");
+    assert_eq!(
+        (status, ready["role"].as_str()),
+        (200, Some("webhook")),
+        "{ready}"
+    );
     assert!(webhook_requests(&metrics(&bot).await, "queued") >= 2);
 }
 
 #[actix_web::test]
-async fn the_webhook_refuses_a_wrong_secret_and_a_huge_body_and_takes_a_malformed_one_without_a_retry() {
+async fn the_webhook_refuses_a_wrong_secret_and_a_huge_body_and_takes_a_malformed_one_without_a_retry(
+) {
     let mut env = webhook_env();
     // On a port of its own: the API port does not serve the webhook's path.
     env.set("WEBHOOK_PORT", "0");
@@ -141,6 +154,8 @@ async fn the_webhook_refuses_a_wrong_secret_and_a_huge_body_and_takes_a_malforme
     let hook = format!("http://127.0.0.1:{port}");
     env.telegram.route_webhooks_to(&hook);
 
+    // A hand-made update, posted as Telegram would: the fake knows the chat, so the answer can go there.
+    env.telegram.add_chat(8101);
     let update = |id: i64| {
         serde_json::to_vec(&serde_json::json!({
             "update_id": id,
@@ -153,11 +168,25 @@ async fn the_webhook_refuses_a_wrong_secret_and_a_huge_body_and_takes_a_malforme
         .unwrap()
     };
     assert_eq!(post(&hook, None, update(1)).await, 401, "no secret");
-    assert_eq!(post(&hook, Some("s3cret_Token-for-the-webhooK"), update(2)).await, 401);
-    assert_eq!(post(&hook, Some(SECRET), vec![b' '; 2 * 1024 * 1024]).await, 413);
+    assert_eq!(
+        post(&hook, Some("s3cret_Token-for-the-webhooK"), update(2)).await,
+        401
+    );
+    assert_eq!(
+        post(&hook, Some(SECRET), vec![b' '; 2 * 1024 * 1024]).await,
+        413
+    );
     assert_eq!(post(&hook, Some(SECRET), b"{not json".to_vec()).await, 200);
-    assert_eq!(post(&bot.base_url(), Some(SECRET), update(3)).await, 404, "API port");
-    assert_eq!(env.telegram.count_to(8101), 0, "nothing refused reached a chat");
+    assert_eq!(
+        post(&bot.base_url(), Some(SECRET), update(3)).await,
+        404,
+        "API port"
+    );
+    assert_eq!(
+        env.telegram.count_to(8101),
+        0,
+        "nothing refused reached a chat"
+    );
 
     assert_eq!(post(&hook, Some(SECRET), update(4)).await, 200);
     env.telegram.wait_for_messages(8101, 1, T).await;
@@ -166,7 +195,11 @@ async fn the_webhook_refuses_a_wrong_secret_and_a_huge_body_and_takes_a_malforme
     env.telegram.push_text(8102, 8102, "via the proxy");
     env.telegram.wait_for_messages(8102, 1, T).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(env.telegram.count_to(8101), 1, "the repeat was not answered again");
+    assert_eq!(
+        env.telegram.count_to(8101),
+        1,
+        "the repeat was not answered again"
+    );
 
     let metrics = metrics(&bot).await;
     assert_eq!(webhook_requests(&metrics, "unauthorized"), 2, "{metrics}");
@@ -175,11 +208,15 @@ async fn the_webhook_refuses_a_wrong_secret_and_a_huge_body_and_takes_a_malforme
     assert_eq!(webhook_requests(&metrics, "duplicate"), 1, "{metrics}");
     assert!(webhook_requests(&metrics, "queued") >= 2, "{metrics}");
     let logs = bot.logs();
-    assert!(!logs.contains(SECRET), "the secret is never logged:\n{logs}");
+    assert!(
+        !logs.contains(SECRET),
+        "the secret is never logged:\n{logs}"
+    );
 }
 
 #[actix_web::test]
-async fn an_update_telegram_got_no_200_for_is_delivered_again_and_answered_once_also_through_a_crash() {
+async fn an_update_telegram_got_no_200_for_is_delivered_again_and_answered_once_also_through_a_crash(
+) {
     let env = webhook_env();
     let mut bot = spawn_webhook_bot(&env).await;
     env.telegram.set_webhook_timeout(Duration::from_millis(300));
@@ -213,7 +250,8 @@ async fn an_update_telegram_got_no_200_for_is_delivered_again_and_answered_once_
 }
 
 #[actix_web::test]
-async fn while_redis_is_down_the_webhook_answers_503_and_the_update_is_answered_once_redis_is_back() {
+async fn while_redis_is_down_the_webhook_answers_503_and_the_update_is_answered_once_redis_is_back()
+{
     let mut env = webhook_env();
     let bot = spawn_webhook_bot(&env).await;
     env.telegram.push_text(8301, 8301, "before");
@@ -256,7 +294,10 @@ async fn switching_from_polling_to_the_webhook_and_back_loses_and_doubles_nothin
     env.telegram.push_text(8403, 8403, "three");
     env.telegram.wait_for_messages(8403, 1, T).await;
     hooked.terminate(T).await;
-    assert!(env.telegram.webhook().is_some(), "a clean stop leaves the webhook set");
+    assert!(
+        env.telegram.webhook().is_some(),
+        "a clean stop leaves the webhook set"
+    );
 
     // Sent while the webhook is set and nobody serves it; a polling process deletes the webhook, keeping it.
     env.telegram.push_text(8404, 8404, "four");
@@ -266,7 +307,10 @@ async fn switching_from_polling_to_the_webhook_and_back_loses_and_doubles_nothin
     assert!(env.telegram.webhook().is_none());
     let deleted = env.telegram.calls_of("deleteWebhook");
     assert_eq!(deleted.len(), 1, "{deleted:?}");
-    assert_ne!(deleted[0].params["drop_pending_updates"], true, "{deleted:?}");
+    assert_ne!(
+        deleted[0].params["drop_pending_updates"], true,
+        "{deleted:?}"
+    );
     env.telegram.push_text(8405, 8405, "five");
     env.telegram.wait_for_messages(8405, 1, T).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -278,7 +322,8 @@ async fn switching_from_polling_to_the_webhook_and_back_loses_and_doubles_nothin
 }
 
 #[actix_web::test]
-async fn during_a_rolling_switch_back_to_polling_the_poller_waits_for_the_webhook_process_to_stop() {
+async fn during_a_rolling_switch_back_to_polling_the_poller_waits_for_the_webhook_process_to_stop()
+{
     let env = webhook_env();
     let mut hooked = spawn_webhook_bot(&env).await;
     let mut polling = BotProcess::spawn(
@@ -294,7 +339,10 @@ async fn during_a_rolling_switch_back_to_polling_the_poller_waits_for_the_webhoo
         .await;
     env.telegram.push_text(8501, 8501, "while both run");
     env.telegram.wait_for_messages(8501, 1, T).await;
-    assert!(env.telegram.webhook().is_some(), "the webhook process still serves it");
+    assert!(
+        env.telegram.webhook().is_some(),
+        "the webhook process still serves it"
+    );
     assert!(env.telegram.calls_of("deleteWebhook").is_empty());
 
     hooked.terminate(T).await;

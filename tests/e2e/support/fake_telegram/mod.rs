@@ -25,6 +25,12 @@
 //! [`FakeTelegram::add_bot_to`]): a `my_chat_member` update each time, and 403 to every call in
 //! between.
 //!
+//! Webhooks (`webhook.rs`): `setWebhook` checked like Telegram's, `getWebhookInfo` with the pending
+//! count and the last delivery error, and delivery: each update POSTed on its own with the secret
+//! header to where the reverse proxy forwards the URL ([`FakeTelegram::route_webhooks_to`]),
+//! redelivered with a growing back-off on a non-2xx answer, no connection or a timeout; at most
+//! `max_connections` at once and one per chat. `getUpdates` gets 409 while a webhook is set.
+//!
 //! Known simplifications: no members, permissions or privacy mode in groups, no channels, no
 //! files or media uploads, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h
 //! edit window.
@@ -33,6 +39,7 @@
 //! |--------------|---------------------------------------------------------------------------|
 //! | `mod.rs`     | the public types a test reads; [`FakeTelegram`]'s start, address and stop |
 //! | `push.rs`    | what a test feeds in: updates, chats, groups (upgraded, bot removed), a webhook |
+//! | `webhook.rs` | `setWebhook`, `deleteWebhook`, `getWebhookInfo`, and the delivery of updates by webhook |
 //! | `inspect.rs` | what a test reads back (messages, edits, calls) and waits on              |
 //! | `callbacks.rs` | inline keyboards kept with messages, `editMessageReplyMarkup`, taps (`callback_query`) and `answerCallbackQuery` |
 //! | `faults.rs`  | [`Fault`]s a test queues, what each does to a call; the flood limits      |
@@ -48,6 +55,7 @@ mod push;
 mod server;
 mod state;
 mod text;
+mod webhook;
 mod wire;
 
 use std::sync::atomic::AtomicBool;
@@ -64,6 +72,7 @@ use state::{Shared, State};
 
 pub use callbacks::{CallbackAnswer, MarkupEdit, Tap};
 pub use faults::Fault;
+pub use webhook::{WebhookDelivery, WebhookSet};
 
 /// The first `update_id` handed out. Real ids are arbitrary large numbers; a fixed base keeps
 /// test output readable. [`FakeTelegram::set_next_update_id`] simulates Telegram's id reset.
@@ -148,6 +157,7 @@ impl FakeTelegram {
             updates_changed: Notify::new(),
             changed: Notify::new(),
             recording: AtomicBool::new(true),
+            stopped: AtomicBool::new(false),
         });
         // Bodies are small JSON; a generous cap still rejects runaway input.
         let (port, handle) = serve_on_loopback(
@@ -158,6 +168,7 @@ impl FakeTelegram {
                 cfg.default_service(web::to(server::handle));
             },
         );
+        actix_rt::spawn(webhook::deliver_forever(shared.clone()));
         FakeTelegram {
             shared,
             port,
@@ -185,6 +196,9 @@ impl FakeTelegram {
 
     /// Stops the HTTP server (connections are dropped, like a network outage).
     pub fn stop(&self) {
+        self.shared
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         drop(self.handle.stop(false));
     }
 }
@@ -192,6 +206,6 @@ impl FakeTelegram {
 impl Drop for FakeTelegram {
     fn drop(&mut self) {
         // Sends the stop command now; the completion future is not needed.
-        drop(self.handle.stop(false));
+        self.stop();
     }
 }

@@ -393,7 +393,7 @@ impl FakeTelegram {
 
     /// Sets (or with `None` removes) a webhook: while one is set, `getUpdates` gets 409.
     pub fn set_webhook(&self, url: Option<&str>) {
-        lock(&self.shared.state).webhook_url = url.map(str::to_string);
+        lock(&self.shared.state).webhook.set_url(url);
     }
 
     /// Makes a chat known without a message from it (Telegram answers "chat not found" for

@@ -13,6 +13,7 @@ use super::callbacks;
 use super::faults::{bad_gateway, Effect};
 use super::state::{Shared, StoredMessage};
 use super::text::render;
+use super::webhook;
 use super::wire::{bot_user, envelope, parse_params, ApiError, ApiResult, Params};
 use super::{lock, unix_now, ApiCall, EditedMessage, Fault, GetUpdatesCall, SentMessage};
 
@@ -108,9 +109,9 @@ pub(super) async fn handle(
         "sendchataction" => send_chat_action(&shared, &params),
         "setmycommands" => set_my_commands(&shared, &params),
         "getmycommands" => Ok(Value::Array(lock(&shared.state).commands.clone())),
-        "deletewebhook" => delete_webhook(&shared, &params),
-        "setwebhook" => set_webhook(&shared, &params),
-        "getwebhookinfo" => get_webhook_info(&shared),
+        "deletewebhook" => webhook::delete_webhook(&shared, &params),
+        "setwebhook" => webhook::set_webhook(&shared, &params),
+        "getwebhookinfo" => webhook::get_webhook_info(&shared),
         "editmessagereplymarkup" => callbacks::edit_message_reply_markup(&shared, &params),
         "answercallbackquery" => callbacks::answer_callback_query(&shared, &params),
         _ => Err(ApiError::new(404, "Not Found")),
@@ -180,7 +181,7 @@ async fn get_updates(shared: &Shared, params: &Params) -> ApiResult {
                 allowed_updates: allowed_updates.clone(),
             });
         }
-        if st.webhook_url.is_some() {
+        if st.webhook.is_set() {
             return Err(ApiError::new(409, CONFLICT_WEBHOOK));
         }
         if let Some(list) = allowed_updates {
@@ -440,41 +441,4 @@ fn set_my_commands(shared: &Shared, params: &Params) -> ApiResult {
     }
     lock(&shared.state).commands = commands;
     Ok(json!(true))
-}
-
-/// `deleteWebhook`: removes the webhook, and with `drop_pending_updates` the queued updates.
-fn delete_webhook(shared: &Shared, params: &Params) -> ApiResult {
-    let mut st = lock(&shared.state);
-    st.webhook_url = None;
-    if params.bool("drop_pending_updates") {
-        st.pending.clear();
-    }
-    Ok(json!(true))
-}
-
-/// `setWebhook`: an HTTPS URL sets it (and `getUpdates` gets 409 from then on); an empty one
-/// removes it.
-fn set_webhook(shared: &Shared, params: &Params) -> ApiResult {
-    let url = params.string("url").unwrap_or_default();
-    if url.is_empty() {
-        lock(&shared.state).webhook_url = None;
-        return Ok(json!(true));
-    }
-    if !url.starts_with("https://") {
-        return Err(ApiError::bad_request(
-            "bad webhook: An HTTPS URL must be provided for webhook",
-        ));
-    }
-    lock(&shared.state).webhook_url = Some(url);
-    Ok(json!(true))
-}
-
-/// `getWebhookInfo`: the webhook URL (empty when none) and the number of pending updates.
-fn get_webhook_info(shared: &Shared) -> ApiResult {
-    let st = lock(&shared.state);
-    Ok(json!({
-        "url": st.webhook_url.clone().unwrap_or_default(),
-        "has_custom_certificate": false,
-        "pending_update_count": st.pending.len(),
-    }))
 }

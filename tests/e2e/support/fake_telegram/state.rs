@@ -28,6 +28,8 @@ pub(super) struct Shared {
     /// [`FakeTelegram::set_recording`](super::FakeTelegram::set_recording)). Outside the state
     /// lock so a call can skip copying its parameters without taking the lock.
     pub(super) recording: AtomicBool,
+    /// Set when the fake stops: the webhook delivery loop ends.
+    pub(super) stopped: AtomicBool,
 }
 
 #[derive(Default)]
@@ -41,7 +43,8 @@ pub(super) struct State {
     pub(super) poll_generation: u64,
     /// Sticky `allowed_updates`; `None` = Telegram's default set.
     pub(super) allowed_updates: Option<Vec<String>>,
-    pub(super) webhook_url: Option<String>,
+    /// The webhook, its delivery and the deliveries made (see `webhook.rs`).
+    pub(super) webhook: super::webhook::Webhook,
     pub(super) chats: HashMap<i64, Chat>,
     /// Groups upgraded to supergroups: old id → new id. Every call with an old id is refused
     /// with the new one, like Telegram does.
