@@ -409,7 +409,8 @@ async fn metrics_count_the_tokens_and_cost_of_model_requests_by_model() {
     let deadline = tokio::time::Instant::now() + T;
     let after = loop {
         let now = scrape(&bot).await;
-        if sample(&now, "aichat_bot_prompt_tokens_total", &[]) > 0.0
+        // The cost is counted last of the three (a scrape may fall between the counters).
+        if sample(&now, "aichat_bot_llm_cost_total", &[]) > 0.0
             || tokio::time::Instant::now() > deadline
         {
             break now;
