@@ -59,6 +59,7 @@ impl std::fmt::Debug for Activity {
 pub fn kind_label(kind: &JobKind) -> &'static str {
     match kind {
         JobKind::Chat { .. } => "chat",
+        JobKind::Media { .. } => "media",
         JobKind::Command { .. } => "command",
         JobKind::Notice { .. } => "notice",
         JobKind::Compress { .. } => "compress",

@@ -46,7 +46,63 @@ pub fn answer_for_history(shown: &str) -> String {
 // ---- Notices and failures ----------------------------------------------------------------------------------
 
 pub const TEXT_ONLY: &str =
-    "I can only read text messages for now. Please send your question as text.";
+    "I can read text, photos and text files, but not voice messages, videos or stickers. Please send your \
+     question as text.";
+/// What the model is asked for a photo sent without a caption.
+pub const DESCRIBE_IMAGE: &str = "Describe this image.";
+pub const DOCUMENT_NOT_TEXT: &str =
+    "I can read text files (plain text, Markdown, JSON, CSV, source code …) and \
+     photos, but not this kind of file. Please send its text, or a screenshot as a photo.";
+pub const FILE_TOO_BIG_FOR_TELEGRAM: &str =
+    "⚠️ This file is too big: Telegram lets bots download files of up to 20 MB.";
+pub const FILE_UNAVAILABLE: &str =
+    "⚠️ I could not download this file from Telegram. Please send it again.";
+
+/// A text document over `MAX_DOCUMENT_BYTES`.
+pub fn document_too_big(limit_bytes: u64) -> String {
+    format!(
+        "⚠️ This file is too big for me to read: I take text files of up to {}. Please send a part of it.",
+        bytes(limit_bytes)
+    )
+}
+
+/// A photo for a model that sees no images; `can`: the models of `/model` that do.
+pub fn no_vision(model: &str, can: &[String]) -> String {
+    let mut text =
+        format!("This model ({model}) can't see images, so I did not send it your photo.");
+    if can.is_empty() {
+        text.push_str(" None of the models I can use sees images.");
+    } else {
+        text.push_str(&format!(
+            " Models that can: {}. Switch with /model.",
+            can.join(", ")
+        ));
+    }
+    text
+}
+
+/// How a photo stands in the history (what the user message stores and what a model without vision sees).
+pub fn photo_in_history(caption: Option<&str>) -> String {
+    match caption.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(caption) => format!("[photo: {caption}]"),
+        None => "[photo]".to_string(),
+    }
+}
+
+/// `1048576` → "1 MB", `1536` → "1.5 KB".
+fn bytes(n: u64) -> String {
+    const KB: f64 = 1024.0;
+    let n = n as f64;
+    let (value, unit) = if n >= KB * KB {
+        (n / KB / KB, "MB")
+    } else if n >= KB {
+        (n / KB, "KB")
+    } else {
+        (n, "bytes")
+    };
+    let shown = format!("{value:.1}");
+    format!("{} {unit}", shown.trim_end_matches(".0"))
+}
 /// The answer in a group when `GROUP_MODE=off` (said once per group).
 pub const PRIVATE_ONLY: &str = "I only answer in private chats. Write to me directly to talk.";
 pub const INTERNAL_ERROR: &str =

@@ -34,7 +34,9 @@ impl JobRunner {
                     texts::NOTHING_TO_RETRY.to_string()
                 } else {
                     log::info!("chat {conversation}: regenerating the last answer");
-                    return self.chat_turn(lease, chat.clone(), user, again).await;
+                    return self
+                        .chat_turn(lease, chat.clone(), user, again, Vec::new())
+                        .await;
                 }
             }
             BotCommand::Start | BotCommand::Help => {

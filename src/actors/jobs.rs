@@ -97,6 +97,15 @@ impl JobError {
 }
 
 /// Everything a job needs. Lives on one worker's arbiter (awc clients are not `Send`).
+/// An image that goes with a turn's last user message (a photo, for a model that sees images).
+pub struct TurnImage {
+    pub image: crate::llm::Image,
+    /// What it takes in the prompt (the tile rule's estimate), reserved from the prompt budget.
+    pub tokens: usize,
+    /// What the model is asked with it (the caption, or to describe it), in place of the stored text.
+    pub ask: String,
+}
+
 pub struct JobRunner {
     pub api: BotApi,
     pub llm: LlmClient,
@@ -316,7 +325,31 @@ impl JobRunner {
                         *id = of_old_group(*id);
                     }
                 }
-                self.chat_turn(lease, chat, *user_id, messages).await
+                self.chat_turn(lease, chat, *user_id, messages, Vec::new())
+                    .await
+            }
+            JobKind::Media {
+                chat,
+                user_id,
+                message_id,
+                caption,
+                attachment,
+            } => {
+                let (chat, moved) = self.current_chat(chat).await?;
+                let message_id = if moved {
+                    of_old_group(*message_id)
+                } else {
+                    *message_id
+                };
+                self.media_turn(
+                    lease,
+                    chat,
+                    *user_id,
+                    message_id,
+                    caption.as_deref(),
+                    attachment,
+                )
+                .await
             }
             JobKind::Command {
                 chat,
@@ -380,6 +413,7 @@ impl JobRunner {
         chat: ChatRef,
         user: UserId,
         messages: Vec<(MessageId, String)>,
+        images: Vec<TurnImage>,
     ) -> Result<(), JobError> {
         let conversation = chat.conversation();
         let now = now_unix();
@@ -398,7 +432,10 @@ impl JobRunner {
             .begin(BeginTurn {
                 chat,
                 messages,
-                budget: self.prompt_budget(),
+                // What the images take in the prompt, reserved (the tile rule: never more than they cost).
+                budget: self
+                    .prompt_budget()
+                    .less(images.iter().map(|i| i.tokens).sum()),
                 quota: Some(Quota {
                     user,
                     limits: self.config.usage.limits.for_user(user),
@@ -440,6 +477,19 @@ impl JobRunner {
                     let budget = self.prompt_budget().of(context.model.as_deref());
                     self.add_group_memory(conversation, up_to, &mut context, budget)
                         .await;
+                }
+                // This turn's images go with its last user message, which the model sees as `ask`.
+                if let Some(last) = context
+                    .prompt
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m.role == crate::llm::Role::User)
+                    .filter(|_| !images.is_empty())
+                {
+                    if let Some(ask) = images.first().map(|i| i.ask.clone()) {
+                        last.content = ask;
+                    }
+                    last.images = images.iter().map(|i| i.image.clone()).collect();
                 }
                 let (shown, usage) = self
                     .answer(conversation, &model, &context, &mut delivery)
@@ -647,7 +697,7 @@ impl JobRunner {
 
     /// The job's delivery into `chat`: continues the messages an earlier attempt sent, and records each new
     /// one with the lease.
-    fn delivery<'a>(
+    pub(super) fn delivery<'a>(
         &'a self,
         lease: &'a Lease,
         chat: Conversation,
@@ -760,7 +810,9 @@ fn tells_user(job: &Job) -> bool {
 
 fn reply_target(job: &Job) -> Option<MessageId> {
     match &job.kind {
-        JobKind::Chat { message_id, .. } | JobKind::Command { message_id, .. } => Some(*message_id),
+        JobKind::Chat { message_id, .. }
+        | JobKind::Media { message_id, .. }
+        | JobKind::Command { message_id, .. } => Some(*message_id),
         JobKind::Notice { reply_to, .. } => *reply_to,
         JobKind::Compress { .. }
         | JobKind::Migrate { .. }

@@ -21,6 +21,7 @@ mod job_budget;
 mod job_choices;
 mod job_commands;
 mod job_groups;
+mod job_media;
 mod job_usage;
 pub mod jobs;
 pub mod poller;

@@ -39,6 +39,10 @@ pub use poller_told::{GroupsTold, Refusals};
 #[path = "poller_role.rs"]
 mod poller_role;
 
+/// Photos and documents become `Media` jobs.
+#[path = "poller_media.rs"]
+mod poller_media;
+
 /// Webhook mode (`TELEGRAM_WEBHOOK_URL`): setting the webhook, watching it, taking its updates.
 #[path = "poller_webhook.rs"]
 mod poller_webhook;
@@ -428,6 +432,8 @@ pub struct Rules<'a> {
     pub background_threshold_tokens: usize,
     /// How many unaddressed messages a group's memory keeps (`GROUP_CONTEXT_MESSAGES`; 0: none).
     pub group_context_messages: usize,
+    /// The largest photo size taken (`MAX_IMAGE_BYTES`).
+    pub max_image_bytes: u64,
 }
 
 impl<'a> Rules<'a> {
@@ -438,6 +444,7 @@ impl<'a> Rules<'a> {
             group_mode: config.group_mode,
             background_threshold_tokens: config.background_threshold_tokens,
             group_context_messages: config.group_context_messages,
+            max_image_bytes: config.media.max_image_bytes,
         }
     }
 }
@@ -735,6 +742,9 @@ fn private_job(
         );
     }
     let Some(text) = message.text.as_ref() else {
+        if let Some(media) = poller_media::media_job(message, from.id, chat.clone(), rules) {
+            return media;
+        }
         return Decision::Queue(
             Priority::High,
             JobKind::Notice {
@@ -860,6 +870,7 @@ mod tests {
             group_mode: GroupMode::Mention,
             background_threshold_tokens,
             group_context_messages: 0,
+            max_image_bytes: 5 * 1024 * 1024,
         }
     }
 
@@ -925,7 +936,7 @@ mod tests {
             json!({"no_id": true}),
             json!({"update_id": 11, "message": {"message_id": 1, "date": 0,
                 "from": {"id": 1, "is_bot": false, "first_name": "A"},
-                "chat": {"id": 1, "type": "private"}, "photo": [{"file_id": "x"}]}}),
+                "chat": {"id": 1, "type": "private"}, "sticker": {"file_id": "x"}}}),
         ]);
         let plan = plan(&raw, &AccessList::Everyone, None, 5000);
         assert_eq!(plan.next_offset, Some(UpdateId(12)));

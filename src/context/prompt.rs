@@ -50,6 +50,12 @@ impl PromptBudget {
     pub fn of(&self, model: Option<&str>) -> usize {
         (self.0)(model)
     }
+
+    /// This budget less `reserve` tokens, whatever the model (what a turn's images will take).
+    pub fn less(&self, reserve: usize) -> Self {
+        let inner = self.0.clone();
+        Self::new(move |model| inner(model).saturating_sub(reserve))
+    }
 }
 
 impl std::fmt::Debug for PromptBudget {

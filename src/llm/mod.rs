@@ -14,4 +14,4 @@ pub use catalog::{CatalogError, Model, ModelKind};
 pub use client::LlmClient;
 pub use error::LlmError;
 pub use sse::{SseDecoder, StreamEvent};
-pub use types::{ChatMessage, Completion, Finish, ModelInfo, Role, StreamOutcome, Usage};
+pub use types::{ChatMessage, Completion, Finish, Image, ModelInfo, Role, StreamOutcome, Usage};

@@ -60,6 +60,39 @@ impl ChatRef {
     }
 }
 
+/// What a message carried besides text: a photo (the size the poller chose) or a document, named by Telegram's
+/// ids (the bytes are fetched by the job, and never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub kind: AttachmentKind,
+    /// What to download it by.
+    pub file_id: String,
+    /// The same whatever the bot and over time: what the image cache keeps it under.
+    #[serde(default)]
+    pub file_unique_id: String,
+    /// A document's name as the sender gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A document's declared type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    /// In bytes, when Telegram said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// A photo's pixels (0 when unknown).
+    #[serde(default)]
+    pub width: u32,
+    #[serde(default)]
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Photo,
+    Document,
+}
+
 /// A canned answer that needs no LLM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]
@@ -81,6 +114,15 @@ pub enum JobKind {
         user_id: UserId,
         message_id: MessageId,
         text: String,
+    },
+    /// A photo or a document for the LLM (with its caption, if any): downloaded by the job.
+    Media {
+        chat: ChatRef,
+        user_id: UserId,
+        message_id: MessageId,
+        caption: Option<String>,
+        /// Boxed: the other kinds are much smaller.
+        attachment: Box<Attachment>,
     },
     Command {
         chat: ChatRef,
@@ -215,6 +257,7 @@ impl Job {
     pub fn conversation(&self) -> Conversation {
         match &self.kind {
             JobKind::Chat { chat, .. }
+            | JobKind::Media { chat, .. }
             | JobKind::Command { chat, .. }
             | JobKind::Tap { chat, .. } => chat.conversation(),
             JobKind::Notice { chat_id, topic, .. } | JobKind::Compress { chat_id, topic, .. } => {
@@ -243,6 +286,7 @@ impl Job {
     pub fn chat_id(&self) -> ChatId {
         match &self.kind {
             JobKind::Chat { chat, .. }
+            | JobKind::Media { chat, .. }
             | JobKind::Command { chat, .. }
             | JobKind::Tap { chat, .. }
             | JobKind::Membership { chat, .. } => chat.id,

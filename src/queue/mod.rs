@@ -23,7 +23,7 @@ mod types;
 
 pub use dead::{DeadJob, DeadPage, Requeued};
 pub use group_context::KeptMessage;
-pub use job::{ChatRef, Job, JobKind, Notice, Priority};
+pub use job::{Attachment, AttachmentKind, ChatRef, Job, JobKind, Notice, Priority};
 pub use redis_queue::Queue;
 pub use taker::Taker;
 pub use types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};

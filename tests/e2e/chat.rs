@@ -181,7 +181,10 @@ async fn every_command_answers_and_clear_forgets_the_history() {
     let photo = tg.wait_for_messages(ALLOWED_USER, before + 1, T).await[before]
         .text
         .clone();
-    assert!(photo.contains("only read text"), "{photo}");
+    assert!(
+        photo.contains("can't see images"),
+        "a model without vision: {photo}"
+    );
 
     assert_eq!(ask(tg, "/clear").await, "Conversation cleared.");
     ask(tg, "what was the word?").await;

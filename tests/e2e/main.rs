@@ -11,6 +11,7 @@ mod chat;
 mod dashboard;
 mod fakes_selftest;
 mod groups;
+mod media;
 mod models;
 mod operations;
 mod queue;

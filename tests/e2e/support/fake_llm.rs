@@ -460,6 +460,7 @@ async fn chat_completions(
         slow_prefix,
         close_delimited,
         stream_usage,
+        vision_refused,
     ) = {
         let mut st = lock(&shared.state);
         st.request_count += 1;
@@ -480,6 +481,17 @@ async fn chat_completions(
         } else {
             st.once.pop_front().unwrap_or_else(|| st.behaviour.clone())
         };
+        // Like aichat: image parts only for a model configured with `supports_vision` (a model listed the
+        // way OpenAI lists them, without aichat's fields, takes them).
+        let sees_images = |model: &str| {
+            st.models.iter().any(|m| {
+                m["id"] == model && (m["supports_vision"] == true || m.get("type").is_none())
+            })
+        };
+        let vision_refused = parsed.as_ref().ok().and_then(|body| {
+            let model = body["model"].as_str().unwrap_or_default();
+            (count_images(body) > 0 && !sees_images(model)).then(|| model.to_string())
+        });
         let known_models = st.reject_unknown_models.then(|| {
             st.models
                 .iter()
@@ -495,6 +507,7 @@ async fn chat_completions(
             st.slow_prefix.clone(),
             st.close_delimited,
             st.stream_usage,
+            vision_refused,
         )
     };
     shared.changed.notify_waiters();
@@ -522,6 +535,13 @@ async fn chat_completions(
         Ok(request) => request,
         Err(err) => return err.into_response(),
     };
+    if vision_refused.is_some() {
+        return LlmError::bad_request(
+            "The current model does not support vision. Is the model configured with `supports_vision: true`?"
+                .to_string(),
+        )
+        .into_response();
+    }
     if let Some(known) = known_models {
         if request.model != "default" && !known.contains(&request.model) {
             return LlmError::bad_request(format!("Unknown chat model '{}'", request.model))
@@ -791,4 +811,22 @@ pub fn is_summary_request(body: &Value) -> bool {
         && body["messages"][0]["content"]
             .as_str()
             .is_some_and(|c| c.starts_with(SUMMARY_MARKER))
+}
+
+/// The image parts (`image_url`) in a chat request's messages.
+pub fn count_images(body: &Value) -> usize {
+    image_urls(body).len()
+}
+
+/// The `image_url.url`s of a chat request's messages, in order.
+pub fn image_urls(body: &Value) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter(|part| part["type"] == "image_url")
+        .filter_map(|part| part["image_url"]["url"].as_str().map(str::to_string))
+        .collect()
 }

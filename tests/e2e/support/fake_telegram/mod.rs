@@ -32,7 +32,7 @@
 //! `max_connections` at once and one per chat. `getUpdates` gets 409 while a webhook is set.
 //!
 //! Known simplifications: no members, permissions or privacy mode in groups, no channels, no
-//! files or media uploads, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h
+//! media uploads by the bot, `Markdown`/`MarkdownV2` text is accepted without being parsed, no 48 h
 //! edit window.
 //!
 //! | file         | its job                                                                   |
@@ -42,6 +42,7 @@
 //! | `webhook.rs` | `setWebhook`, `deleteWebhook`, `getWebhookInfo`, and the delivery of updates by webhook |
 //! | `inspect.rs` | what a test reads back (messages, edits, calls) and waits on              |
 //! | `callbacks.rs` | inline keyboards kept with messages, `editMessageReplyMarkup`, taps (`callback_query`) and `answerCallbackQuery` |
+//! | `files.rs`   | the files of photos and documents: `getFile`, and the download from `/file/bot<token>/<path>` |
 //! | `faults.rs`  | [`Fault`]s a test queues, what each does to a call; the flood limits      |
 //! | `server.rs`  | the HTTP entry point; one handler per Bot API method, as documented       |
 //! | `state.rs`   | what the server remembers: updates, chats, messages, the call logs        |
@@ -50,6 +51,7 @@
 
 mod callbacks;
 mod faults;
+mod files;
 mod inspect;
 mod push;
 mod server;
@@ -72,6 +74,7 @@ use state::{Shared, State};
 
 pub use callbacks::{CallbackAnswer, MarkupEdit, Tap};
 pub use faults::Fault;
+pub use files::jpeg_bytes;
 pub use webhook::{WebhookDelivery, WebhookSet};
 
 /// The first `update_id` handed out. Real ids are arbitrary large numbers; a fixed base keeps

@@ -365,24 +365,10 @@ impl FakeTelegram {
         }})
     }
 
-    /// Queues a private-chat photo message (three sizes, no caption, no text).
+    /// Queues a private-chat photo message (three sizes, no caption, no text); its files can be
+    /// fetched with `getFile` and downloaded.
     pub fn push_photo(&self, user_id: i64, chat_id: i64) -> i64 {
-        let mut message = self.new_user_message(user_id, chat_id);
-        let file = |n: u32, w: u32, h: u32, size: u32| {
-            json!({
-                "file_id": format!("AgACAgIAAxkBAAI{chat_id}{n}photo"),
-                "file_unique_id": format!("AQAD{n}{chat_id}"),
-                "file_size": size,
-                "width": w,
-                "height": h,
-            })
-        };
-        message["photo"] = json!([
-            file(1, 90, 67, 1_234),
-            file(2, 320, 240, 15_678),
-            file(3, 1280, 960, 98_765)
-        ]);
-        self.push_update(json!({ "message": message }))
+        self.push_photo_with(user_id, chat_id, None, None)
     }
 
     /// Sets the id the next pushed update gets: Telegram restarts ids at a random value after a
@@ -419,7 +405,7 @@ impl FakeTelegram {
 
     /// A user's message in the private chat `chat_id`, with the chat's next message id: the
     /// base the `push_*` helpers add their content to.
-    fn new_user_message(&self, user_id: i64, chat_id: i64) -> Value {
+    pub(super) fn new_user_message(&self, user_id: i64, chat_id: i64) -> Value {
         let mut st = lock(&self.shared.state);
         let message_id = st.chat(chat_id).take_message_id();
         json!({

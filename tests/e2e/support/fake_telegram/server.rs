@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::callbacks;
 use super::faults::{bad_gateway, Effect};
+use super::files;
 use super::state::{Shared, StoredMessage};
 use super::text::render;
 use super::webhook;
@@ -52,6 +53,9 @@ pub(super) async fn handle(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
+    if let Some(rest) = req.path().strip_prefix("/file/bot") {
+        return files::download(&shared, rest);
+    }
     let Some((token, method)) = req
         .path()
         .strip_prefix("/bot")
@@ -112,6 +116,7 @@ pub(super) async fn handle(
         "deletewebhook" => webhook::delete_webhook(&shared, &params),
         "setwebhook" => webhook::set_webhook(&shared, &params),
         "getwebhookinfo" => webhook::get_webhook_info(&shared),
+        "getfile" => files::get_file(&shared, &params),
         "editmessagereplymarkup" => callbacks::edit_message_reply_markup(&shared, &params),
         "answercallbackquery" => callbacks::answer_callback_query(&shared, &params),
         _ => Err(ApiError::new(404, "Not Found")),

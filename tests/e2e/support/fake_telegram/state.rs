@@ -45,6 +45,8 @@ pub(super) struct State {
     pub(super) allowed_updates: Option<Vec<String>>,
     /// The webhook, its delivery and the deliveries made (see `webhook.rs`).
     pub(super) webhook: super::webhook::Webhook,
+    /// The files of the photos and documents pushed (see `files.rs`).
+    pub(super) files: super::files::Files,
     pub(super) chats: HashMap<i64, Chat>,
     /// Groups upgraded to supergroups: old id → new id. Every call with an old id is refused
     /// with the new one, like Telegram does.
