@@ -193,6 +193,8 @@ async fn run(window_tokens: usize, turns: usize, llm_url: &str) -> Row {
             chat: chat.clone(),
             messages: vec![(MessageId(turn as i64 * 2), question)],
             budget: PromptBudget::fixed(window.prompt_budget()),
+            attachments: Vec::new(),
+            caption: None,
             quota: None,
         };
         let context = batcher.begin(begin).await.unwrap().unwrap();

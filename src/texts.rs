@@ -50,6 +50,8 @@ pub const TEXT_ONLY: &str =
      question as text.";
 /// What the model is asked for a photo sent without a caption.
 pub const DESCRIBE_IMAGE: &str = "Describe this image.";
+/// … and for an album sent without a caption.
+pub const DESCRIBE_IMAGES: &str = "Describe these images.";
 pub const DOCUMENT_NOT_TEXT: &str =
     "I can read text files (plain text, Markdown, JSON, CSV, source code …) and \
      photos, but not this kind of file. Please send its text, or a screenshot as a photo.";
@@ -81,11 +83,26 @@ pub fn no_vision(model: &str, can: &[String]) -> String {
     text
 }
 
-/// How a photo stands in the history (what the user message stores and what a model without vision sees).
-pub fn photo_in_history(caption: Option<&str>) -> String {
+/// How `count` photos stand in the history: what the user message stores, what a model without vision sees,
+/// and what compression summarises.
+pub fn photos_in_history(count: usize, caption: Option<&str>) -> String {
+    let what = if count > 1 {
+        format!("{count} photos")
+    } else {
+        "photo".to_string()
+    };
     match caption.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(caption) => format!("[photo: {caption}]"),
-        None => "[photo]".to_string(),
+        Some(caption) => format!("[{what}: {caption}]"),
+        None => format!("[{what}]"),
+    }
+}
+
+/// What a model that sees `count` photos is asked with them: their caption, or to describe them.
+pub fn ask_of_photos(count: usize, caption: Option<&str>) -> String {
+    match caption.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(caption) => caption.to_string(),
+        None if count > 1 => DESCRIBE_IMAGES.to_string(),
+        None => DESCRIBE_IMAGE.to_string(),
     }
 }
 
@@ -148,6 +165,16 @@ pub fn too_long(size: usize, limit: usize) -> String {
     format!(
         "⚠️ Your message is too long for the model: about {} tokens, and at most {} fit in its context \
          window. Please send a shorter text.",
+        thousands(size as u64),
+        thousands(limit as u64)
+    )
+}
+
+/// A text file whose content alone does not fit the model's window (`size`, `limit`: tokens).
+pub fn file_too_long(size: usize, limit: usize) -> String {
+    format!(
+        "⚠️ This file is too long for the model: about {} tokens, and at most {} fit in its context window. \
+         Please send a part of it.",
         thousands(size as u64),
         thousands(limit as u64)
     )
@@ -235,6 +262,13 @@ pub fn stats(s: &ChatStats) -> String {
         "\nCompressions: {}",
         thousands(s.compressions.unsigned_abs())
     ));
+    if s.photos > 0 || s.documents > 0 {
+        out.push_str(&format!(
+            "\nPhotos: {}, files: {}",
+            thousands(s.photos.unsigned_abs()),
+            thousands(s.documents.unsigned_abs())
+        ));
+    }
     if let Some(first) = s.first_at {
         out.push_str(&format!("\nStarted: {}", utc_minute(first)));
     }
@@ -490,8 +524,17 @@ mod tests {
             first_at: Some(0),
             last_at: Some(60),
             compressions: 1,
+            photos: 0,
+            documents: 0,
         };
         let t = stats(&s);
+        assert!(!t.contains("Photos"), "none sent: {t}");
+        let with_files = stats(&ChatStats {
+            photos: 3,
+            documents: 1,
+            ..s.clone()
+        });
+        assert!(with_files.contains("\nPhotos: 3, files: 1"), "{with_files}");
         assert!(t.contains("Messages: 4 (2 from you, 2 from me)"), "{t}");
         assert!(t.contains("Tokens in history (estimated): 1,234"), "{t}");
         assert!(t.contains("Compressions: 1"), "{t}");

@@ -18,7 +18,9 @@
 //! - no response headers before the first token, no read timeout towards the upstream, no `usage` in streams;
 //! - an upstream stream cut mid-answer still ends with `finish_reason: "stop"` and `[DONE]`;
 //! - a chat's `/model` choice is sent as `client:model` and forwarded upstream under the upstream's name, and
-//!   each model's `max_input_tokens` is the window of the chats that use it.
+//!   each model's `max_input_tokens` is the window of the chats that use it;
+//! - `/v1/models` lists `supports_vision: true` for a model configured with it (and nothing for the others),
+//!   and a request's image parts are forwarded upstream as sent.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -35,8 +37,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{json, Value};
 use support::bot::ALLOWED_USER;
+use support::fake_llm::image_urls;
 use support::{Behaviour, TestEnv};
 
 /// Generous: a debug bot and aichat on a busy 2-core machine.
@@ -103,6 +107,11 @@ impl Aichat {
     /// [`Aichat::start`] with these models `(upstream name, max_input_tokens)` of the `fake` client, all at
     /// the same upstream; the first is aichat's `default`.
     fn start_with_models(upstream_port: u16, models: &[(&str, u64)]) -> Aichat {
+        Self::start_with_vision(upstream_port, models, &[])
+    }
+
+    /// [`Aichat::start_with_models`], the models named in `vision` configured with `supports_vision: true`.
+    fn start_with_vision(upstream_port: u16, models: &[(&str, u64)], vision: &[&str]) -> Aichat {
         let binary = Self::binary();
         let dir = tempfile::Builder::new()
             .prefix("e2e-aichat-")
@@ -112,7 +121,12 @@ impl Aichat {
         let models: String = models
             .iter()
             .map(|(name, window)| {
-                format!("\x20 - name: {name}\n\x20   max_input_tokens: {window}\n")
+                let vision = if vision.contains(name) {
+                    "\x20   supports_vision: true\n"
+                } else {
+                    ""
+                };
+                format!("\x20 - name: {name}\n\x20   max_input_tokens: {window}\n{vision}")
             })
             .collect();
         let config = format!(
@@ -295,8 +309,13 @@ fn env_with_aichat(window: u64) -> (TestEnv, Aichat) {
 /// [`env_with_aichat`] with these models of aichat's `fake` client ([`Aichat::start_with_models`]); the bot's
 /// `AICHAT_MODEL` is [`MODEL_ID`].
 fn env_with_aichat_models(models: &[(&str, u64)]) -> (TestEnv, Aichat) {
+    env_with_aichat_vision(models, &[])
+}
+
+/// [`env_with_aichat_models`], the models named in `vision` marked `supports_vision` in aichat's config.
+fn env_with_aichat_vision(models: &[(&str, u64)], vision: &[&str]) -> (TestEnv, Aichat) {
     let mut env = TestEnv::start();
-    let aichat = Aichat::start_with_models(env.llm.port(), models);
+    let aichat = Aichat::start_with_vision(env.llm.port(), models, vision);
     env.set("AICHAT_BASE_URL", aichat.url());
     env.set("AICHAT_MODEL", MODEL_ID);
     (env, aichat)
@@ -748,5 +767,123 @@ async fn model_lists_aichats_two_models_a_tap_switches_and_a_typed_name_switches
     assert!(
         context.contains("Context window: 32,000 tokens"),
         "{context}"
+    );
+}
+
+#[actix_web::test]
+async fn a_photo_reaches_a_model_aichat_marks_for_vision_as_one_image_part_and_a_model_it_does_not_refuses_it(
+) {
+    // aichat's config marks `test-model` `supports_vision: true`, not `small-model`; the bot learns which
+    // model sees images from aichat's `/v1/models` alone (no VISION_MODELS).
+    let models = [
+        (UPSTREAM_MODEL, WINDOW),
+        (SECOND_UPSTREAM_MODEL, SECOND_WINDOW),
+    ];
+    let (env, aichat) = env_with_aichat_vision(&models, &[UPSTREAM_MODEL]);
+    let (status, listed) = aichat.get_json("/v1/models").await;
+    assert_eq!(status, 200, "{listed}");
+    let vision: Vec<(&str, bool)> = listed["data"]
+        .as_array()
+        .expect("a data array")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap_or_default(),
+                m["supports_vision"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        vision,
+        [
+            ("default", true),
+            (MODEL_ID, true),
+            (SECOND_MODEL_ID, false)
+        ],
+        "aichat reports supports_vision for the model configured with it: {listed}"
+    );
+    let _bot = env.spawn_bot().await;
+    let caption = "what is on it?";
+
+    env.telegram
+        .push_photo_with(ALLOWED_USER, ALLOWED_USER, Some(caption), None);
+    let expected = format!("echo: {caption}");
+    env.telegram
+        .wait_until("the answer to the photo", T, |_| {
+            shown(&env).last().is_some_and(|t| *t == expected)
+        })
+        .await;
+
+    // What aichat forwarded upstream: one request, one image part holding the photo as downloaded from
+    // Telegram (its largest size), and the caption as the text.
+    let requests = env.llm.chat_requests();
+    assert_eq!(requests.len(), 1, "one upstream request");
+    let request = &requests[0];
+    // The request with its image data cut short, for failure messages.
+    let brief: String = request.to_string().chars().take(600).collect();
+    assert_eq!(request["model"], UPSTREAM_MODEL, "{brief}");
+    let urls = image_urls(request);
+    assert_eq!(urls.len(), 1, "exactly one image part: {brief}");
+    let downloads = env.telegram.file_downloads();
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    let served = env
+        .telegram
+        .file_bytes(&downloads[0])
+        .expect("the bytes the fake Telegram served");
+    let data = urls[0]
+        .strip_prefix("data:image/jpeg;base64,")
+        .unwrap_or_else(|| panic!("a JPEG data URL: {:.80}", urls[0]));
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64 in the data URL");
+    assert_eq!(served.len(), 98_765, "the largest size was downloaded");
+    assert!(
+        sent == served,
+        "the image part is the photo Telegram served ({} bytes sent, {} served)",
+        sent.len(),
+        served.len()
+    );
+    let user = request["messages"]
+        .as_array()
+        .expect("a messages array")
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .expect("a user message");
+    let texts: Vec<&str> = user["content"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a multi-part user message: {brief}"))
+        .iter()
+        .filter(|part| part["type"] == "text")
+        .filter_map(|part| part["text"].as_str())
+        .collect();
+    assert_eq!(texts, [caption], "the caption is the text: {brief}");
+
+    // A model aichat does not mark for vision: the bot refuses the photo and nothing reaches the upstream.
+    let (mut env, _aichat) = env_with_aichat_vision(&models, &[UPSTREAM_MODEL]);
+    env.set("AICHAT_MODEL", SECOND_MODEL_ID);
+    let _bot = env.spawn_bot().await;
+
+    env.telegram
+        .push_photo_with(ALLOWED_USER, ALLOWED_USER, Some(caption), None);
+    let reply = env.telegram.wait_for_messages(ALLOWED_USER, 1, T).await[0]
+        .plain
+        .clone();
+
+    assert!(
+        reply.contains(&format!("This model ({SECOND_MODEL_ID}) can't see images")),
+        "{reply}"
+    );
+    let (_, can) = reply
+        .split_once("Models that can:")
+        .unwrap_or_else(|| panic!("the models that see images: {reply}"));
+    assert!(
+        can.contains(MODEL_ID) && !can.contains(SECOND_MODEL_ID),
+        "{reply}"
+    );
+    assert_eq!(env.llm.request_count(), 0, "nothing reached the upstream");
+    assert!(
+        env.telegram.file_downloads().is_empty(),
+        "nothing downloaded"
     );
 }

@@ -2,6 +2,7 @@
 //! replies with a text from [`crate::texts`] (its side effects, like `/clear`, are idempotent, so a retried
 //! job may run them twice).
 
+use crate::actors::job_media::TurnMedia;
 use crate::actors::jobs::{JobError, JobRunner};
 use crate::actors::session_manager::{
     ClearHistory, DropLastAnswer, GetContextUsage, GetSettings, GetStats, GetSystemPrompt,
@@ -35,7 +36,7 @@ impl JobRunner {
                 } else {
                     log::info!("chat {conversation}: regenerating the last answer");
                     return self
-                        .chat_turn(lease, chat.clone(), user, again, Vec::new())
+                        .chat_turn(lease, chat.clone(), user, again, TurnMedia::default())
                         .await;
                 }
             }

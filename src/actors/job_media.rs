@@ -1,17 +1,20 @@
 //! A photo or a document, as a job runs it: fetched from Telegram (`getFile`, then the download), judged, and
 //! turned into a turn — a document's text in a fenced block, a photo as an image part for a model that sees
-//! images. What cannot be read is refused with a clear message, and nothing reaches the model then.
+//! images. What cannot be read is refused with a clear message, and nothing reaches the model then. An album
+//! (its items merged into one job) is one turn. The turn's message records what it carried (`attachments`);
+//! a photo stays in the conversation: later turns show it again ([`JobRunner::show_photos`]) from the image
+//! cache, or fetched again by its `file_id`, while its message is in the prompt.
 //!
 //! A download that fails for a while (Telegram's 5xx, the network) fails the attempt, which is retried like
 //! any job; one that cannot succeed ("file is too big", a file Telegram no longer has) tells the user.
 
-use crate::actors::jobs::{JobError, JobRunner, TurnImage};
+use crate::actors::jobs::{JobError, JobRunner};
+use crate::context::TurnContext;
 use crate::ids::{MessageId, UserId};
 use crate::llm::Image;
 use crate::media::cache::ImageCache;
 use crate::media::documents::{self, Kind};
-use crate::media::image_tokens;
-use crate::queue::{Attachment, AttachmentKind, ChatRef, Lease};
+use crate::queue::{Attachment, AttachmentKind, ChatRef, Job, JobKind, Lease};
 use crate::telegram::files::MAX_DOWNLOAD_BYTES;
 use crate::telegram::TelegramError;
 use crate::texts;
@@ -23,6 +26,38 @@ const PHOTO_MIME: &str = "image/jpeg";
 /// The image cache's directory, next to the database.
 const IMAGE_DIR: &str = "images";
 
+/// What a turn's first message carried besides its text, for `chat_turn`: recorded with the message; the
+/// photos' bytes this attempt already fetched (by `file_unique_id`), so they are not fetched twice.
+#[derive(Debug, Default)]
+pub struct TurnMedia {
+    pub attachments: Vec<Attachment>,
+    pub caption: Option<String>,
+    pub fetched: Vec<(String, Arc<Vec<u8>>)>,
+}
+
+/// One item of a media turn: an attachment and its message's caption.
+pub struct MediaItem {
+    attachment: Attachment,
+    caption: Option<String>,
+}
+
+impl MediaItem {
+    /// The item a `Media` job carries (`None` for any other job).
+    pub fn of(job: &Job) -> Option<Self> {
+        match &job.kind {
+            JobKind::Media {
+                attachment,
+                caption,
+                ..
+            } => Some(Self {
+                attachment: (**attachment).clone(),
+                caption: caption.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// What came of fetching an attachment.
 enum Fetched {
     Bytes(Vec<u8>),
@@ -31,78 +66,101 @@ enum Fetched {
 }
 
 impl JobRunner {
-    /// A photo or a document (with its caption) as one turn, or a refusal saying why not.
+    /// A photo, an album or a document (with the caption) as one turn, or a refusal saying why not.
     pub(super) async fn media_turn(
         &self,
         lease: &Lease,
         chat: ChatRef,
         user: UserId,
         message_id: MessageId,
-        caption: Option<&str>,
-        attachment: &Attachment,
+        items: Vec<MediaItem>,
     ) -> Result<(), JobError> {
-        match attachment.kind {
-            AttachmentKind::Document => {
-                self.document_turn(lease, chat, user, message_id, caption, attachment)
-                    .await
-            }
-            AttachmentKind::Photo => {
-                self.photo_turn(lease, chat, user, message_id, caption, attachment)
-                    .await
-            }
+        // An album has one caption, on whichever item the sender wrote it.
+        let caption = items
+            .iter()
+            .filter_map(|i| i.caption.as_deref())
+            .find(|c| !c.trim().is_empty())
+            .map(str::to_string);
+        let (photos, documents): (Vec<Attachment>, Vec<Attachment>) = items
+            .into_iter()
+            .map(|i| i.attachment)
+            .partition(|a| a.kind == AttachmentKind::Photo);
+        if photos.is_empty() {
+            self.document_turn(lease, chat, user, message_id, caption, documents)
+                .await
+        } else {
+            self.photo_turn(lease, chat, user, message_id, caption, photos)
+                .await
         }
     }
 
+    /// Text files, each as a fenced block (the caption after the last), or the first refusal.
     async fn document_turn(
         &self,
         lease: &Lease,
         chat: ChatRef,
         user: UserId,
         message_id: MessageId,
-        caption: Option<&str>,
-        document: &Attachment,
+        caption: Option<String>,
+        documents: Vec<Attachment>,
     ) -> Result<(), JobError> {
-        let limit = self.config.media.max_document_bytes;
-        let refusal = if documents::kind_of(document.name.as_deref(), document.mime.as_deref())
-            == Kind::Binary
-        {
-            Some(texts::DOCUMENT_NOT_TEXT.to_string())
-        } else if document.size.is_some_and(|size| size > MAX_DOWNLOAD_BYTES) {
-            Some(texts::FILE_TOO_BIG_FOR_TELEGRAM.to_string())
-        } else if document.size.is_some_and(|size| size > limit) {
-            Some(texts::document_too_big(limit))
-        } else {
-            None
-        };
-        let text = match refusal {
-            Some(refusal) => Err(refusal),
-            None => match self.fetch(&document.file_id, limit).await? {
-                Fetched::Refused(why) => Err(why),
-                Fetched::Bytes(bytes) => match documents::decode(&bytes) {
-                    Some(text) => Ok(text),
-                    None => Err(texts::DOCUMENT_NOT_TEXT.to_string()),
-                },
-            },
-        };
-        match text {
-            Ok(text) => {
-                let name = document.name.as_deref().unwrap_or("file");
-                let turn = documents::as_turn_text(name, &text, caption);
-                self.chat_turn(lease, chat, user, vec![(message_id, turn)], Vec::new())
-                    .await
+        let mut blocks = Vec::with_capacity(documents.len());
+        for document in &documents {
+            match self.read_document(document).await? {
+                Ok(text) => {
+                    let name = document.name.as_deref().unwrap_or("file");
+                    blocks.push(documents::as_turn_text(name, &text, None));
+                }
+                Err(why) => return self.refuse(lease, &chat, message_id, &why).await,
             }
-            Err(why) => self.refuse(lease, &chat, message_id, &why).await,
         }
+        let mut turn = blocks.join("\n\n");
+        if let Some(caption) = caption.as_deref().map(str::trim) {
+            turn.push_str("\n\n");
+            turn.push_str(caption);
+        }
+        let media = TurnMedia {
+            attachments: documents,
+            caption,
+            fetched: Vec::new(),
+        };
+        self.chat_turn(lease, chat, user, vec![(message_id, turn)], media)
+            .await
     }
 
+    /// A document's text, or why it cannot be read (told to the user).
+    async fn read_document(
+        &self,
+        document: &Attachment,
+    ) -> Result<Result<String, String>, JobError> {
+        let limit = self.config.media.max_document_bytes;
+        if documents::kind_of(document.name.as_deref(), document.mime.as_deref()) == Kind::Binary {
+            return Ok(Err(texts::DOCUMENT_NOT_TEXT.to_string()));
+        }
+        if document.size.is_some_and(|size| size > MAX_DOWNLOAD_BYTES) {
+            return Ok(Err(texts::FILE_TOO_BIG_FOR_TELEGRAM.to_string()));
+        }
+        if document.size.is_some_and(|size| size > limit) {
+            return Ok(Err(texts::document_too_big(limit)));
+        }
+        Ok(match self.fetch(&document.file_id, limit).await? {
+            Fetched::Refused(why) => Err(why),
+            Fetched::Bytes(bytes) => {
+                documents::decode(&bytes).ok_or_else(|| texts::DOCUMENT_NOT_TEXT.to_string())
+            }
+        })
+    }
+
+    /// Photos (one, or an album's) for the conversation's model, if it sees images; else a refusal naming
+    /// the models that do, and nothing is fetched or asked.
     async fn photo_turn(
         &self,
         lease: &Lease,
         chat: ChatRef,
         user: UserId,
         message_id: MessageId,
-        caption: Option<&str>,
-        photo: &Attachment,
+        caption: Option<String>,
+        photos: Vec<Attachment>,
     ) -> Result<(), JobError> {
         let model = self.model_of(chat.conversation()).await?;
         if !self.sees_images(&model).await {
@@ -115,31 +173,71 @@ impl JobRunner {
                 .refuse(lease, &chat, message_id, &texts::no_vision(&model, &can))
                 .await;
         }
-        let stored = texts::photo_in_history(caption);
+        let stored = texts::photos_in_history(photos.len(), caption.as_deref());
+        let mut fetched = Vec::with_capacity(photos.len());
         // A saved answer (a retry after it was written) needs no image any more.
-        let images = if lease.progress.answer.is_some() {
-            Vec::new()
-        } else {
-            let bytes = match self.photo_bytes(photo).await? {
-                Fetched::Bytes(bytes) => bytes,
-                Fetched::Refused(why) => return self.refuse(lease, &chat, message_id, &why).await,
-            };
-            let ask = caption
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .unwrap_or(texts::DESCRIBE_IMAGE)
-                .to_string();
-            vec![TurnImage {
-                image: Image {
-                    mime: PHOTO_MIME.to_string(),
-                    bytes: Arc::new(bytes),
-                },
-                tokens: image_tokens(photo.width, photo.height),
-                ask,
-            }]
+        if lease.progress.answer.is_none() {
+            for photo in &photos {
+                match self.photo_bytes(photo).await? {
+                    Fetched::Bytes(bytes) => {
+                        fetched.push((photo.file_unique_id.clone(), Arc::new(bytes)));
+                    }
+                    Fetched::Refused(why) => {
+                        return self.refuse(lease, &chat, message_id, &why).await
+                    }
+                }
+            }
+        }
+        let media = TurnMedia {
+            attachments: photos,
+            caption,
+            fetched,
         };
-        self.chat_turn(lease, chat, user, vec![(message_id, stored)], images)
+        self.chat_turn(lease, chat, user, vec![(message_id, stored)], media)
             .await
+    }
+
+    /// Puts the prompt's photos back in front of a model that sees images: each photo message gets its
+    /// images (this attempt's own bytes, else the cache's, else fetched again) and its caption (or a request to
+    /// describe them) in place of its `[photo: …]` text. A model without vision keeps the text. A photo
+    /// Telegram no longer offers stays text; a transient failure fails the attempt (it is retried).
+    pub(super) async fn show_photos(
+        &self,
+        model: &str,
+        context: &mut TurnContext,
+        fetched: &[(String, Arc<Vec<u8>>)],
+    ) -> Result<(), JobError> {
+        if context.photos.is_empty() || !self.sees_images(model).await {
+            return Ok(());
+        }
+        for shown in &context.photos {
+            let mut images = Vec::with_capacity(shown.photos.len());
+            for photo in &shown.photos {
+                let own = fetched.iter().find(|(id, _)| *id == photo.file_unique_id);
+                let bytes = match own {
+                    Some((_, bytes)) => bytes.clone(),
+                    None => match self.photo_bytes(photo).await? {
+                        Fetched::Bytes(bytes) => Arc::new(bytes),
+                        Fetched::Refused(_) => {
+                            log::info!(
+                                "a photo of an earlier turn cannot be fetched again; it stays text"
+                            );
+                            continue;
+                        }
+                    },
+                };
+                images.push(Image {
+                    mime: PHOTO_MIME.to_string(),
+                    bytes,
+                });
+            }
+            if let (false, Some(message)) = (images.is_empty(), context.prompt.get_mut(shown.index))
+            {
+                message.content = texts::ask_of_photos(images.len(), shown.caption.as_deref());
+                message.images = images;
+            }
+        }
+        Ok(())
     }
 
     /// A photo's bytes: from the image cache, else from Telegram (and then kept in the cache).

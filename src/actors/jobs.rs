@@ -13,6 +13,7 @@ use crate::activity::kind_label;
 use crate::actors::compressor::{CompressError, Compressor};
 use crate::actors::generations::Generations;
 use crate::actors::job_groups::of_old_group;
+use crate::actors::job_media::{MediaItem, TurnMedia};
 use crate::actors::session_manager::{
     BeginTurn, FinishTurn, MarkBlocked, Quota, SessionError, SessionManager, SetMembership,
     TurnContext,
@@ -24,7 +25,9 @@ use crate::config::Config;
 use crate::ids::{ChatId, Conversation, MessageId, UserId};
 use crate::llm::reasoning::strip_reasoning;
 use crate::llm::{ChatMessage, Finish, LlmClient, LlmError, Usage};
-use crate::queue::{ChatRef, FailOutcome, Job, JobKind, Lease, Notice, Queue, QueueError};
+use crate::queue::{
+    AttachmentKind, ChatRef, FailOutcome, Job, JobKind, Lease, Notice, Queue, QueueError,
+};
 use crate::telegram::addressing::is_group;
 use crate::telegram::delivery::{send_plain, Delivery, PartRecorder};
 use crate::telegram::pacing::{Class, Pacer};
@@ -97,15 +100,6 @@ impl JobError {
 }
 
 /// Everything a job needs. Lives on one worker's arbiter (awc clients are not `Send`).
-/// An image that goes with a turn's last user message (a photo, for a model that sees images).
-pub struct TurnImage {
-    pub image: crate::llm::Image,
-    /// What it takes in the prompt (the tile rule's estimate), reserved from the prompt budget.
-    pub tokens: usize,
-    /// What the model is asked with it (the caption, or to describe it), in place of the stored text.
-    pub ask: String,
-}
-
 pub struct JobRunner {
     pub api: BotApi,
     pub llm: LlmClient,
@@ -325,31 +319,28 @@ impl JobRunner {
                         *id = of_old_group(*id);
                     }
                 }
-                self.chat_turn(lease, chat, *user_id, messages, Vec::new())
+                self.chat_turn(lease, chat, *user_id, messages, TurnMedia::default())
                     .await
             }
             JobKind::Media {
                 chat,
                 user_id,
                 message_id,
-                caption,
-                attachment,
+                ..
             } => {
+                // An album's other items were merged into this job as it was taken.
+                let items = std::iter::once(&lease.job)
+                    .chain(&lease.progress.merged)
+                    .filter_map(MediaItem::of)
+                    .collect();
                 let (chat, moved) = self.current_chat(chat).await?;
                 let message_id = if moved {
                     of_old_group(*message_id)
                 } else {
                     *message_id
                 };
-                self.media_turn(
-                    lease,
-                    chat,
-                    *user_id,
-                    message_id,
-                    caption.as_deref(),
-                    attachment,
-                )
-                .await
+                self.media_turn(lease, chat, *user_id, message_id, items)
+                    .await
             }
             JobKind::Command {
                 chat,
@@ -413,11 +404,15 @@ impl JobRunner {
         chat: ChatRef,
         user: UserId,
         messages: Vec<(MessageId, String)>,
-        images: Vec<TurnImage>,
+        media: TurnMedia,
     ) -> Result<(), JobError> {
         let conversation = chat.conversation();
         let now = now_unix();
         let periods = Periods::at(now);
+        let is_file = media
+            .attachments
+            .iter()
+            .any(|a| a.kind == AttachmentKind::Document);
         // Only a basic group can become a supergroup under a running turn.
         let basic_group = chat.kind == "group";
         let reply_to = messages.first().map(|(id, _)| *id);
@@ -432,10 +427,9 @@ impl JobRunner {
             .begin(BeginTurn {
                 chat,
                 messages,
-                // What the images take in the prompt, reserved (the tile rule: never more than they cost).
-                budget: self
-                    .prompt_budget()
-                    .less(images.iter().map(|i| i.tokens).sum()),
+                budget: self.prompt_budget(),
+                attachments: media.attachments,
+                caption: media.caption,
                 quota: Some(Quota {
                     user,
                     limits: self.config.usage.limits.for_user(user),
@@ -462,7 +456,12 @@ impl JobRunner {
             return Ok(());
         }
         if let Some(size) = context.refused {
-            let text = texts::too_long(
+            let too_long = if is_file {
+                texts::file_too_long
+            } else {
+                texts::too_long
+            };
+            let text = too_long(
                 self.tokens.corrected(&model, size),
                 self.catalog.size_of(&model).prompt_budget(),
             );
@@ -473,23 +472,12 @@ impl JobRunner {
         let (shown, usage, fresh) = match &lease.progress.answer {
             Some(answer) => (answer.clone(), None, false),
             None => {
+                self.show_photos(&model, &mut context, &media.fetched)
+                    .await?;
                 if let Some(up_to) = memory {
                     let budget = self.prompt_budget().of(context.model.as_deref());
                     self.add_group_memory(conversation, up_to, &mut context, budget)
                         .await;
-                }
-                // This turn's images go with its last user message, which the model sees as `ask`.
-                if let Some(last) = context
-                    .prompt
-                    .iter_mut()
-                    .rev()
-                    .find(|m| m.role == crate::llm::Role::User)
-                    .filter(|_| !images.is_empty())
-                {
-                    if let Some(ask) = images.first().map(|i| i.ask.clone()) {
-                        last.content = ask;
-                    }
-                    last.images = images.iter().map(|i| i.image.clone()).collect();
                 }
                 let (shown, usage) = self
                     .answer(conversation, &model, &context, &mut delivery)

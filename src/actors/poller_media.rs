@@ -39,10 +39,7 @@ pub(super) fn media_job(
             height: 0,
         }
     };
-    let label = match attachment.kind {
-        AttachmentKind::Photo => "photo",
-        AttachmentKind::Document => "document",
-    };
+    let label = attachment.kind.as_str();
     Some(Decision::Queue(
         Priority::Default,
         JobKind::Media {
@@ -51,6 +48,7 @@ pub(super) fn media_job(
             message_id: message.message_id,
             caption: message.caption.clone(),
             attachment: Box::new(attachment),
+            album: message.media_group_id.clone(),
         },
         label,
     ))

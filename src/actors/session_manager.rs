@@ -13,6 +13,7 @@
 use crate::actors::supervision::catch_panic_sync;
 use crate::context::prompt::to_usize;
 use crate::context::{select_for_compression, StoredContext};
+use crate::db::attachments;
 use crate::db::backup;
 use crate::db::models::{ChatStats, NewChat, NewSummary};
 use crate::db::queries::Scope;
@@ -21,6 +22,7 @@ use crate::db::{self, queries, DbError, DbPool};
 use crate::health::Health;
 use crate::ids::{ChatId, Conversation, MessageId, UserId};
 use crate::llm::Usage;
+use crate::media::Attachment;
 use crate::paging::Page;
 use crate::queue::ChatRef;
 use crate::text::now_unix;
@@ -84,6 +86,11 @@ pub struct BeginTurn {
     pub chat: ChatRef,
     /// In arrival order.
     pub messages: Vec<(MessageId, String)>,
+    /// What the first of `messages` carried besides text (a photo, an album's photos, a document), recorded
+    /// with it; its photos' tokens count with its text.
+    pub attachments: Vec<Attachment>,
+    /// The caption those were sent with.
+    pub caption: Option<String>,
     /// The most the prompt may take (our tokens), so the answer still fits the window of the conversation's
     /// model (read with it, see [`PromptBudget`]).
     pub budget: PromptBudget,
@@ -470,6 +477,7 @@ impl SessionManager {
             summary_tokens: summary.as_ref().map_or(0, |s| to_usize(s.tokens)),
             summary: summary.map(|s| s.content),
             history: queries::active_history(conn, conversation)?,
+            photos: attachments::photos_in_history(conn, conversation)?,
         })
     }
 }
@@ -725,9 +733,12 @@ impl Handler<ListMessages> for SessionManager {
             if queries::find_chat(conn, msg.chat_id)?.is_none() {
                 return Ok(None);
             }
+            let messages = queries::messages_page(conn, msg.chat_id, msg.page)?;
+            let ids: Vec<i32> = messages.iter().map(|m| m.id).collect();
             Ok::<_, SessionError>(Some(MessageList {
                 total: to_u64(queries::count_messages(conn, msg.chat_id)?),
-                messages: queries::messages_page(conn, msg.chat_id, msg.page)?,
+                attachments: attachments::of_messages(conn, &ids)?,
+                messages,
                 summaries: queries::summaries_of(conn, msg.chat_id)?,
             }))
         })
@@ -825,6 +836,8 @@ mod tests {
             chat: chat(5),
             messages: vec![(MessageId(id), text.into())],
             budget: PromptBudget::fixed(budget),
+            attachments: Vec::new(),
+            caption: None,
             quota: None,
         }
     }
@@ -903,6 +916,8 @@ mod tests {
                         chat: chat(100 + i),
                         messages: vec![(MessageId(1), format!("message of chat {i}"))],
                         budget: PromptBudget::fixed(10_000),
+                        attachments: Vec::new(),
+                        caption: None,
                         quota: None,
                     })
                     .await
@@ -1444,6 +1459,8 @@ mod tests {
 
         let refused = turns
             .begin(BeginTurn {
+                attachments: Vec::new(),
+                caption: None,
                 quota: quota(&today),
                 ..begin("second", 3, 10_000)
             })
@@ -1452,6 +1469,8 @@ mod tests {
             .unwrap();
         let next_day = turns
             .begin(BeginTurn {
+                attachments: Vec::new(),
+                caption: None,
                 quota: quota(&tomorrow),
                 ..begin("second", 3, 10_000)
             })

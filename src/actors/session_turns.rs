@@ -9,11 +9,13 @@ use super::{
 };
 use crate::context::prompt::to_usize;
 use crate::context::{build_prompt, system_for_chat};
+use crate::db::attachments;
 use crate::db::models::NewMessage;
 use crate::db::queries;
 use crate::db::spending;
 use crate::ids::MessageId;
 use crate::llm::Role;
+use crate::media::Attachment;
 use crate::text::now_unix;
 use crate::usage::LimitHit;
 use diesel::SqliteConnection;
@@ -74,10 +76,16 @@ impl SessionManager {
             });
         }
         let now = now_unix();
+        // The photos count with the first message, which they are recorded with.
+        let photo_tokens: usize = msg.attachments.iter().map(Attachment::tokens).sum();
         let counted: Vec<(MessageId, &str, usize)> = msg
             .messages
             .iter()
-            .map(|(id, text)| (*id, text.as_str(), self.tokens.count_message(text)))
+            .enumerate()
+            .map(|(i, (id, text))| {
+                let extra = if i == 0 { photo_tokens } else { 0 };
+                (*id, text.as_str(), self.tokens.count_message(text) + extra)
+            })
             .collect();
         let new_tokens: usize = counted.iter().map(|(_, _, t)| t).sum();
         let conversation = msg.chat.conversation();
@@ -111,6 +119,15 @@ impl SessionManager {
                     telegram_message_id: Some(*id),
                     created_at: now,
                 },
+            )?;
+        }
+        if let Some((first, _)) = msg.messages.first() {
+            attachments::attach(
+                conn,
+                msg.chat.id,
+                *first,
+                &msg.attachments,
+                msg.caption.as_deref(),
             )?;
         }
         let stored = self.load_after_system(conn, conversation, system, system_tokens)?;

@@ -1,8 +1,9 @@
 //! A turn's prompt, built from a chat's stored context: the system prompt, the summary in use, then as many of
 //! the newest turns as fit the budget.
 
-use crate::db::models::MessageRow;
+use crate::db::models::{AttachmentRow, MessageRow};
 use crate::llm::{ChatMessage, Role};
+use crate::media::Attachment;
 use crate::telegram::addressing::is_group;
 use std::sync::Arc;
 
@@ -50,12 +51,6 @@ impl PromptBudget {
     pub fn of(&self, model: Option<&str>) -> usize {
         (self.0)(model)
     }
-
-    /// This budget less `reserve` tokens, whatever the model (what a turn's images will take).
-    pub fn less(&self, reserve: usize) -> Self {
-        let inner = self.0.clone();
-        Self::new(move |model| inner(model).saturating_sub(reserve))
-    }
 }
 
 impl std::fmt::Debug for PromptBudget {
@@ -77,6 +72,8 @@ pub struct StoredContext {
     pub summary_tokens: usize,
     /// The unfolded turns, oldest first: what the summary does not cover.
     pub history: Vec<MessageRow>,
+    /// The photos of `history`'s messages, in order.
+    pub photos: Vec<AttachmentRow>,
 }
 
 impl StoredContext {
@@ -112,10 +109,22 @@ pub struct SystemPrompt {
     pub default: Option<String>,
 }
 
+/// The photos of one message of a prompt: a model that sees images gets them (and `caption`, or a request to
+/// describe them) in place of the message's stored text (`[photo: …]`, what any other model gets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptPhotos {
+    /// The message's place in [`TurnContext::prompt`].
+    pub index: usize,
+    pub photos: Vec<Attachment>,
+    pub caption: Option<String>,
+}
+
 /// What a turn sends to the LLM.
 #[derive(Debug, Clone, Default)]
 pub struct TurnContext {
     pub prompt: Vec<ChatMessage>,
+    /// The photos of `prompt`'s messages (their tokens are in the messages' stored counts, so in `tokens`).
+    pub photos: Vec<PromptPhotos>,
     /// Tokens of `prompt` by our count.
     pub tokens: usize,
     /// Older messages left out of the prompt to stay within the budget.
@@ -165,13 +174,28 @@ pub fn build_prompt(stored: StoredContext, budget: usize) -> TurnContext {
             format!("{SUMMARY_PREFIX}{summary}"),
         ));
     }
+    let mut photos: Vec<PromptPhotos> = Vec::new();
     for row in rows.iter().skip(rows.len() - kept) {
         if let Some(role) = Role::parse(&row.role) {
+            let of_row = stored.photos.iter().filter(|p| p.message_id == row.id);
+            for photo in of_row {
+                match photos.last_mut() {
+                    Some(last) if last.index == prompt.len() => {
+                        last.photos.push(photo.attachment())
+                    }
+                    _ => photos.push(PromptPhotos {
+                        index: prompt.len(),
+                        photos: vec![photo.attachment()],
+                        caption: photo.caption.clone(),
+                    }),
+                }
+            }
             prompt.push(ChatMessage::new(role, row.content.clone()));
         }
     }
     TurnContext {
         prompt,
+        photos,
         tokens: used,
         trimmed,
         refused: None,
@@ -217,6 +241,7 @@ pub(crate) mod tests {
             summary: summary.map(|(s, _)| s.to_string()),
             summary_tokens: summary.map_or(0, |(_, t)| t),
             history,
+            photos: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! and backups.
 //! Knows nothing of actors; blocking, so callers run it off the async threads (the SessionManager's SyncArbiter).
 
+pub mod attachments;
 pub mod backup;
 pub mod models;
 pub mod queries;

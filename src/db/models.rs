@@ -1,8 +1,9 @@
 //! Row types (one per table) and their insert forms. Telegram's ids are typed ([`ChatId`], [`MessageId`]);
 //! the columns are described in docs/architecture.md (SQLite tables).
 
-use super::schema::{chats, conversations, messages, summaries};
+use super::schema::{attachments, chats, conversations, messages, summaries};
 use crate::ids::{ChatId, Conversation, MessageId, TopicId};
+use crate::media::{Attachment, AttachmentKind};
 use diesel::prelude::*;
 
 /// One Telegram chat: what it is and when it was seen (a conversation's settings are in `conversations`).
@@ -80,6 +81,73 @@ pub struct NewMessage<'a> {
     pub created_at: i64,
 }
 
+/// What a user's message carried besides its text (a photo, a document): Telegram's ids, never the bytes.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = attachments)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+pub struct AttachmentRow {
+    pub id: i32,
+    /// The `messages` row it belongs to.
+    pub message_id: i32,
+    /// `photo` or `document`.
+    pub kind: String,
+    pub file_id: String,
+    pub file_unique_id: String,
+    pub name: Option<String>,
+    pub size: Option<i64>,
+    pub width: i32,
+    pub height: i32,
+    /// The message's caption.
+    pub caption: Option<String>,
+}
+
+impl AttachmentRow {
+    /// As the job fetches it (an unknown kind, which the schema's CHECK rules out, reads as a document).
+    pub fn attachment(&self) -> Attachment {
+        Attachment {
+            kind: AttachmentKind::parse(&self.kind).unwrap_or(AttachmentKind::Document),
+            file_id: self.file_id.clone(),
+            file_unique_id: self.file_unique_id.clone(),
+            name: self.name.clone(),
+            mime: None,
+            size: self.size.and_then(|s| u64::try_from(s).ok()),
+            width: u32::try_from(self.width).unwrap_or(0),
+            height: u32::try_from(self.height).unwrap_or(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = attachments)]
+pub struct NewAttachment<'a> {
+    pub message_id: i32,
+    pub kind: &'a str,
+    pub file_id: &'a str,
+    pub file_unique_id: &'a str,
+    pub name: Option<&'a str>,
+    pub size: Option<i64>,
+    pub width: i32,
+    pub height: i32,
+    pub caption: Option<&'a str>,
+}
+
+impl<'a> NewAttachment<'a> {
+    /// `attachment` of the `messages` row `message_id`, sent with `caption`.
+    pub fn of(message_id: i32, attachment: &'a Attachment, caption: Option<&'a str>) -> Self {
+        Self {
+            message_id,
+            kind: attachment.kind.as_str(),
+            file_id: &attachment.file_id,
+            file_unique_id: &attachment.file_unique_id,
+            name: attachment.name.as_deref(),
+            size: attachment.size.and_then(|s| i64::try_from(s).ok()),
+            width: i32::try_from(attachment.width).unwrap_or(0),
+            height: i32::try_from(attachment.height).unwrap_or(0),
+            caption,
+        }
+    }
+}
+
 /// A summary of a chat's older turns; the newest is the one in use.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = summaries)]
@@ -121,6 +189,9 @@ pub struct ChatStats {
     pub last_at: Option<i64>,
     /// Summaries made (compressions) since the last `/clear`.
     pub compressions: i64,
+    /// Photos and documents sent since the last `/clear`.
+    pub photos: i64,
+    pub documents: i64,
 }
 
 /// One chat in the admin API's list: its row and its figures.
@@ -140,6 +211,9 @@ pub struct ChatOverview {
     pub model: Option<String>,
     /// The main conversation's role (`/role`); `None`: no role.
     pub role: Option<String>,
+    /// Photos and documents its messages carried.
+    pub photos: i64,
+    pub documents: i64,
 }
 
 /// A page of chats for the admin API, most recently active first.
@@ -174,6 +248,8 @@ pub struct MessageList {
     /// All the chat's messages, not only this page's.
     pub total: u64,
     pub messages: Vec<MessageRow>,
+    /// What this page's messages carried (photos, documents), in order.
+    pub attachments: Vec<AttachmentRow>,
     /// Oldest first; the last one is in use.
     pub summaries: Vec<SummaryRow>,
 }

@@ -347,12 +347,15 @@ pub fn chat_stats(conn: &mut SqliteConnection, scope: Scope) -> QResult<ChatStat
     let compressions: i64 = in_scope!(scope, summaries, |q| q
         .select(count_star())
         .get_result(conn)?);
+    let (photos, documents) = super::attachments::counts(conn, scope)?;
     let mut stats = ChatStats {
         first_at,
         last_at,
         prompt_tokens,
         completion_tokens,
         compressions,
+        photos,
+        documents,
         ..ChatStats::default()
     };
     for (role, n, tokens) in by_role {
@@ -412,6 +415,7 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
         let total = usage.entry(id).or_default();
         *total = (total.0 + p, total.1 + c);
     }
+    let files = super::attachments::counts_by_chat(conn, &ids)?;
     // The main conversation's model and role (a topic's are its own), in one query for the page.
     let mut chosen: HashMap<ChatId, (Option<String>, Option<String>)> = conversations::table
         .filter(conversations::chat_id.eq_any(&ids))
@@ -430,7 +434,10 @@ pub fn chat_overviews(conn: &mut SqliteConnection, page: Page) -> QResult<Vec<Ch
         .map(|chat| {
             let (prompt_tokens, completion_tokens) = usage.get(&chat.id).copied().unwrap_or((0, 0));
             let (model, role) = chosen.remove(&chat.id).unwrap_or_default();
+            let (photos, documents) = files.get(&chat.id).copied().unwrap_or((0, 0));
             let mut overview = ChatOverview {
+                photos,
+                documents,
                 user_messages: 0,
                 assistant_messages: 0,
                 tokens: 0,

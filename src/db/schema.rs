@@ -1,6 +1,21 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    attachments (id) {
+        id -> Integer,
+        message_id -> Integer,
+        kind -> Text,
+        file_id -> Text,
+        file_unique_id -> Text,
+        name -> Nullable<Text>,
+        size -> Nullable<BigInt>,
+        width -> Integer,
+        height -> Integer,
+        caption -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     chats (id) {
         id -> BigInt,
         kind -> Text,
@@ -72,12 +87,14 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(conversations -> chats (chat_id));
 diesel::joinable!(messages -> chats (chat_id));
 diesel::joinable!(summaries -> chats (chat_id));
 diesel::joinable!(usage -> chats (chat_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    attachments,
     chats,
     conversations,
     messages,

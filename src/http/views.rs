@@ -6,7 +6,7 @@
 
 use crate::activity::{EndedJob, RunningJob};
 use crate::actors::session_manager::{ChatDetail, ChatList, MessageList};
-use crate::db::models::{ChatOverview, ChatRow, ChatStats, MessageRow, SummaryRow};
+use crate::db::models::{AttachmentRow, ChatOverview, ChatRow, ChatStats, MessageRow, SummaryRow};
 use crate::db::spending::{Figures, GroupKey, Totals, UsageGroup, UsageQuery, UsageReport};
 use crate::ids::{ChatId, Conversation, JobId, TopicId};
 use crate::paging::Page;
@@ -85,6 +85,10 @@ pub struct OverviewView<'a> {
     model: Option<&'a str>,
     /// The main conversation's role (`/role`); `null` when it has none.
     role: Option<&'a str>,
+    /// Photos its messages carried (since the last `/clear`).
+    photos: i64,
+    /// Documents (files) its messages carried.
+    documents: i64,
 }
 
 impl<'a> From<&'a ChatOverview> for OverviewView<'a> {
@@ -101,6 +105,8 @@ impl<'a> From<&'a ChatOverview> for OverviewView<'a> {
             last_activity_at: o.last_message_at.unwrap_or(0).max(o.chat.updated_at),
             model: o.model.as_deref(),
             role: o.role.as_deref(),
+            photos: o.photos,
+            documents: o.documents,
         }
     }
 }
@@ -171,6 +177,10 @@ pub struct StatsView {
     last_at: Option<i64>,
     /// Summaries made since the last `/clear`.
     compressions: i64,
+    /// Photos sent since the last `/clear`.
+    photos: i64,
+    /// Documents (files) sent since the last `/clear`.
+    documents: i64,
 }
 
 impl From<&ChatStats> for StatsView {
@@ -184,6 +194,8 @@ impl From<&ChatStats> for StatsView {
             first_at: s.first_at,
             last_at: s.last_at,
             compressions: s.compressions,
+            photos: s.photos,
+            documents: s.documents,
         }
     }
 }
@@ -265,11 +277,64 @@ pub struct MessageView<'a> {
     /// The forum topic it belongs to; absent outside topics.
     #[serde(skip_serializing_if = "Option::is_none")]
     topic: Option<i64>,
+    /// What it carried besides text (a user's photos or document); absent when nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<AttachmentView<'a>>,
+}
+
+/// A photo or document a message carried: Telegram's ids and what the sender said of it (the bytes are not
+/// stored).
+#[derive(Debug, Serialize)]
+pub struct AttachmentView<'a> {
+    /// `photo` or `document`.
+    kind: &'a str,
+    /// What Telegram fetches it by (for this bot).
+    file_id: &'a str,
+    /// A document's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    /// In bytes, when Telegram said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<i64>,
+    /// A photo's pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<i32>,
+}
+
+impl<'a> From<&'a AttachmentRow> for AttachmentView<'a> {
+    fn from(a: &'a AttachmentRow) -> Self {
+        let pixels = |n: i32| Some(n).filter(|n| *n > 0);
+        Self {
+            kind: &a.kind,
+            file_id: &a.file_id,
+            name: a.name.as_deref(),
+            size: a.size,
+            width: pixels(a.width),
+            height: pixels(a.height),
+        }
+    }
+}
+
+impl<'a> MessageView<'a> {
+    /// `m`, with its attachments among `attachments`.
+    fn new(m: &'a MessageRow, attachments: &'a [AttachmentRow]) -> Self {
+        Self {
+            attachments: attachments
+                .iter()
+                .filter(|a| a.message_id == m.id)
+                .map(AttachmentView::from)
+                .collect(),
+            ..Self::from(m)
+        }
+    }
 }
 
 impl<'a> From<&'a MessageRow> for MessageView<'a> {
     fn from(m: &'a MessageRow) -> Self {
         Self {
+            attachments: Vec::new(),
             id: m.id,
             role: &m.role,
             content: &m.content,
@@ -349,7 +414,11 @@ impl<'a> MessagesView<'a> {
             session_id: chat_id.0,
             page,
             total: list.total,
-            messages: list.messages.iter().map(MessageView::from).collect(),
+            messages: list
+                .messages
+                .iter()
+                .map(|m| MessageView::new(m, &list.attachments))
+                .collect(),
             summaries: list
                 .summaries
                 .iter()
@@ -758,6 +827,8 @@ mod tests {
             last_message_at: Some(250),
             model: None,
             role: None,
+            photos: 2,
+            documents: 1,
         };
         assert_eq!(
             to_json(&OverviewView::from(&overview)),
@@ -765,7 +836,8 @@ mod tests {
                    "created_at": 100, "updated_at": 200,
                    "messages": 3, "user_messages": 2, "assistant_messages": 1, "tokens": 50,
                    "prompt_tokens": 70, "completion_tokens": 20,
-                   "last_message_at": 250, "last_activity_at": 250, "model": null, "role": null})
+                   "last_message_at": 250, "last_activity_at": 250, "model": null, "role": null,
+                   "photos": 2, "documents": 1})
         );
         let idle = ChatOverview {
             last_message_at: None,
@@ -801,6 +873,8 @@ mod tests {
             first_at: Some(101),
             last_at: Some(199),
             compressions: 1,
+            photos: 2,
+            documents: 1,
         };
         let detail = ChatDetail {
             chat: chat(),
@@ -819,7 +893,8 @@ mod tests {
                             "blocked_at": null, "created_at": 100, "updated_at": 200},
                 "stats": {"user_messages": 4, "assistant_messages": 3, "tokens": 120,
                           "prompt_tokens": 300, "completion_tokens": 60,
-                          "first_at": 101, "last_at": 199, "compressions": 1},
+                          "first_at": 101, "last_at": 199, "compressions": 1,
+                          "photos": 2, "documents": 1},
                 "summary": {"id": 7, "tokens": 9, "chars": 6, "first_message_id": 1,
                             "last_message_id": 4, "created_at": 300},
             })
@@ -834,7 +909,7 @@ mod tests {
             json["stats"],
             json!({"user_messages": 4, "assistant_messages": 3,
             "tokens": 120, "prompt_tokens": 300, "completion_tokens": 60,
-            "first_at": 101, "last_at": 199, "compressions": 1})
+            "first_at": 101, "last_at": 199, "compressions": 1, "photos": 2, "documents": 1})
         );
     }
 
@@ -850,6 +925,8 @@ mod tests {
             last_message_at: None,
             model: Some("claude:sonnet".into()),
             role: Some("coder".into()),
+            photos: 0,
+            documents: 0,
         };
         let json = to_json(&OverviewView::from(&overview));
         assert_eq!(
@@ -918,6 +995,7 @@ mod tests {
         let list = MessageList {
             total: 1,
             messages: vec![message],
+            attachments: Vec::new(),
             summaries: vec![in_topic(1, 7), in_topic(2, 0), in_topic(3, 7)],
         };
         let json = to_json(&MessagesView::new(ChatId(-1001), page(), &list));
@@ -967,6 +1045,7 @@ mod tests {
         let list = MessageList {
             total: 9,
             messages: vec![message],
+            attachments: Vec::new(),
             summaries: vec![summary(1), summary(2)],
         };
         assert_eq!(

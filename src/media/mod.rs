@@ -5,6 +5,69 @@
 pub mod cache;
 pub mod documents;
 
+use serde::{Deserialize, Serialize};
+
+/// What a message carried besides text: a photo (the size the poller chose) or a document, named by Telegram's
+/// ids (the bytes are fetched by the job, and never stored in SQLite).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub kind: AttachmentKind,
+    /// What to download it by.
+    pub file_id: String,
+    /// The same whatever the bot and over time: what the image cache keeps it under.
+    #[serde(default)]
+    pub file_unique_id: String,
+    /// A document's name as the sender gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A document's declared type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    /// In bytes, when Telegram said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// A photo's pixels (0 when unknown).
+    #[serde(default)]
+    pub width: u32,
+    #[serde(default)]
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Photo,
+    Document,
+}
+
+impl AttachmentKind {
+    /// As stored (`attachments.kind`) and shown (admin API).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Photo => "photo",
+            Self::Document => "document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "photo" => Some(Self::Photo),
+            "document" => Some(Self::Document),
+            _ => None,
+        }
+    }
+}
+
+impl Attachment {
+    /// What it costs in a prompt: a photo by the tile rule; a document nothing (its text is counted).
+    pub fn tokens(&self) -> usize {
+        match self.kind {
+            AttachmentKind::Photo => image_tokens(self.width, self.height),
+            AttachmentKind::Document => 0,
+        }
+    }
+}
+
 /// Tokens an image of `width`×`height` pixels costs in a prompt, by OpenAI's rule for `detail: high` (the
 /// default most servers follow): scaled to fit in 2048×2048, then so its shorter side is at most 768; each
 /// 512×512 tile costs 170 tokens, plus 85. Unknown dimensions count as the largest image the rule allows

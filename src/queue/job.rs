@@ -4,6 +4,15 @@ use crate::commands::BotCommand;
 use crate::ids::{ChatId, Conversation, JobId, MessageId, TopicId, UpdateId, UserId};
 use serde::{Deserialize, Serialize};
 
+pub use crate::media::{Attachment, AttachmentKind};
+
+/// The merge key of an album's items. `absorb` (`lua/common.lua`) knows it: an album merges within
+/// [`ALBUM_WINDOW`] even when `MERGE_WINDOW_MS` is shorter or off.
+pub const ALBUM_KEY_PREFIX: &str = "album/";
+/// How far apart an album's items may arrive and still be one turn (Telegram sends them together, as
+/// consecutive updates).
+pub const ALBUM_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Bumped when a payload changes incompatibly; a worker refuses versions it does not know.
 pub const JOB_VERSION: u32 = 1;
 
@@ -60,39 +69,6 @@ impl ChatRef {
     }
 }
 
-/// What a message carried besides text: a photo (the size the poller chose) or a document, named by Telegram's
-/// ids (the bytes are fetched by the job, and never stored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    pub kind: AttachmentKind,
-    /// What to download it by.
-    pub file_id: String,
-    /// The same whatever the bot and over time: what the image cache keeps it under.
-    #[serde(default)]
-    pub file_unique_id: String,
-    /// A document's name as the sender gave it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// A document's declared type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mime: Option<String>,
-    /// In bytes, when Telegram said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// A photo's pixels (0 when unknown).
-    #[serde(default)]
-    pub width: u32,
-    #[serde(default)]
-    pub height: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttachmentKind {
-    Photo,
-    Document,
-}
-
 /// A canned answer that needs no LLM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]
@@ -123,6 +99,10 @@ pub enum JobKind {
         caption: Option<String>,
         /// Boxed: the other kinds are much smaller.
         attachment: Box<Attachment>,
+        /// Telegram's `media_group_id`: the photos (or documents) of one album, sent together, merge into one
+        /// turn.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        album: Option<String>,
     },
     Command {
         chat: ChatRef,
@@ -273,12 +253,19 @@ impl Job {
     }
 
     /// Text messages can be merged into one turn when they arrive close together; which may merge: those of
-    /// the same conversation (`None`: this job merges with nothing). Jobs of one chat run in one order,
+    /// the same conversation, or the items of one album (`None`: this job merges with nothing). Jobs of one chat run in one order,
     /// whatever their topic; only a topic's own messages merge.
     pub fn merge_key(&self) -> Option<String> {
         match (&self.kind, self.conversation().topic) {
             (JobKind::Chat { .. }, None) => Some("1".to_string()),
             (JobKind::Chat { .. }, Some(topic)) => Some(format!("1/{topic}")),
+            // An album's photos (or documents) are one turn, whatever the merge window (`ALBUM_KEY_PREFIX`).
+            (
+                JobKind::Media {
+                    album: Some(album), ..
+                },
+                _,
+            ) => Some(format!("{ALBUM_KEY_PREFIX}{album}")),
             _ => None,
         }
     }

@@ -26,7 +26,7 @@
 use super::batch::{apply_batches, Op, Pending};
 use super::group_context::GroupMemory;
 use super::holders::Holder;
-use super::job::{Job, Priority};
+use super::job::{Job, Priority, ALBUM_WINDOW};
 use super::poller_role::Fence;
 use super::scripts::Scripts;
 use super::types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};
@@ -267,7 +267,8 @@ impl Queue {
             .arg(millis(self.settings.merge_window))
             .arg(count.max(1))
             .arg(&self.holder.id)
-            .arg(if may_reclaim { "1" } else { "0" });
+            .arg(if may_reclaim { "1" } else { "0" })
+            .arg(millis(ALBUM_WINDOW));
         let mut conn = self.conn.clone();
         let reply: Vec<(String, String, String, u32, String, Vec<String>)> =
             bounded(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await?;

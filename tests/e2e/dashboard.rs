@@ -114,6 +114,9 @@ async fn the_dashboard_shows_each_sessions_model_and_role_and_default_when_it_ch
         env.telegram.push_text(user, user, text);
         env.telegram.wait_for_messages(user, sent, T).await;
     }
+    env.telegram
+        .push_photo_with(OTHER_USER, OTHER_USER, Some("what is this?"), None);
+    env.telegram.wait_for_messages(OTHER_USER, 2, T).await;
 
     let dom = tokio::task::spawn_blocking({
         let url = dashboard_url(&bot);
@@ -136,11 +139,12 @@ async fn the_dashboard_shows_each_sessions_model_and_role_and_default_when_it_ch
             .map(|cell| cell.split("</td>").next().unwrap().to_string())
             .collect()
     };
-    let header: Vec<&str> = ["model", "role"]
+    let columns = ["model", "role", "messages", "photos", "files"];
+    let header: Vec<&str> = columns
         .into_iter()
         .filter(|h| dom.contains(&format!("<th>{h}</th>")))
         .collect();
-    assert_eq!(header, ["model", "role"], "{dom:.3000}");
+    assert_eq!(header, columns, "{dom:.3000}");
     let mine = row_of(ALLOWED_USER);
     assert!(
         mine.contains(&"claude:sonnet".to_string()) && mine.contains(&"poet".to_string()),
@@ -151,6 +155,13 @@ async fn the_dashboard_shows_each_sessions_model_and_role_and_default_when_it_ch
         other.iter().filter(|cell| *cell == "default").count(),
         2,
         "no model and no role of its own: {other:?}"
+    );
+    // Messages, photos, files: two turns, one of them a photo.
+    let messages = other.iter().position(|c| c == "4").expect("4 messages");
+    assert_eq!(
+        other[messages + 1..messages + 3],
+        ["1".to_string(), "0".to_string()],
+        "{other:?}"
     );
 }
 

@@ -9,6 +9,7 @@
 mod admin;
 mod chat;
 mod dashboard;
+mod fakes_files;
 mod fakes_selftest;
 mod groups;
 mod media;

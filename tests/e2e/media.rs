@@ -4,6 +4,7 @@
 
 use crate::support::fake_llm::{aichat_model, image_urls};
 use crate::support::fake_telegram::jpeg_bytes;
+use crate::support::fake_telegram::Fault;
 use crate::support::{Behaviour, TestEnv};
 use base64::Engine;
 use serde_json::Value;
@@ -237,4 +238,267 @@ async fn a_retried_photo_turn_reuses_the_cached_image_and_without_a_cache_downlo
             "IMAGE_CACHE_MB={cache_mb}"
         );
     }
+}
+
+/// The user messages of a request that carry images: (their text, how many images).
+fn messages_with_images(request: &Value) -> Vec<(String, usize)> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let parts = m["content"].as_array()?;
+            let text = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            let images = parts.iter().filter(|p| p["type"] == "image_url").count();
+            Some((text, images))
+        })
+        .collect()
+}
+
+/// Every text of a request's messages.
+fn texts_of(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_photo_stays_in_the_conversation_and_a_model_without_vision_gets_it_as_text() {
+    let env = media_env(VISION);
+    let _bot = env.spawn_bot().await;
+    let chat = 9501;
+    env.telegram
+        .push_photo_with(chat, chat, Some("what breed is this dog?"), None);
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    env.telegram.push_text(chat, chat, "and how old is it?");
+    env.telegram.wait_for_messages(chat, 2, T).await;
+
+    let requests = env.llm.chat_requests();
+    assert_eq!(requests.len(), 2);
+    // The follow-up carries the earlier photo, with its caption, and the new question as text.
+    assert_eq!(
+        messages_with_images(&requests[1]),
+        [("what breed is this dog?".to_string(), 1)]
+    );
+    assert_eq!(image_urls(&requests[1]), image_urls(&requests[0]));
+    assert_eq!(last_user_text(&requests[1]), "and how old is it?");
+    assert_eq!(
+        env.telegram.file_downloads().len(),
+        1,
+        "the second turn's image came from the cache"
+    );
+
+    // After a switch to a model without vision, the photo is text in the history, never an image part.
+    env.telegram
+        .push_text(chat, chat, &format!("/model {BLIND}"));
+    env.telegram.wait_for_messages(chat, 3, T).await;
+    env.telegram.push_text(chat, chat, "one more thing");
+    env.telegram.wait_for_messages(chat, 4, T).await;
+    let requests = env.llm.chat_requests();
+    let last = requests.last().unwrap();
+    assert_eq!(last["model"], BLIND);
+    assert!(image_urls(last).is_empty(), "{last}");
+    assert!(
+        texts_of(last).contains(&"[photo: what breed is this dog?]".to_string()),
+        "{last}"
+    );
+}
+
+#[actix_web::test]
+async fn a_photo_no_longer_in_the_cache_is_fetched_again_by_its_file_id() {
+    let env = media_env(VISION);
+    let _bot = env.spawn_bot_with(&[("IMAGE_CACHE_MB", "0")]).await;
+    let chat = 9551;
+    env.telegram.push_photo_with(chat, chat, None, None);
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    env.telegram.push_text(chat, chat, "what colour is it?");
+    env.telegram.wait_for_messages(chat, 2, T).await;
+
+    let requests = env.llm.chat_requests();
+    assert_eq!(
+        messages_with_images(&requests[1]),
+        [("Describe this image.".to_string(), 1)]
+    );
+    assert_eq!(image_urls(&requests[1]), image_urls(&requests[0]));
+    let downloads = env.telegram.file_downloads();
+    assert_eq!(downloads.len(), 2, "fetched again: {downloads:?}");
+    assert_eq!(downloads[0], downloads[1]);
+}
+
+#[actix_web::test]
+async fn an_album_is_one_turn_with_every_photo_and_its_caption() {
+    let env = media_env(VISION);
+    let _bot = env.spawn_bot().await;
+    let chat = 9601;
+    env.telegram
+        .push_album(chat, chat, 3, Some("which one is sharpest?"), "13579");
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let requests = env.llm.chat_requests();
+    assert_eq!(requests.len(), 1, "one turn for the album");
+    assert_eq!(
+        messages_with_images(&requests[0]),
+        [("which one is sharpest?".to_string(), 3)]
+    );
+    let urls = image_urls(&requests[0]);
+    assert_eq!(
+        urls.iter().collect::<std::collections::HashSet<_>>().len(),
+        3,
+        "three different photos"
+    );
+    assert_eq!(env.telegram.count_to(chat), 1, "one answer");
+
+    // The album is one stored message with three photos.
+    env.telegram.push_text(chat, chat, "/stats");
+    let stats = env.telegram.wait_for_messages(chat, 2, T).await[1]
+        .plain
+        .clone();
+    assert!(stats.contains("Photos: 3, files: 0"), "{stats}");
+}
+
+#[actix_web::test]
+async fn what_a_message_carried_is_stored_and_shown_by_stats_and_the_admin_api() {
+    const TOKEN: &str = "admin-token-0123456789abcdef";
+    let mut env = media_env(VISION);
+    env.set("API_TOKEN", TOKEN);
+    let bot = env.spawn_bot().await;
+    let chat = 9701;
+    env.telegram.push_photo_with(chat, chat, Some("look"), None);
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    env.telegram.push_document(
+        chat,
+        chat,
+        "notes.md",
+        "text/markdown",
+        b"# Notes\n- one\n",
+        None,
+    );
+    env.telegram.wait_for_messages(chat, 2, T).await;
+    env.telegram.push_text(chat, chat, "/stats");
+    let stats = env.telegram.wait_for_messages(chat, 3, T).await[2]
+        .plain
+        .clone();
+    assert!(stats.contains("Photos: 1, files: 1"), "{stats}");
+
+    let auth = format!("Bearer {TOKEN}");
+    let (status, body) = bot
+        .request_json(
+            "GET",
+            &format!("/api/sessions/{chat}/messages"),
+            &[("Authorization", &auth)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let with: Vec<&Value> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("attachments").is_some())
+        .collect();
+    assert_eq!(with.len(), 2, "{body}");
+    assert_eq!(with[0]["content"], "[photo: look]");
+    assert_eq!(with[0]["attachments"][0]["kind"], "photo");
+    assert_eq!(with[0]["attachments"][0]["width"], 1280);
+    assert_eq!(with[0]["attachments"][0]["size"], 98_765);
+    assert_eq!(with[1]["attachments"][0]["kind"], "document");
+    assert_eq!(with[1]["attachments"][0]["name"], "notes.md");
+    assert_eq!(with[1]["attachments"][0]["size"], 14);
+    let (_, session) = bot
+        .request_json(
+            "GET",
+            &format!("/api/sessions/{chat}"),
+            &[("Authorization", &auth)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (&session["stats"]["photos"], &session["stats"]["documents"]),
+        (&Value::from(1), &Value::from(1)),
+        "{session}"
+    );
+}
+
+#[actix_web::test]
+async fn compression_folds_a_photo_into_the_summary_as_its_caption_line_without_the_image() {
+    let env = media_env(VISION);
+    let _bot = env
+        .spawn_bot_with(&[
+            ("CONTEXT_WINDOW_TOKENS", "3000"),
+            ("COMPRESS_RATIO", "0.3"),
+            ("KEEP_RECENT_MESSAGES", "2"),
+        ])
+        .await;
+    let chat = 9801;
+    env.telegram
+        .push_photo_with(chat, chat, Some("a red bicycle"), None);
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    // The photo (765 tokens by the tile rule) and this turn cross the threshold of 900.
+    let long = format!("tell me more {}", "lorem ipsum dolor sit amet ".repeat(22));
+    env.telegram.push_text(chat, chat, &long);
+    env.telegram
+        .wait_until("a summary request", T, |_| {
+            !env.llm.summary_requests().is_empty()
+        })
+        .await;
+    env.telegram.wait_for_messages(chat, 2, T).await;
+
+    let summary = &env.llm.summary_requests()[0];
+    assert!(image_urls(summary).is_empty(), "no image to the summary");
+    assert!(
+        texts_of(summary)
+            .concat()
+            .contains("[photo: a red bicycle]"),
+        "{summary}"
+    );
+}
+
+#[actix_web::test]
+async fn a_text_file_too_long_for_the_window_is_refused_saying_so() {
+    let env = media_env(BLIND);
+    let _bot = env
+        .spawn_bot_with(&[("CONTEXT_WINDOW_TOKENS", "2048")])
+        .await;
+    let chat = 9851;
+    let text = "lorem ipsum dolor sit amet\n".repeat(400);
+    env.telegram
+        .push_document(chat, chat, "long.txt", "text/plain", text.as_bytes(), None);
+    let reply = env.telegram.wait_for_messages(chat, 1, T).await[0]
+        .plain
+        .clone();
+    assert!(
+        reply.contains("This file is too long for the model"),
+        "{reply}"
+    );
+    assert!(env.llm.chat_requests().is_empty(), "0 model calls");
+}
+
+#[actix_web::test]
+async fn a_download_that_fails_for_a_while_is_retried_and_the_photo_answered_once() {
+    let env = media_env(VISION);
+    let _bot = env.spawn_bot_with(&[("JOB_RETRY_DELAY", "1")]).await;
+    let chat = 9901;
+    env.telegram.fail_next("getFile", Fault::BadGateway);
+    env.telegram.fail_next("download", Fault::ServerError);
+    env.telegram
+        .push_photo_with(chat, chat, Some("again?"), None);
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(env.llm.chat_requests().len(), 1);
+    assert_eq!(image_urls(&env.llm.chat_requests()[0]).len(), 1);
+    assert_eq!(env.telegram.count_to(chat), 1, "answered once");
+    assert_eq!(
+        env.telegram.file_downloads().len(),
+        1,
+        "one download got through"
+    );
 }

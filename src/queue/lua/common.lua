@@ -78,17 +78,21 @@ end
 
 -- Merges into chat job `id` the chat's next waiting messages that arrived within `window` ms of each other
 -- (Telegram splits a long paste into several messages). Their payloads are kept in the job (`merged`), so a
--- retry sees the same merged turn. Returns the payloads absorbed now.
-local function absorb(id, window)
+-- retry sees the same merged turn. An album's items (merge key 'album/…') merge within `album_window` ms of
+-- each other, whatever `window`. Returns the payloads absorbed now.
+local function absorb(id, window, album_window)
   local out = {}
-  if window <= 0 then
-    return out
-  end
   local key = k('job', id)
   local chat = redis.call('HGET', key, 'chat')
   -- `mergeable` is the job's merge key ('0': merges with nothing): only a conversation's own messages merge.
   local group = redis.call('HGET', key, 'mergeable')
   if not chat or chat == '' or not group or group == '0' then
+    return out
+  end
+  if string.sub(group, 1, 6) == 'album/' then
+    window = math.max(window, album_window or 0)
+  end
+  if window <= 0 then
     return out
   end
   local last = tonumber(redis.call('HGET', key, 'last_enqueued') or redis.call('HGET', key, 'enqueued'))

@@ -1,5 +1,6 @@
 -- Takes the next jobs (up to `count`), strictly high > default > low, FIFO within a priority, and leases them.
--- ARGV: prefix, now_ms, lease_ms, max_attempts, merge_window_ms, count, holder (this process), may_reclaim
+-- ARGV: prefix, now_ms, lease_ms, max_attempts, merge_window_ms, count, holder (this process), may_reclaim,
+-- album_window_ms
 -- ('1': this process's heartbeat has lasted long enough to judge others'; see `queue/holders.rs`).
 -- First returns expired leases and due retries to the front of their queue. A chat job with no saved answer
 -- absorbs the chat's messages waiting within the merge window (see `absorb`), in the same step.
@@ -10,6 +11,7 @@
 local now, lease, max, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local count = tonumber(ARGV[6] or '1')
 local holder, may_reclaim = ARGV[7] or '', ARGV[8] == '1'
+local album_window = tonumber(ARGV[9] or '0')
 
 -- The leases of a holder whose heartbeat is gone (the process crashed) go back to the front of their queues at
 -- once, as if expired.
@@ -66,7 +68,7 @@ local function take_one()
         redis.call('HSET', key, 'holder', holder)
         -- Followers are merged in unless an answer is saved (only a job with progress can have one).
         local answered = progress == '1' and redis.call('HEXISTS', key, 'answer') == 1
-        if not answered and #absorb(id, window) > 0 then
+        if not answered and #absorb(id, window, album_window) > 0 then
           progress = '1'
         end
         local fields = {}

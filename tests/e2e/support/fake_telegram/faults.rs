@@ -135,8 +135,8 @@ impl State {
 }
 
 impl FakeTelegram {
-    /// Queues a fault for the next call of `method` (case-insensitive). Several queued faults
-    /// are consumed one per call, in order.
+    /// Queues a fault for the next call of `method` (case-insensitive; `download` for the file
+    /// server's `/file/bot<token>/…`). Several queued faults are consumed one per call, in order.
     pub fn fail_next(&self, method: &str, fault: Fault) {
         lock(&self.shared.state)
             .faults

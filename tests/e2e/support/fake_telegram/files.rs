@@ -147,6 +147,37 @@ impl FakeTelegram {
         caption: Option<&str>,
         media_group: Option<&str>,
     ) -> i64 {
+        let message = self.photo_message(user_id, chat_id, caption, media_group);
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// Queues an album of `count` photos from `user_id` (one `media_group_id`, the caption on the first),
+    /// together, as Telegram sends an album's messages. Returns their update ids.
+    pub fn push_album(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        count: usize,
+        caption: Option<&str>,
+        media_group: &str,
+    ) -> Vec<i64> {
+        let updates = (0..count)
+            .map(|i| {
+                let caption = caption.filter(|_| i == 0);
+                json!({ "message": self.photo_message(user_id, chat_id, caption, Some(media_group)) })
+            })
+            .collect();
+        self.push_updates_together(updates)
+    }
+
+    /// A private-chat photo message (its sizes kept as files), not queued yet.
+    fn photo_message(
+        &self,
+        user_id: i64,
+        chat_id: i64,
+        caption: Option<&str>,
+        media_group: Option<&str>,
+    ) -> Value {
         let mut message = self.new_user_message(user_id, chat_id);
         let seed = (chat_id as u8).wrapping_add(message["message_id"].as_i64().unwrap_or(0) as u8);
         {
@@ -166,7 +197,7 @@ impl FakeTelegram {
         if let Some(group) = media_group {
             message["media_group_id"] = json!(group);
         }
-        self.push_update(json!({ "message": message }))
+        message
     }
 
     /// Queues a private-chat document `name` of type `mime` holding `bytes`, with `caption`.
@@ -243,5 +274,12 @@ impl FakeTelegram {
     /// Every file download served so far, by `file_path`.
     pub fn file_downloads(&self) -> Vec<String> {
         lock(&self.shared.state).files.downloads.clone()
+    }
+
+    /// The bytes the fake serves at `file_path` (as [`FakeTelegram::file_downloads`] names it).
+    pub fn file_bytes(&self, file_path: &str) -> Option<Vec<u8>> {
+        let st = lock(&self.shared.state);
+        let file_id = st.files.by_path.get(file_path)?;
+        st.files.by_id.get(file_id)?.bytes.clone()
     }
 }

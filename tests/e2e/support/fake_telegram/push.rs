@@ -15,47 +15,25 @@ impl FakeTelegram {
     /// returns the id. Like Telegram, an update whose type is not in the sticky
     /// `allowed_updates` is never created (it is recorded in [`Self::dropped_updates`]), and
     /// neither is a message in a group the bot was removed from.
-    pub fn push_update(&self, mut update: Value) -> i64 {
-        let id = {
+    pub fn push_update(&self, update: Value) -> i64 {
+        self.push_updates_together(vec![update])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Queues `updates` at once, as one `getUpdates` answer would carry them (Telegram sends an album's
+    /// messages together). Returns their update ids.
+    pub fn push_updates_together(&self, updates: Vec<Value>) -> Vec<i64> {
+        let ids = {
             let mut st = lock(&self.shared.state);
-            let id = match update.get("update_id").and_then(Value::as_i64) {
-                Some(id) => id,
-                None => st.next_update_id,
-            };
-            st.next_update_id = st.next_update_id.max(id + 1);
-            if let Some(obj) = update.as_object_mut() {
-                obj.insert("update_id".into(), json!(id));
-            }
-            if let Some(message) = update.get("message") {
-                st.remember_user_message(message);
-            }
-            let in_removed_chat = update["message"]["chat"]["id"]
-                .as_i64()
-                .is_some_and(|chat| st.removed.contains_key(&chat));
-            if update_allowed(&update, st.allowed_updates.as_deref()) && !in_removed_chat {
-                // Ids usually grow: append without a scan. Otherwise keep the queue in id order.
-                let last = st
-                    .pending
-                    .back()
-                    .map(|u| u["update_id"].as_i64().unwrap_or(0));
-                if last.is_none_or(|last| id > last) {
-                    st.pending.push_back(update);
-                } else {
-                    let at = st
-                        .pending
-                        .iter()
-                        .position(|u| u["update_id"].as_i64().unwrap_or(0) > id)
-                        .unwrap_or(st.pending.len());
-                    st.pending.insert(at, update);
-                }
-            } else {
-                st.dropped_updates.push(update);
-            }
-            id
+            updates
+                .into_iter()
+                .map(|update| queue_update(&mut st, update))
+                .collect()
         };
         self.shared.updates_changed.notify_waiters();
         self.shared.changed.notify_waiters();
-        id
+        ids
     }
 
     /// Queues a private-chat text message from `user_id`, shaped like a real update; a leading
@@ -420,4 +398,42 @@ impl FakeTelegram {
             "date": unix_now(),
         })
     }
+}
+
+/// Puts `update` in the pending queue (or among the dropped ones), with its id; returns the id.
+fn queue_update(st: &mut State, mut update: Value) -> i64 {
+    let id = match update.get("update_id").and_then(Value::as_i64) {
+        Some(id) => id,
+        None => st.next_update_id,
+    };
+    st.next_update_id = st.next_update_id.max(id + 1);
+    if let Some(obj) = update.as_object_mut() {
+        obj.insert("update_id".into(), json!(id));
+    }
+    if let Some(message) = update.get("message") {
+        st.remember_user_message(message);
+    }
+    let in_removed_chat = update["message"]["chat"]["id"]
+        .as_i64()
+        .is_some_and(|chat| st.removed.contains_key(&chat));
+    if update_allowed(&update, st.allowed_updates.as_deref()) && !in_removed_chat {
+        // Ids usually grow: append without a scan. Otherwise keep the queue in id order.
+        let last = st
+            .pending
+            .back()
+            .map(|u| u["update_id"].as_i64().unwrap_or(0));
+        if last.is_none_or(|last| id > last) {
+            st.pending.push_back(update);
+        } else {
+            let at = st
+                .pending
+                .iter()
+                .position(|u| u["update_id"].as_i64().unwrap_or(0) > id)
+                .unwrap_or(st.pending.len());
+            st.pending.insert(at, update);
+        }
+    } else {
+        st.dropped_updates.push(update);
+    }
+    id
 }

@@ -54,6 +54,14 @@ pub(super) async fn handle(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     if let Some(rest) = req.path().strip_prefix("/file/bot") {
+        // Faults queued for `download` hit the file server as they would the Bot API.
+        let fault = lock(&shared.state).take_fault("download");
+        match fault.map(Fault::effect) {
+            None => {}
+            Some(Effect::Delay(duration)) => tokio::time::sleep(duration).await,
+            Some(Effect::BadGateway) => return bad_gateway(),
+            Some(Effect::Refuse(err)) => return envelope(Err(err)),
+        }
         return files::download(&shared, rest);
     }
     let Some((token, method)) = req
