@@ -169,7 +169,14 @@ impl Handler<TakeNext> for ChatWorker {
             }
             let mut taker = match taker {
                 Some(t) => t,
-                None => queue.taker().await?,
+                None => {
+                    // After an outage the shared connection still holds its failure, which the first call
+                    // returns (and then reconnects): spend it on a ping, not on a job's first record.
+                    if queue.ping().await.is_err() {
+                        queue.ping().await?;
+                    }
+                    queue.taker().await?
+                }
             };
             let jobs = taker.take_many(held.len()).await?;
             Ok(Some((taker, held, jobs)))

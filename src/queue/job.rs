@@ -12,6 +12,10 @@ pub const ALBUM_KEY_PREFIX: &str = "album/";
 /// How far apart an album's items may arrive and still be one turn (Telegram sends them together, as
 /// consecutive updates).
 pub const ALBUM_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long an album's first item waits before it runs when it arrived alone (webhook mode: one update per
+/// request), so the album's other items queue behind it and merge. Items that arrive together (one
+/// `getUpdates` answer) do not wait.
+pub const ALBUM_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bumped when a payload changes incompatibly; a worker refuses versions it does not know.
 pub const JOB_VERSION: u32 = 1;

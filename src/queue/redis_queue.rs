@@ -9,7 +9,8 @@
 //! - `p:chat:{chat}:active` — the one job of the chat that is ready or running (per-chat order);
 //!   `p:chat:{chat}:pending` — the chat's later jobs, waiting their turn.
 //! - `p:leases` — sorted set: job id → lease expiry (ms). An expired lease puts the job back in front.
-//! - `p:delayed` — sorted set: job id → when a failed job may be retried.
+//! - `p:delayed` — sorted set: job id → when a failed job may be retried (or an album's first item, queued alone, may
+//!   run: `ALBUM_SETTLE`).
 //! - `p:dead` — list of dead-lettered job ids; `p:deadjob:{id}` — the dead job's hash, with the reason. The
 //!   operator lists, re-queues or drops them through the admin API ([`Queue::dead_jobs`],
 //!   [`Queue::requeue_dead`], [`Queue::drop_dead`]).
@@ -26,7 +27,7 @@
 use super::batch::{apply_batches, Op, Pending};
 use super::group_context::GroupMemory;
 use super::holders::Holder;
-use super::job::{Job, Priority, ALBUM_WINDOW};
+use super::job::{Job, Priority, ALBUM_SETTLE, ALBUM_WINDOW};
 use super::poller_role::Fence;
 use super::scripts::Scripts;
 use super::types::{FailOutcome, Lease, Progress, QueueError, QueueSettings, QueueStats, Taken};
@@ -234,7 +235,8 @@ impl Queue {
         inv.arg(&self.prefix)
             .arg(now_ms())
             .arg(SEEN_TTL.as_secs())
-            .arg(fence.map_or("", |f| f.0.as_str()));
+            .arg(fence.map_or("", |f| f.0.as_str()))
+            .arg(millis(ALBUM_SETTLE));
         memory.args(&mut inv);
         for (update, priority, job) in items {
             inv.arg(update.map(|u| u.0.to_string()).unwrap_or_default())

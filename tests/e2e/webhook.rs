@@ -2,6 +2,7 @@
 //! bot answers 200 only once the update is durably queued, and nothing is lost or doubled through a lost
 //! answer, a crash, Redis away, or a switch between polling and the webhook.
 
+use crate::support::fake_llm::{aichat_model, image_urls};
 use crate::support::{BotProcess, TestEnv};
 use std::time::{Duration, Instant};
 
@@ -359,4 +360,26 @@ async fn during_a_rolling_switch_back_to_polling_the_poller_waits_for_the_webhoo
     assert_eq!(env.telegram.count_to(8501), 1);
     assert_eq!(env.telegram.count_to(8502), 1);
     polling.terminate(T).await;
+}
+
+#[actix_web::test]
+async fn in_webhook_mode_an_albums_photos_posted_one_by_one_are_answered_as_one_turn() {
+    let mut env = webhook_env();
+    env.llm
+        .set_models(vec![aichat_model("openai:gpt-4o", "chat")]);
+    env.set("AICHAT_MODEL", "openai:gpt-4o");
+    let _bot = spawn_webhook_bot(&env).await;
+    let chat = 8101;
+
+    env.telegram
+        .push_album(chat, chat, 3, Some("which is best?"), "24680");
+    env.telegram.wait_for_messages(chat, 1, T).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let posts = env.telegram.webhook_deliveries();
+    assert_eq!(posts.len(), 3, "one update per POST: {posts:?}");
+    let requests = env.llm.chat_requests();
+    assert_eq!(requests.len(), 1, "one turn");
+    assert_eq!(image_urls(&requests[0]).len(), 3);
+    assert_eq!(env.telegram.count_to(chat), 1, "one answer");
 }

@@ -1,5 +1,6 @@
 -- Queues a batch atomically. ARGV: prefix, now_ms, seen_ttl_s, fence (the poller role's token the batch is
--- queued under: refused with -1 unless it holds `p:poller` now; '' = no check), then the group memory: how many messages a
+-- queued under: refused with -1 unless it holds `p:poller` now; '' = no check), album_settle_ms (see below),
+-- then the group memory: how many messages a
 -- group keeps, its expiry in seconds, the number m of kept messages, then per kept message: update_id,
 -- conversation (`{chat}` or `{chat}/{topic}`), entry ('{message_id} {Name: text}'); then per job:
 --   update_id ('' if none), priority, chat ('' = no per-chat order), job id, merge key ('0' = merges with
@@ -7,12 +8,16 @@
 -- An update already queued once (Telegram redelivered it) and a job id already present are skipped; so is a
 -- kept message already kept once. Returns the number of jobs newly queued, or -1 (nothing queued) for a fence
 -- that does not hold the role.
+-- An album's first item that would run at once, with no later item of its album in this batch (updates that
+-- arrive one at a time: webhook mode), waits `album_settle_ms` in `delayed`, so the rest of the album queues
+-- behind it (the chat is busy) and `take` merges them into one turn.
 local now, ttl, fence = ARGV[2], ARGV[3], ARGV[4]
+local album_settle = tonumber(ARGV[5])
 if fence ~= '' and redis.call('GET', k('poller')) ~= fence then
   return -1
 end
-local keep, memory_ttl, kept = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local i = 8
+local keep, memory_ttl, kept = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local i = 9
 for _ = 1, kept do
   local update, conversation, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
@@ -23,6 +28,18 @@ for _ = 1, kept do
     redis.call('EXPIRE', memory, memory_ttl)
   end
 end
+-- Whether a job after position `from` of the batch has the merge key `key`.
+local function later_in_batch(from, key)
+  local j = from
+  while j + 5 <= #ARGV do
+    if ARGV[j + 4] == key then
+      return true
+    end
+    j = j + 6
+  end
+  return false
+end
+
 local added = 0
 while i + 5 <= #ARGV do
   local update, prio, chat, id, mergeable, payload =
@@ -43,7 +60,11 @@ while i + 5 <= #ARGV do
       if chat ~= '' then
         redis.call('SET', active, id)
       end
-      make_ready(id, false)
+      if album_settle > 0 and string.sub(mergeable, 1, 6) == 'album/' and not later_in_batch(i, mergeable) then
+        redis.call('ZADD', k('delayed'), tonumber(now) + album_settle, id)
+      else
+        make_ready(id, false)
+      end
     end
     redis.call('HINCRBY', k('stats'), 'enqueued', 1)
     added = added + 1
