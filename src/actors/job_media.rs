@@ -8,6 +8,7 @@
 //! A download that fails for a while (Telegram's 5xx, the network) fails the attempt, which is retried like
 //! any job; one that cannot succeed ("file is too big", a file Telegram no longer has) tells the user.
 
+use crate::actors::job_groups::of_old_group;
 use crate::actors::jobs::{JobError, JobRunner};
 use crate::context::TurnContext;
 use crate::ids::{MessageId, UserId};
@@ -36,14 +37,14 @@ pub struct TurnMedia {
 }
 
 /// One item of a media turn: an attachment and its message's caption.
-pub struct MediaItem {
+struct MediaItem {
     attachment: Attachment,
     caption: Option<String>,
 }
 
 impl MediaItem {
     /// The item a `Media` job carries (`None` for any other job).
-    pub fn of(job: &Job) -> Option<Self> {
+    fn of(job: &Job) -> Option<Self> {
         match &job.kind {
             JobKind::Media {
                 attachment,
@@ -66,8 +67,33 @@ enum Fetched {
 }
 
 impl JobRunner {
+    /// A `Media` job: its item and the album's other items merged into it as it was taken, as one turn.
+    pub(super) async fn media_job(&self, lease: &Lease) -> Result<(), JobError> {
+        let JobKind::Media {
+            chat,
+            user_id,
+            message_id,
+            ..
+        } = &lease.job.kind
+        else {
+            return Ok(());
+        };
+        let items = std::iter::once(&lease.job)
+            .chain(&lease.progress.merged)
+            .filter_map(MediaItem::of)
+            .collect();
+        let (chat, moved) = self.current_chat(chat).await?;
+        let message_id = if moved {
+            of_old_group(*message_id)
+        } else {
+            *message_id
+        };
+        self.media_turn(lease, chat, *user_id, message_id, items)
+            .await
+    }
+
     /// A photo, an album or a document (with the caption) as one turn, or a refusal saying why not.
-    pub(super) async fn media_turn(
+    async fn media_turn(
         &self,
         lease: &Lease,
         chat: ChatRef,

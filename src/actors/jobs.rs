@@ -13,7 +13,7 @@ use crate::activity::kind_label;
 use crate::actors::compressor::{CompressError, Compressor};
 use crate::actors::generations::Generations;
 use crate::actors::job_groups::of_old_group;
-use crate::actors::job_media::{MediaItem, TurnMedia};
+use crate::actors::job_media::TurnMedia;
 use crate::actors::session_manager::{
     BeginTurn, FinishTurn, MarkBlocked, Quota, SessionError, SessionManager, SetMembership,
     TurnContext,
@@ -322,26 +322,7 @@ impl JobRunner {
                 self.chat_turn(lease, chat, *user_id, messages, TurnMedia::default())
                     .await
             }
-            JobKind::Media {
-                chat,
-                user_id,
-                message_id,
-                ..
-            } => {
-                // An album's other items were merged into this job as it was taken.
-                let items = std::iter::once(&lease.job)
-                    .chain(&lease.progress.merged)
-                    .filter_map(MediaItem::of)
-                    .collect();
-                let (chat, moved) = self.current_chat(chat).await?;
-                let message_id = if moved {
-                    of_old_group(*message_id)
-                } else {
-                    *message_id
-                };
-                self.media_turn(lease, chat, *user_id, message_id, items)
-                    .await
-            }
+            JobKind::Media { .. } => self.media_job(lease).await,
             JobKind::Command {
                 chat,
                 user_id,
