@@ -484,7 +484,7 @@ async fn a_text_file_too_long_for_the_window_is_refused_saying_so() {
 #[actix_web::test]
 async fn a_download_that_fails_for_a_while_is_retried_and_the_photo_answered_once() {
     let env = media_env(VISION);
-    let _bot = env.spawn_bot_with(&[("JOB_RETRY_DELAY", "1")]).await;
+    let bot = env.spawn_bot_with(&[("JOB_RETRY_DELAY", "1")]).await;
     let chat = 9901;
     env.telegram.fail_next("getFile", Fault::BadGateway);
     env.telegram.fail_next("download", Fault::ServerError);
@@ -500,5 +500,14 @@ async fn a_download_that_fails_for_a_while_is_retried_and_the_photo_answered_onc
         env.telegram.file_downloads().len(),
         1,
         "one download got through"
+    );
+    let logs = bot.logs();
+    assert!(
+        logs.contains("download") || logs.contains("getFile"),
+        "the failures are logged:\n{logs}"
+    );
+    assert!(
+        !logs.contains(&env.telegram.token()),
+        "the token never shows, not even in a failed download:\n{logs}"
     );
 }
