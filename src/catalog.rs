@@ -71,9 +71,9 @@ impl ModelCatalog {
         offered_models(models, &self.allowed)
     }
 
-    /// What the last list said of `model`, without asking the server.
-    pub fn known(&self, model: &str) -> Option<Model> {
-        self.with_known(model, Model::clone)
+    /// Whether the last list marked `model` `supports_vision` (`None`: not in it), without copying its entry.
+    pub fn supports_vision(&self, model: &str) -> Option<bool> {
+        self.with_known(model, |m| m.supports_vision)
     }
 
     /// `read` of what the last list said of `model` (no copy of the entry: a turn asks this for its window).

@@ -131,20 +131,18 @@ impl JobRunner {
         documents: Vec<Attachment>,
     ) -> Result<(), JobError> {
         let mut blocks = Vec::with_capacity(documents.len());
-        for document in &documents {
+        for (i, document) in documents.iter().enumerate() {
             match self.read_document(document).await? {
                 Ok(text) => {
                     let name = document.name.as_deref().unwrap_or("file");
-                    blocks.push(documents::as_turn_text(name, &text, None));
+                    // The caption goes after the last file.
+                    let last = (i + 1 == documents.len()).then_some(caption.as_deref());
+                    blocks.push(documents::as_turn_text(name, &text, last.flatten()));
                 }
                 Err(why) => return self.refuse(lease, &chat, message_id, &why).await,
             }
         }
-        let mut turn = blocks.join("\n\n");
-        if let Some(caption) = caption.as_deref().map(str::trim) {
-            turn.push_str("\n\n");
-            turn.push_str(caption);
-        }
+        let turn = blocks.join("\n\n");
         let media = TurnMedia {
             attachments: documents,
             caption,
@@ -325,25 +323,20 @@ impl JobRunner {
     /// Whether `model` sees images: listed in `VISION_MODELS`, or marked `supports_vision` by the server (its
     /// last list, asked again if it does not know the model).
     async fn sees_images(&self, model: &str) -> bool {
-        if self
-            .config
-            .media
-            .vision_models
-            .as_ref()
-            .is_some_and(|v| v.allows(model))
-        {
+        if self.has_vision(model, false) {
             return true;
         }
-        if let Some(known) = self.catalog.known(model) {
-            return known.supports_vision;
-        }
-        match self.catalog.models(&self.llm).await {
-            Ok(models) => models.iter().any(|m| m.id == model && m.supports_vision),
-            Err(e) => {
-                log::warn!("cannot ask the model server which models see images: {e}");
-                false
-            }
-        }
+        let marked = match self.catalog.supports_vision(model) {
+            Some(marked) => marked,
+            None => match self.catalog.models(&self.llm).await {
+                Ok(models) => models.iter().any(|m| m.id == model && m.supports_vision),
+                Err(e) => {
+                    log::warn!("cannot ask the model server which models see images: {e}");
+                    false
+                }
+            },
+        };
+        self.has_vision(model, marked)
     }
 
     /// The models of `/model` that see images.
@@ -351,13 +344,24 @@ impl JobRunner {
         let Ok(models) = self.catalog.models(&self.llm).await else {
             return Vec::new();
         };
-        let vision = self.config.media.vision_models.as_ref();
         self.catalog
             .offered(&models)
             .into_iter()
-            .filter(|m| m.supports_vision || vision.is_some_and(|v| v.allows(&m.id)))
+            .filter(|m| self.has_vision(&m.id, m.supports_vision))
             .map(|m| m.id)
             .collect()
+    }
+
+    /// The one rule for which models see images: the server marks the model `supports_vision`
+    /// (`marked`), or `VISION_MODELS` lists it.
+    fn has_vision(&self, model: &str, marked: bool) -> bool {
+        marked
+            || self
+                .config
+                .media
+                .vision_models
+                .as_ref()
+                .is_some_and(|v| v.allows(model))
     }
 
     fn image_cache(&self) -> ImageCache {

@@ -264,14 +264,8 @@ async fn without_group_memory_chatter_is_not_kept_anywhere() {
 
 /// The group's `blocked_at` as the admin API shows it (`GET /api/sessions/{id}`).
 async fn blocked_at(bot: &BotProcess, chat: i64) -> serde_json::Value {
-    let auth = format!("Bearer {API_TOKEN}");
     let (status, body) = bot
-        .request_json(
-            "GET",
-            &format!("/api/sessions/{chat}"),
-            &[("Authorization", &auth)],
-            None,
-        )
+        .get_json_as(&format!("/api/sessions/{chat}"), API_TOKEN)
         .await;
     assert_eq!(status, 200, "{body}");
     body["session"]["blocked_at"].clone()

@@ -388,14 +388,8 @@ async fn what_a_message_carried_is_stored_and_shown_by_stats_and_the_admin_api()
         .clone();
     assert!(stats.contains("Photos: 1, files: 1"), "{stats}");
 
-    let auth = format!("Bearer {TOKEN}");
     let (status, body) = bot
-        .request_json(
-            "GET",
-            &format!("/api/sessions/{chat}/messages"),
-            &[("Authorization", &auth)],
-            None,
-        )
+        .get_json_as(&format!("/api/sessions/{chat}/messages"), TOKEN)
         .await;
     assert_eq!(status, 200, "{body}");
     let with: Vec<&Value> = body["messages"]
@@ -413,12 +407,7 @@ async fn what_a_message_carried_is_stored_and_shown_by_stats_and_the_admin_api()
     assert_eq!(with[1]["attachments"][0]["name"], "notes.md");
     assert_eq!(with[1]["attachments"][0]["size"], 14);
     let (_, session) = bot
-        .request_json(
-            "GET",
-            &format!("/api/sessions/{chat}"),
-            &[("Authorization", &auth)],
-            None,
-        )
+        .get_json_as(&format!("/api/sessions/{chat}"), TOKEN)
         .await;
     assert_eq!(
         (&session["stats"]["photos"], &session["stats"]["documents"]),

@@ -208,6 +208,13 @@ impl BotProcess {
         self.request_json("GET", path, &[], None).await
     }
 
+    /// `GET path` on the admin API with `token` as its bearer token: status and JSON body.
+    pub async fn get_json_as(&self, path: &str, token: &str) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        self.request_json("GET", path, &[("Authorization", &auth)], None)
+            .await
+    }
+
     /// Any request on the bot's HTTP API, with extra headers (e.g. `Authorization`) and an
     /// optional JSON body.
     pub async fn request_json(
